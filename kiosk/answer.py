@@ -4,13 +4,21 @@ honestly that it does not know — it never reads out a wrong answer with confid
 CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
+
+Also used by the screen, the conversation loop and `kiosk ask`:
+    Answer.ask_back      — 「〇〇についてですか？」 for an UNSURE answer
+    Answer.choices       — the candidates worth offering when asking back
+    topic_of(title)      — the short name of what an entry's title is about
 """
 
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kiosk.config import AnswerSettings
 from kiosk.index import Hit
 
 
@@ -26,7 +34,102 @@ class Answer:
     query: str
     candidates: tuple[Hit, ...] = ()
     suggestions: tuple[str, ...] = ()  # categories offered when nothing fits
+    choices_count: int = 1  # how many candidates are close enough to offer (UNSURE)
 
     @property
     def best(self) -> Hit | None:
         return self.candidates[0] if self.candidates else None
+
+    @property
+    def choices(self) -> tuple[Hit, ...]:
+        """The candidates offered when asking back (the best one first)."""
+        if self.kind is AnswerKind.NONE:
+            return ()
+        return self.candidates[: max(1, self.choices_count)]
+
+    @property
+    def ask_back(self) -> str:
+        """The question the kiosk asks when unsure; "" when it answers or declines."""
+        if self.kind is not AnswerKind.UNSURE or self.best is None:
+            return ""
+        return f"{topic_of(self.best.entry.title)}についてですか？"
+
+
+#: Question tails cut from a title to leave its topic: 「住民票の写しがほしい」→「住民票の写し」.
+#: は/を/が/について are tried first; に only when nothing else fits (「保育所に入りたい」),
+#: because に and で also occur inside topics (「災害にそなえて」).
+_ENDINGS = r"(?:たい|ですか|ますか|ほしい|いい|ください|ない|なくした)$"
+_QUESTIONS = (
+    re.compile(r"^(?P<topic>.+?)(?:について|は|を|が)[^、。（）]*?" + _ENDINGS),
+    re.compile(r"^(?P<topic>.+?)に[^、。（）]*?" + _ENDINGS),
+)
+#: Titles that are statements, not names: 「厚木市に引っ越してきました（転入届）」.
+_STATEMENT = re.compile(r"(?:ました|ます|です|たら)$")
+_TRAILING_PAREN = re.compile(r"^(?P<head>.+?)[（(](?P<note>[^（）()]+)[）)]$")
+
+
+def topic_of(title: str) -> str:
+    """What an entry's title is about, short enough for 「〇〇についてですか？」.
+
+    Titles are written as the question a citizen asks; a bare name (a school, a shelter)
+    is already a topic, a statement with a bracketed name (「赤ちゃんが生まれました（出生届）」)
+    gives that name, and a question is cut before its predicate.
+    """
+    title = title.strip()
+    paren = _TRAILING_PAREN.match(title)
+    head, note = (paren["head"], paren["note"]) if paren else (title, "")
+    if note and _STATEMENT.search(head):
+        return note
+    for pattern in _QUESTIONS:
+        question = pattern.match(head)
+        if question and len(question["topic"]) >= 2:
+            return question["topic"]
+    return head.removesuffix("は") if len(head) > 2 else head
+
+
+class AnswerComposer:
+    """Turns ranked hits into an honest decision.
+
+    Thresholds use `Hit.confidence` (0..1, comparable across queries); closeness of the top
+    two uses the raw scores, which are comparable within one query.
+    """
+
+    def __init__(self, settings: AnswerSettings, categories: Sequence[str]):
+        self.settings = settings
+        self.categories = tuple(dict.fromkeys(c for c in categories if c))
+
+    def compose(self, query: str, hits: Sequence[Hit]) -> Answer:
+        ranked = self._rank(hits)
+        best = ranked[0] if ranked else None
+        if best is None or best.confidence < self.settings.min_score or best.score <= 0:
+            return Answer(AnswerKind.NONE, query, ranked, self._suggestions(ranked))
+        rivals = [h for h in ranked[1:] if self._rivals(best, h)]
+        if rivals or best.confidence < self.settings.sure_score:
+            count = min(1 + len(rivals), max(1, self.settings.max_choices))
+            return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
+        return Answer(AnswerKind.CONFIDENT, query, ranked)
+
+    def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
+        """Best first. Among candidates whose scores are close to the top one, the one that
+        covers more of the question wins: BM25 alone favours short entries that repeat a
+        common word (「証明書」), while confidence counts the rare words the visitor said."""
+        by_score = sorted(hits, key=lambda h: h.score, reverse=True)
+        if not by_score:
+            return ()
+        floor = by_score[0].score * self.settings.ambiguity_ratio
+        close = [h for h in by_score if h.score >= floor]
+        rest = [h for h in by_score if h.score < floor]
+        close.sort(key=lambda h: (h.confidence, h.score), reverse=True)
+        return (*close, *rest)
+
+    def _rivals(self, best: Hit, other: Hit) -> bool:
+        """Whether `other` is about as good an answer as `best`, so the kiosk must ask."""
+        ratio = self.settings.ambiguity_ratio
+        return other.score >= best.score * ratio and other.confidence >= best.confidence * ratio
+
+    def _suggestions(self, ranked: Sequence[Hit]) -> tuple[str, ...]:
+        """Categories to offer: those of the weak candidates first (they hint at what was
+        meant), then the rest in the index's order."""
+        hinted = [h.entry.category for h in ranked if h.entry.category]
+        ordered = list(dict.fromkeys([*hinted, *self.categories]))
+        return tuple(ordered[: max(0, self.settings.max_suggestions)])

@@ -54,6 +54,14 @@ class ContentSettings:
     max_spoken_chars: int = 1000
     # Sentences in spoken text longer than this get a validation warning (やさしい日本語).
     max_spoken_sentence_chars: int = 60
+    # Limits for the other fields: id, each short field (category, source, address, phone,
+    # hours, one keyword), number of keywords, and one content file's size in bytes.
+    max_id_chars: int = 100
+    max_field_chars: int = 500
+    max_keywords: int = 50
+    max_file_bytes: int = 50_000_000
+    # Seconds an import waits for another running import to finish before giving up.
+    lock_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,29 @@ class SearchSettings:
     body_weight: float = 1.0
     keywords_weight: float = 2.0
     reading_weight: float = 0.5
+    # BM25 term-frequency saturation (K1) and length normalisation (B); see docs/search.md.
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # Coordination bonus for matching more query words (0 = plain OR, <1 = scale).
+    or_scale: float = 0.9
+    # Reading field: katakana readings cut into n-grams of these sizes (rebuild the index
+    # after changing them).
+    reading_ngram_min: int = 2
+    reading_ngram_max: int = 3
+    # Weight of words written all in hiragana (how recognisers return words they are unsure
+    # of; their reading n-grams still count fully).
+    hiragana_word_weight: float = 1.0
+    # Weight of words added by the synonym table, relative to the words spoken.
+    synonym_weight: float = 0.8
+    # Confidence = share of the question's words an entry covers; a match only by sound
+    # (reading n-grams) counts this much of a match by word.
+    reading_trust: float = 0.8
+    # Words dropped from questions before searching (compared after analysis, in katakana).
+    query_stopwords: tuple[str, ...] = (
+        "教える", "知る", "欲しい", "良い", "する", "ある", "居る", "成る", "出来る", "思う",
+        "下さる", "頂く", "貰う", "くれる", "分かる", "どう", "何", "どこ", "いつ", "どの",
+        "こと", "もの", "為", "方", "よう", "事", "物", "ため", "場合", "について", "行う",
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +108,224 @@ class AnswerSettings:
     min_score: float = 0.3
     # When the second candidate scores at least this fraction of the first, ask back.
     ambiguity_ratio: float = 0.85
+    # Between min_score and this, the best candidate is only offered as a question back.
+    sure_score: float = 0.45
+    # Most candidates offered when asking back, and categories offered when nothing fits.
+    max_choices: int = 3
+    max_suggestions: int = 6
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The staff content desk (`kiosk admin`): where it listens and how sign-in is guarded."""
+
+    # Address the staff page listens on; loopback keeps it off the network by default.
+    host: str = "127.0.0.1"
+    port: int = 8470
+    # A signed-in staff session ends after this many minutes without a request.
+    session_minutes: int = 30
+    # Wrong passwords allowed per address within lockout_seconds before sign-in is refused.
+    max_failed_signins: int = 5
+    lockout_seconds: int = 300
+    # Upload limits: the whole upload, and for a zip the files in it and their unpacked size.
+    max_upload_bytes: int = 10_000_000
+    max_zip_files: int = 2000
+    max_unzipped_bytes: int = 50_000_000
+    # Test questions a staff member can try against a candidate before publishing.
+    test_questions: int = 3
+
+
+@dataclass(frozen=True)
+class BundleSettings:
+    """Signed content bundles for a fleet of kiosks (`kiosk content bundle` / `pull`)."""
+
+    # Ed25519 public key (PEM file from `kiosk keys new`) that bundles must be signed with;
+    # "" = this kiosk refuses every bundle.
+    public_key_file: str = ""
+    # Bundle location polled by `kiosk content pull --watch` (http://, https:// or a path).
+    pull_url: str = ""
+    # Minutes between polls; 0 = never poll on a schedule.
+    poll_minutes: int = 0
+    # Bundles larger than this are refused without being read further.
+    max_bundle_bytes: int = 100_000_000
+    # Seconds to wait for a bundle download before giving up.
+    download_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    """Speech recognition: which engine hears the visitor and how (see docs/speech.md)."""
+
+    # "auto" = vosk when its Japanese model is installed, else the bundled whisper-base;
+    # "vosk" or "whisper" force one engine.
+    engine: str = "auto"
+    language: str = "ja"
+    # Folder names under [paths] models_dir.
+    whisper_model: str = "whisper-base"
+    vosk_model: str = "vosk-model-small-ja-0.22"
+    # Where `kiosk models install` fetches the vosk model, and the archive's pinned checksum
+    # ("sha256:<hex>" or "md5:<hex>"); a download that does not match is refused.
+    vosk_url: str = "https://alphacephei.com/vosk/models/vosk-model-small-ja-0.22.zip"
+    vosk_checksum: str = "md5:0e3163dd62dfb0d823353718ac3cbf79"
+    # faster-whisper decoding: CTranslate2 compute type, beam width, CPU threads.
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = 5
+    whisper_threads: int = 2
+    # Segments whisper itself rates as probably silence above this are dropped.
+    no_speech_threshold: float = 0.6
+    # Alternatives (n-best) kept per utterance.
+    max_alternatives: int = 3
+    # Most content words (titles, keywords) given to the engine as vocabulary hints.
+    max_vocabulary_words: int = 120
+    # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
+    hallucinations: tuple[str, ...] = (
+        "ご視聴ありがとうございました",
+        "ご視聴ありがとうございます",
+        "チャンネル登録よろしくお願いします",
+        "おやすみなさい",
+        "字幕",
+    )
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Microphone and speaker. Audio stays in memory unless `record` is switched on."""
+
+    # Device number or part of its name (`kiosk doctor` lists them); "" = system default.
+    input_device: str = ""
+    output_device: str = ""
+    # Sample rates to open the devices at; 0 = the device's own default rate.
+    input_rate: int = 0
+    output_rate: int = 0
+    # Playback volume, 0.0-1.0 (scales the samples).
+    volume: float = 1.0
+    # Audio block length in milliseconds.
+    block_ms: int = 20
+    # No audio from the microphone for this long counts as an unplugged device.
+    stall_seconds: float = 2.0
+    # Seconds between attempts to reopen a lost device.
+    reconnect_seconds: float = 2.0
+    # Keep each heard question as a WAV file (off by default: privacy).
+    record: bool = False
+    # Folder for those files; "" = <state_dir>/recordings.
+    record_dir: str = ""
+    # Private listening: headphone output device ("" = none) and its own volume, 0.0-1.0.
+    headphone_device: str = ""
+    headphone_volume: float = 0.6
+    # Start every session on the headphones instead of the loudspeaker.
+    private_listening: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointingSettings:
+    """When a spoken question starts and ends (Silero voice activity detection)."""
+
+    # Speech probability (0-1) above which a 32 ms frame counts as speech.
+    threshold: float = 0.5
+    # Continuous speech needed before a question counts as started.
+    speech_start_seconds: float = 0.3
+    # Silence that ends a question; relaxed for slow, elderly speakers (HA uses 0.7).
+    trailing_silence_seconds: float = 1.25
+    # A question is cut off after this long.
+    max_speech_seconds: float = 15.0
+    # Listening this long without any speech reports "no speech heard".
+    no_speech_timeout_seconds: float = 8.0
+    # Audio kept from just before speech started, so first syllables are not clipped.
+    pre_roll_seconds: float = 0.3
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """The spoken answer: voice, pace and loudness tuned for elderly listeners (docs/voice.md)."""
+
+    # Open JTalk voice: "mei_normal" (bundled) or the name of a .htsvoice file under models_dir.
+    voice: str = "mei_normal"
+    # Speaking pace in morae (kana beats) per second; about 8 is calm conversational speech.
+    rate: float = 8.0
+    # Pace of the "slower, please" setting.
+    slow_rate: float = 6.0
+    # Paces the kiosk steps through when a visitor asks for slower/faster speech.
+    rate_steps: tuple[float, ...] = (5.0, 6.0, 7.0, 8.0)
+    # Loudness 0.0-1.0 of the voice itself (1.0 = peak at peak_dbfs), and its steps.
+    volume: float = 0.85
+    volume_steps: tuple[float, ...] = (0.4, 0.55, 0.7, 0.85, 1.0)
+    # Highest sample level in dB below full scale; keeps every answer from clipping.
+    peak_dbfs: float = -1.0
+    # Pitch shift in semitones (negative = lower, easier for some older ears).
+    pitch: float = 0.0
+    # Silence before the answer (lets the listener turn to the kiosk) and after it.
+    pause_before_seconds: float = 0.3
+    pause_after_seconds: float = 0.5
+    # Silence between sentences, and between the parts of a long sentence split at a comma.
+    sentence_pause_seconds: float = 0.35
+    clause_pause_seconds: float = 0.15
+    # Sentences longer than this are split at a comma so the voice never drags.
+    sentence_max_chars: int = 40
+    # A first part longer than this is split at its first comma, so sound starts sooner.
+    first_chunk_max_chars: int = 16
+    # An entry without a `spoken` field is summarised: at most this many sentences/characters.
+    summary_max_sentences: int = 3
+    summary_max_chars: int = 120
+    # Extra staff reading dictionary (TSV: written form<TAB>reading) layered over the bundled
+    # kiosk/data/readings.tsv; "" = the bundled one only.
+    readings_file: str = ""
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The conversation with a visitor: prompts, re-prompts, timeouts (kiosk/loop.py)."""
+
+    # Seconds without any visitor action (after the kiosk stopped talking) before it warns.
+    session_timeout_seconds: float = 40.0
+    # Seconds between the spoken timeout warning and the reset; one press extends (>= 20).
+    timeout_warning_seconds: float = 25.0
+    # "No speech heard" re-prompts before the kiosk returns to idle.
+    max_reprompts: int = 2
+    # Speech while the kiosk talks stops it (barge-in); false for lobbies with loud echo.
+    barge_in_by_speech: bool = True
+    # Spoken replies up to this many characters are checked for follow-up words (もう一度, 次…).
+    command_max_chars: int = 12
+    # Least seconds between two spoken invitations on approach.
+    invitation_interval_seconds: float = 30.0
+    # While a visitor speaks, show what was heard so far every this many seconds of speech
+    # (when the recogniser is free); 0 = only the final transcript.
+    partial_seconds: float = 2.0
+    # Start-of-listening tone: pitch (Hz), length (s) and loudness (0.0-1.0).
+    tone_hz: float = 880.0
+    tone_seconds: float = 0.18
+    tone_volume: float = 0.5
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """The visitor screen and /healthz, served by `kiosk run` on loopback (kiosk/screen.py)."""
+
+    # Address of the local web server (screen page, /healthz); keep it on loopback.
+    host: str = "127.0.0.1"
+    port: int = 8471
+    # Text size steps offered by the screen's size buttons (1.0 = the large default).
+    text_sizes: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0)
+    # Show furigana over kanji from the start (visitors can switch it on and off).
+    furigana: bool = False
+    # Command that shows the screen full-screen, the page address appended; "" = none.
+    browser_command: str = ""
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Structured logs and the opt-in query log (kiosk/eventlog.py, docs/operations.md)."""
+
+    # Folder for the JSON-lines logs; "" = <state_dir>/logs.
+    log_dir: str = ""
+    # Lowest level written: "debug", "info", "warning" or "error".
+    level: str = "info"
+    # Days of event logs kept.
+    keep_days: int = 14
+    # Opt-in: keep the recognised text of each question (never audio) for
+    # `kiosk report unanswered`. Off by default: no visitor's words are stored.
+    query_log: bool = False
+    # Days the query log keeps a question before deleting it.
+    query_log_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -89,6 +338,15 @@ class Settings:
     content: ContentSettings = ContentSettings()
     search: SearchSettings = SearchSettings()
     answer: AnswerSettings = AnswerSettings()
+    asr: AsrSettings = AsrSettings()
+    audio: AudioSettings = AudioSettings()
+    endpointing: EndpointingSettings = EndpointingSettings()
+    admin: AdminSettings = AdminSettings()
+    bundle: BundleSettings = BundleSettings()
+    voice: VoiceSettings = VoiceSettings()
+    loop: LoopSettings = LoopSettings()
+    screen: ScreenSettings = ScreenSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     def path(self, value: str) -> Path:
         """Resolve a configured path against the config file's folder."""

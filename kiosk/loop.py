@@ -1,0 +1,1299 @@
+"""The conversation loop: how the stages behave together for one visitor at a time.
+
+Two parts, kept apart so the behaviour can be tested without timing games:
+- `Conversation` is the explicit state machine. It takes events (button press, key, speech
+  start/end from the endpointer, transcript, typed query or category from the screen, search
+  result, speech finished, timeout tick, device lost/back) and returns actions (say, stop,
+  tone, listen, recognise, search, show, record). It holds the visitor's session and nothing
+  else, and it never blocks.
+- `Kiosk` wires real stages to it: a microphone thread feeds the endpointer, a speech thread
+  plays the voice, a worker runs the recogniser, and the event thread runs the machine and
+  executes its actions. Stage objects are injected, so tests drive it with a fake microphone
+  streaming real audio frames and a fake speaker recording what was played, and everything
+  else real.
+
+Accessibility promises kept here (EN 301 549 5.1, Section 508 §402, WCAG 2.2): any key or new
+speech stops the voice at once; repeat and pause always work; rate has steps at and below the
+default and volume has steps, both reset when a session ends; the voice warns before a
+timeout and one press extends it; a session reset forgets everything of the visitor.
+
+CONTRACT:
+    State, Command, KEYMAP, the event classes (Press, Key, …) and action classes (Say, …)
+    Conversation(settings).handle(event, now) -> list[Action];  .view() -> View
+    Kiosk(settings, microphone=, speaker=, recogniser=, voice=, searcher=, …)
+        .post(event) / .start() / .stop() / .subscribe(callback) / .view()
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import itertools
+import logging
+import queue
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from kiosk.answer import Answer, AnswerComposer, AnswerKind, topic_of
+from kiosk.audio import AudioClip, DeviceLost
+from kiosk.config import Settings
+from kiosk.content import Entry
+from kiosk.eventlog import EventLog, QueryLog
+from kiosk.index import Hit
+from kiosk.recogniser import closest_phrase
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    IDLE = "idle"              # nobody is using the kiosk; the invitation is shown
+    PROMPTING = "prompting"    # the kiosk asks the visitor to speak (then the start tone)
+    LISTENING = "listening"    # the microphone is open for a question
+    THINKING = "thinking"      # recognising and searching
+    ANSWERING = "answering"    # reading an answer out (and showing it)
+    CLARIFYING = "clarifying"  # asked back 「〇〇についてですか？」, waiting for はい/いいえ/次
+    SUGGESTING = "suggesting"  # nothing fitted: said so honestly, categories offered
+    WAITING = "waiting"        # answer given; follow-up (もう一度/ゆっくり/次/終わり) or a new question
+    WARNING = "warning"        # 「まだお使いですか？」 — one press keeps the session
+
+
+class Command(enum.Enum):
+    REPEAT = "repeat"
+    SLOWER = "slower"
+    FASTER = "faster"
+    NEXT = "next"
+    END = "end"
+    YES = "yes"
+    NO = "no"
+    PAUSE = "pause"
+    VOLUME_UP = "volume_up"
+    VOLUME_DOWN = "volume_down"
+    HEADPHONES = "headphones"
+
+
+#: Keyboard keys (KeyboardEvent.key names; a USB button arrives as one of these) → action.
+#: "press" is the big button. The screen page and the headless key reader both use this.
+KEYMAP: dict[str, str] = {
+    " ": "press", "Enter": "press",
+    "r": "repeat", "s": "slower", "f": "faster", "n": "next", "e": "end", "Escape": "end",
+    "y": "yes", "d": "no", "p": "pause", "+": "volume_up", "ArrowUp": "volume_up",
+    "-": "volume_down", "ArrowDown": "volume_down", "h": "headphones",
+}
+
+#: Follow-up words understood when a visitor says them (short replies only).
+COMMAND_WORDS: dict[Command, tuple[str, ...]] = {
+    Command.REPEAT: ("もう一度", "もういちど", "もう一回", "もういっかい", "繰り返して", "くりかえして"),
+    Command.SLOWER: ("ゆっくり", "ゆっくりお願いします", "ゆっくり話して", "もっとゆっくり"),
+    Command.FASTER: ("速く", "早く", "はやく", "もっと速く"),
+    Command.NEXT: ("次", "つぎ", "次の", "次のもの", "ほかの", "他の", "別の"),
+    Command.END: ("終わり", "おわり", "終了", "さようなら", "もういいです", "結構です"),
+    Command.YES: ("はい", "そうです", "うん", "ええ", "はいそうです"),
+    Command.NO: ("いいえ", "違います", "ちがいます", "違う", "いや", "いいえ違います"),
+    Command.VOLUME_UP: ("大きく", "大きな声で", "もっと大きく"),
+    Command.VOLUME_DOWN: ("小さく", "もっと小さく"),
+}
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Everything the kiosk says on its own, in やさしい日本語: short, conclusion first."""
+
+    invitation: str = "ボタンを押して、知りたいことを話してください。"
+    speak_now: str = "知りたいことを話してください。"
+    not_heard: str = "聞こえませんでした。もう一度、ゆっくり話してください。"
+    bye_no_speech: str = "お話が聞こえなかったので、終わります。また、ボタンを押してください。"
+    ask_back: str = "{topic}についてですか？はい、か、いいえ、で答えてください。"
+    not_found: str = "すみません。その答えは見つかりませんでした。"
+    offer_categories: str = "{categories}などの分類から、画面で選べます。別の言い方で、もう一度話すこともできます。"
+    no_more: str = "ほかの答えは、見つかりませんでした。"
+    category_list: str = "{category}には、{titles}などがあります。画面で選ぶか、知りたいことを話してください。"
+    follow_up_hint: str = "もう一度聞くときは、もう一度、と言ってください。終わるときは、終わり、と言ってください。"
+    still_there: str = "まだお使いですか？続けるときは、ボタンを押してください。"
+    extended: str = "はい。続けます。"
+    goodbye: str = "ご利用ありがとうございました。"
+    timed_out: str = "時間になったので、終わります。ご利用ありがとうございました。"
+    rate_changed: str = "この速さで話します。"
+    volume_changed: str = "この大きさで話します。"
+    headphones_on: str = "イヤホンで話します。"
+    headphones_off: str = "スピーカーで話します。"
+    mic_lost: str = "いま、マイクが使えません。画面のボタンか、文字の入力で調べてください。"
+    mic_back: str = "マイクが使えるようになりました。"
+    nothing_to_repeat: str = "まだ、お答えしていません。ボタンを押して、知りたいことを話してください。"
+
+
+# --- events (in) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Press:
+    """The big button (a USB button arrives as a key press, or the screen's 話す button)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    command: Command
+
+
+@dataclass(frozen=True)
+class Approach:
+    """Someone came near (presence sensor); the kiosk offers its invitation."""
+
+
+@dataclass(frozen=True)
+class SpeechStart:
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechEnd:
+    clip: AudioClip | None = None
+
+
+@dataclass(frozen=True)
+class NoSpeechHeard:
+    pass
+
+
+@dataclass(frozen=True)
+class Partial:
+    text: str
+
+
+@dataclass(frozen=True)
+class Heard:
+    text: str  # recognised text; "" = nothing usable was heard
+
+
+@dataclass(frozen=True)
+class Typed:
+    text: str  # the screen's text box
+
+
+@dataclass(frozen=True)
+class CategoryPicked:
+    category: str
+
+
+@dataclass(frozen=True)
+class Choose:
+    index: int  # a candidate or category entry touched on screen
+
+
+@dataclass(frozen=True)
+class Answered:
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Browsed:
+    category: str
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class SpeechFinished:
+    utterance: int
+    completed: bool = True
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceChanged:
+    device: str  # "microphone" | "speaker"
+    present: bool
+    message: str = ""
+
+
+Event = (Press | Key | Approach | SpeechStart | SpeechEnd | NoSpeechHeard | Partial | Heard
+         | Typed | CategoryPicked | Choose | Answered | Browsed | SpeechFinished | Tick
+         | DeviceChanged)
+
+
+# --- actions (out) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    utterance: int
+    rate: float
+    volume: float
+    headphones: bool = False
+    tone_after: bool = False  # play the start tone when the text has been spoken
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop the voice now (barge-in, pause)."""
+
+
+@dataclass(frozen=True)
+class Tone:
+    kind: str  # "start" (listening begins) | "end" (question received)
+    volume: float = 1.0
+    headphones: bool = False
+
+
+@dataclass(frozen=True)
+class Listen:
+    active: bool  # feed the microphone to the endpointer (False in idle: nothing is heard)
+    fresh: bool = False  # restart the endpointer (its "no speech" clock starts now)
+
+
+@dataclass(frozen=True)
+class EndUtterance:
+    """Second press while listening: the question ends now, not after the silence."""
+
+
+@dataclass(frozen=True)
+class Recognise:
+    clip: AudioClip
+
+
+@dataclass(frozen=True)
+class Search:
+    text: str
+
+
+@dataclass(frozen=True)
+class Browse:
+    category: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """A question and its outcome, for the opt-in query log."""
+
+    text: str
+    kind: str
+    entry_id: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    name: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Show:
+    pass  # the view changed; the screen asks Conversation.view()
+
+
+Action = Say | Stop | Tone | Listen | EndUtterance | Recognise | Search | Browse | Record | LogEvent | Show
+
+
+# --- the view (what the screen shows) ------------------------------------------------------
+
+@dataclass(frozen=True)
+class View:
+    """A snapshot of what the visitor should see; the screen renders it, nothing more."""
+
+    state: str
+    status: str  # one headline sentence for the state, also read by screen readers
+    heard: str = ""  # partial or final transcript, or the typed query
+    answer: dict[str, str] | None = None  # title, body, source, updated, address, phone, hours
+    question: str = ""  # the ask-back question
+    choices: tuple[str, ...] = ()  # candidate titles / entries of a category
+    categories: tuple[str, ...] = ()
+    notice: str = ""  # device trouble, in plain words
+    speaking: bool = False
+    rate_step: int = 0  # 1 = slowest
+    rate_steps: int = 1
+    volume_step: int = 0
+    volume_steps: int = 1
+    headphones: bool = False
+    seconds_left: int | None = None  # while a timeout warning runs
+    mic: bool = True
+    speaker: bool = True
+
+
+_STATUS = {
+    State.IDLE: Prompts.invitation,
+    State.PROMPTING: "知りたいことを話してください。",
+    State.LISTENING: "聞いています。話し終わったら、少し待つか、ボタンを押してください。",
+    State.THINKING: "調べています。少しお待ちください。",
+    State.ANSWERING: "お答えしています。",
+    State.CLARIFYING: "確かめています。",
+    State.SUGGESTING: "答えが見つかりませんでした。分類から選ぶか、別の言い方で話してください。",
+    State.WAITING: "ほかに知りたいことがあれば、ボタンを押して話してください。",
+    State.WARNING: "まだお使いですか？続けるときは、ボタンを押してください。",
+}
+
+#: States in which a visitor's silence counts towards the session timeout.
+_TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING}
+
+
+def _normalise_words(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
+
+
+def command_in(text: str, max_chars: int) -> Command | None:
+    """The follow-up command a short reply means, or None (then it is a question)."""
+    said = _normalise_words(text)
+    if not said or len(said) > max_chars:
+        return None
+    for command, words in COMMAND_WORDS.items():
+        if said in words or said.removesuffix("です") in words or said.removesuffix("ください") in words:
+            return command
+    phrases = [w for words in COMMAND_WORDS.values() for w in words if len(w) >= 3]
+    near = closest_phrase(said, phrases, max_cer=0.34)
+    if near:
+        return next(c for c, words in COMMAND_WORDS.items() if near in words)
+    return None
+
+
+def _step_index(steps: Sequence[float], value: float) -> int:
+    return min(range(len(steps)), key=lambda i: abs(steps[i] - value)) if steps else 0
+
+
+@dataclass
+class Session:
+    """Everything the kiosk knows about the current visitor; dropped whole at reset."""
+
+    rate_index: int
+    volume_index: int
+    headphones: bool
+    started: float
+    last_activity: float
+    reprompts: int = 0
+    questions: int = 0
+    answer: Answer | None = None  # the last search result (its entries survive an import)
+    offer: int = 0  # which candidate is being offered / was answered
+    browse: tuple[Entry, ...] = ()  # entries of a picked category
+    last_said: str = ""  # for もう一度
+    hinted: bool = False  # the follow-up hint is said once per session
+    heard: str = ""
+    resume: State = State.WAITING  # where a WARNING returns to
+    warned_at: float | None = None
+
+
+class Conversation:
+    """The state machine. Pure: no threads, no I/O; `now` comes with each event."""
+
+    def __init__(self, settings: Settings, prompts: Prompts | None = None):
+        self.settings = settings
+        self.prompts = prompts or Prompts()
+        self.loop = settings.loop
+        self.rate_steps = tuple(sorted(set(settings.voice.rate_steps) | {settings.voice.rate}))
+        self.volume_steps = tuple(sorted(set(settings.voice.volume_steps) | {settings.voice.volume}))
+        self.state = State.IDLE
+        self.session: Session | None = None
+        self.speaking: int | None = None  # utterance id being spoken
+        self._ids = itertools.count(1)
+        self._last_invitation = float("-inf")
+        self.mic_ok = True
+        self.speaker_ok = True
+        self.notice = ""
+        self._now = 0.0
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _new_session(self, now: float) -> Session:
+        return Session(
+            rate_index=_step_index(self.rate_steps, self.settings.voice.rate),
+            volume_index=_step_index(self.volume_steps, self.settings.voice.volume),
+            headphones=self.settings.audio.private_listening,
+            started=now, last_activity=now)
+
+    def _say(self, text: str, *, tone_after: bool = False, remember: bool = False) -> list[Action]:
+        s = self.session
+        rate = self.rate_steps[s.rate_index] if s else self.settings.voice.rate
+        volume = self.volume_steps[s.volume_index] if s else self.settings.voice.volume
+        if remember and s is not None:
+            s.last_said = text
+        self.speaking = next(self._ids)
+        return [Say(text, self.speaking, rate, volume, bool(s and s.headphones), tone_after)]
+
+    def _stop(self) -> list[Action]:
+        if self.speaking is None:
+            return []
+        self.speaking = None
+        return [Stop()]
+
+    def _to(self, state: State) -> list[Action]:
+        if state is self.state:
+            return [Show()]
+        old, self.state = self.state, state
+        return [LogEvent("state", {"from": old.value, "to": state.value}), Show()]
+
+    def _tone(self) -> Tone:
+        s = self.session
+        return Tone("start", self.loop.tone_volume, bool(s and s.headphones))
+
+    def _listen_now(self) -> list[Action]:
+        """Start tone, then the microphone is open for a question."""
+        acts: list[Action] = [*self._stop(), self._tone(), Listen(True, fresh=True),
+                              *self._to(State.LISTENING)]
+        if self.session:
+            self.session.heard = ""
+        return acts
+
+    def _start_session(self, now: float) -> list[Action]:
+        self.session = self._new_session(now)
+        return [LogEvent("session_start", {}), Listen(True)]
+
+    def _reset(self, farewell: str = "") -> list[Action]:
+        """Forget the visitor: answers, transcript, rate, volume, headphones."""
+        acts: list[Action] = []
+        s = self.session
+        if s is not None:
+            acts.append(LogEvent("session_end", {"seconds": round(self._now - s.started, 1),
+                                                 "questions": s.questions}))
+        acts.append(Listen(False))
+        acts += self._stop()
+        self.session = None
+        if farewell:
+            acts += self._say(farewell)
+        return acts + self._to(State.IDLE)
+
+    def _touch(self, now: float) -> None:
+        if self.session is not None:
+            self.session.last_activity = now
+            self.session.warned_at = None
+
+    # --- the view ---------------------------------------------------------------------------
+
+    def view(self) -> View:
+        s = self.session
+        question = ""
+        shown: dict[str, str] | None = None
+        choices: tuple[str, ...] = ()
+        categories: tuple[str, ...] = ()
+        seconds_left = None
+        if s is not None and s.answer is not None:
+            a = s.answer
+            if self.state in (State.ANSWERING, State.WAITING, State.WARNING) and s.offer < len(a.candidates):
+                e = a.candidates[s.offer].entry
+                shown = {"title": e.title, "body": e.body, "source": e.source,
+                         "updated": e.updated, "address": e.address, "phone": e.phone,
+                         "hours": e.hours, "category": e.category}
+            if self.state is State.CLARIFYING and s.offer < len(a.candidates):
+                question = self.prompts.ask_back.format(
+                    topic=topic_of(a.candidates[s.offer].entry.title)).split("？")[0] + "？"
+                choices = tuple(h.entry.title for h in self._offerable(a))
+            if a.kind is AnswerKind.NONE or self.state is State.SUGGESTING:
+                categories = a.suggestions
+        if s is not None and s.browse and self.state in (State.SUGGESTING, State.WAITING):
+            choices = tuple(e.title for e in s.browse)
+        if self.state is State.WARNING and s is not None and s.warned_at is not None:
+            seconds_left = max(0, round(self.loop.timeout_warning_seconds - (self._now - s.warned_at)))
+        return View(
+            state=self.state.value, status=_STATUS[self.state], heard=s.heard if s else "",
+            answer=shown, question=question, choices=choices, categories=categories,
+            notice=self.notice, speaking=self.speaking is not None,
+            rate_step=(s.rate_index if s else _step_index(self.rate_steps, self.settings.voice.rate)) + 1,
+            rate_steps=len(self.rate_steps),
+            volume_step=(s.volume_index if s else _step_index(self.volume_steps, self.settings.voice.volume)) + 1,
+            volume_steps=len(self.volume_steps),
+            headphones=bool(s and s.headphones) or (s is None and self.settings.audio.private_listening),
+            seconds_left=seconds_left, mic=self.mic_ok, speaker=self.speaker_ok)
+
+    # --- the machine ------------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        self._now = now
+        handler = getattr(self, f"_on_{type(event).__name__}")
+        return handler(event, now)
+
+    def _on_Approach(self, event: Approach, now: float) -> list[Action]:
+        if self.state is not State.IDLE or self.speaking is not None:
+            return []
+        if now - self._last_invitation < self.loop.invitation_interval_seconds:
+            return []
+        self._last_invitation = now
+        return self._say(self.prompts.invitation)
+
+    def _on_Press(self, event: Press, now: float) -> list[Action]:
+        self._touch(now)
+        if self.state is State.IDLE:
+            acts = self._stop() + self._start_session(now)
+            if not self.mic_ok:
+                return acts + self._say(self.prompts.mic_lost) + self._to(State.WAITING)
+            return acts + self._say(self.prompts.speak_now, tone_after=True) + self._to(State.PROMPTING)
+        if self.state is State.WARNING:
+            return self._extend()
+        if self.state is State.LISTENING:
+            return [EndUtterance()]  # second press: the question ends now
+        if not self.mic_ok:
+            return self._stop() + self._say(self.prompts.mic_lost)
+        return self._listen_now()  # barge-in / a new question
+
+    def _extend(self) -> list[Action]:
+        s = self.session
+        assert s is not None
+        state = s.resume
+        return [LogEvent("timeout_extended", {}), *self._stop(),
+                *self._say(self.prompts.extended), *self._to(state)]
+
+    def _on_Key(self, event: Key, now: float) -> list[Action]:
+        c = event.command
+        self._touch(now)
+        if self.state is State.IDLE:
+            if c in (Command.PAUSE, Command.END):
+                return self._stop()
+            return self._on_Press(Press(), now)  # any key wakes the kiosk
+        if self.state is State.WARNING:
+            return self._extend()
+        return self._command(c)
+
+    def _command(self, c: Command) -> list[Action]:
+        s = self.session
+        assert s is not None
+        acts = self._stop()
+        if c is Command.PAUSE:
+            return acts + [Show()]
+        if c is Command.END:
+            return acts + self._reset(self.prompts.goodbye)
+        if c in (Command.SLOWER, Command.FASTER):
+            step = -1 if c is Command.SLOWER else 1
+            s.rate_index = min(max(0, s.rate_index + step), len(self.rate_steps) - 1)
+            return acts + self._say(s.last_said or self.prompts.rate_changed) + [Show()]
+        if c in (Command.VOLUME_UP, Command.VOLUME_DOWN):
+            step = 1 if c is Command.VOLUME_UP else -1
+            s.volume_index = min(max(0, s.volume_index + step), len(self.volume_steps) - 1)
+            return acts + self._say(self.prompts.volume_changed) + [Show()]
+        if c is Command.HEADPHONES:
+            s.headphones = not s.headphones
+            return acts + self._say(self.prompts.headphones_on if s.headphones
+                                    else self.prompts.headphones_off) + [Show()]
+        if c is Command.REPEAT:
+            if not s.last_said:
+                return acts + self._say(self.prompts.nothing_to_repeat)
+            return acts + self._say(s.last_said)
+        if self.state is State.CLARIFYING or (s.answer and s.resume is State.CLARIFYING):
+            if c is Command.YES:
+                return acts + self._give_answer(s.offer)
+            if c in (Command.NO, Command.NEXT):
+                return acts + self._offer_next()
+        if c is Command.NEXT and s.answer is not None and s.answer.kind is not AnswerKind.NONE:
+            return acts + self._offer_next()
+        if c in (Command.YES, Command.NO, Command.NEXT):
+            return acts + self._listen_now()  # nothing to agree to: let them ask
+        return acts
+
+    def _on_SpeechStart(self, event: SpeechStart, now: float) -> list[Action]:
+        self._touch(now)
+        if self.session is None or (not self.loop.barge_in_by_speech and self.speaking is not None):
+            return []
+        if self.state is State.WARNING:
+            return [*self._stop(), *self._to(State.LISTENING)]
+        if self.state in (State.PROMPTING, State.ANSWERING, State.CLARIFYING, State.SUGGESTING,
+                          State.WAITING):
+            if self.state in (State.CLARIFYING, State.SUGGESTING, State.WAITING):
+                self.session.resume = self.state
+            return [*self._stop(), *self._to(State.LISTENING)]
+        return [Show()] if self.state is State.LISTENING else []
+
+    def _on_Partial(self, event: Partial, now: float) -> list[Action]:
+        if self.state is State.LISTENING and self.session is not None:
+            self.session.heard = event.text
+            return [Show()]
+        return []
+
+    def _on_SpeechEnd(self, event: SpeechEnd, now: float) -> list[Action]:
+        self._touch(now)
+        if self.state is not State.LISTENING or event.clip is None:
+            return []
+        return [Tone("end", self.loop.tone_volume, bool(self.session and self.session.headphones)),
+                Recognise(event.clip), *self._to(State.THINKING)]
+
+    def _on_NoSpeechHeard(self, event: NoSpeechHeard, now: float) -> list[Action]:
+        if self.state is not State.LISTENING or self.session is None:
+            return []
+        return self._not_heard()
+
+    def _not_heard(self) -> list[Action]:
+        s = self.session
+        assert s is not None
+        s.reprompts += 1
+        if s.reprompts > self.loop.max_reprompts:
+            return [LogEvent("no_speech", {"reprompts": s.reprompts - 1}),
+                    *self._reset(self.prompts.bye_no_speech)]
+        return [*self._say(self.prompts.not_heard, tone_after=True), *self._to(State.PROMPTING)]
+
+    def _on_Heard(self, event: Heard, now: float) -> list[Action]:
+        if self.state is not State.THINKING or self.session is None:
+            return []
+        s = self.session
+        text = event.text.strip()
+        if not text:
+            return self._not_heard()
+        s.reprompts = 0
+        s.heard = text
+        command = command_in(text, self.loop.command_max_chars)
+        if command is not None and (s.answer is not None or command in
+                                    (Command.END, Command.SLOWER, Command.FASTER,
+                                     Command.VOLUME_UP, Command.VOLUME_DOWN)):
+            if s.resume is State.CLARIFYING:
+                self.state = State.CLARIFYING
+            else:
+                self.state = State.WAITING
+            return [LogEvent("command", {"command": command.value, "by": "voice"}),
+                    *self._command(command)]
+        return self._search(text)
+
+    def _search(self, text: str) -> list[Action]:
+        s = self.session
+        assert s is not None
+        s.heard = text
+        s.questions += 1
+        s.browse = ()
+        return [Search(text), *self._to(State.THINKING)]
+
+    def _on_Typed(self, event: Typed, now: float) -> list[Action]:
+        text = event.text.strip()
+        if not text:
+            return []
+        acts = self._stop()
+        self._touch(now)
+        if self.session is None:
+            acts += self._start_session(now)
+        return acts + self._search(text)
+
+    def _on_CategoryPicked(self, event: CategoryPicked, now: float) -> list[Action]:
+        acts = self._stop()
+        self._touch(now)
+        if self.session is None:
+            acts += self._start_session(now)
+        return acts + [Browse(event.category), *self._to(State.THINKING)]
+
+    def _on_Browsed(self, event: Browsed, now: float) -> list[Action]:
+        s = self.session
+        if s is None:
+            return []
+        s.browse = event.entries
+        s.answer = None
+        titles = "、".join(topic_of(e.title) for e in event.entries[:3])
+        text = self.prompts.category_list.format(category=event.category, titles=titles)
+        return [*self._say(text, remember=True), *self._to(State.SUGGESTING)]
+
+    def _on_Choose(self, event: Choose, now: float) -> list[Action]:
+        s = self.session
+        self._touch(now)
+        if s is None:
+            return []
+        acts = self._stop()
+        if s.browse and 0 <= event.index < len(s.browse):
+            entry = s.browse[event.index]
+            s.answer = Answer(AnswerKind.CONFIDENT, entry.title, (Hit(entry, 1.0, 1.0),))
+            s.browse = ()
+            return acts + [Record(entry.title, "chosen", entry.id, entry.category)] + self._give_answer(0)
+        if s.answer is not None and 0 <= event.index < len(self._offerable(s.answer)):
+            return acts + self._give_answer(event.index)
+        return acts
+
+    def _offerable(self, answer: Answer) -> tuple[Hit, ...]:
+        """Candidates honest enough to offer: the close ones, plus any still above the
+        minimum confidence (for 次)."""
+        floor = self.settings.answer.min_score
+        extra = tuple(h for h in answer.candidates[len(answer.choices):] if h.confidence >= floor)
+        return answer.choices + extra[: max(0, self.settings.answer.max_choices - len(answer.choices))]
+
+    def _on_Answered(self, event: Answered, now: float) -> list[Action]:
+        s = self.session
+        if s is None or self.state is not State.THINKING:
+            return []
+        a = event.answer
+        s.answer = a
+        s.offer = 0
+        best = a.best
+        record = Record(a.query, a.kind.value, best.entry.id if best and a.kind is not AnswerKind.NONE else "",
+                        best.entry.category if best and a.kind is not AnswerKind.NONE else "")
+        log_fields = {"kind": a.kind.value, "entry": record.entry_id,
+                      "confidence": round(best.confidence, 3) if best else 0.0}
+        acts: list[Action] = [record, LogEvent("answer", log_fields)]
+        if a.kind is AnswerKind.CONFIDENT:
+            return acts + self._give_answer(0)
+        if a.kind is AnswerKind.UNSURE:
+            return acts + self._ask_back(0)
+        return acts + self._nothing_found(a)
+
+    def _nothing_found(self, a: Answer | None, prefix: str | None = None) -> list[Action]:
+        text = self.prompts.not_found if prefix is None else prefix
+        if self.session is not None:
+            self.session.resume = State.SUGGESTING
+        if a is not None and a.suggestions:
+            text += self.prompts.offer_categories.format(categories="、".join(a.suggestions[:3]))
+        return [*self._say(text, remember=True), *self._to(State.SUGGESTING)]
+
+    def _ask_back(self, index: int) -> list[Action]:
+        s = self.session
+        assert s is not None and s.answer is not None
+        s.offer = index
+        s.resume = State.CLARIFYING
+        topic = topic_of(s.answer.candidates[index].entry.title)
+        return [*self._say(self.prompts.ask_back.format(topic=topic), remember=True),
+                *self._to(State.CLARIFYING)]
+
+    def _offer_next(self) -> list[Action]:
+        s = self.session
+        assert s is not None
+        if s.answer is None:
+            return self._listen_now()
+        offer = self._offerable(s.answer)
+        nxt = s.offer + 1
+        if nxt < len(offer):
+            return self._ask_back(nxt)
+        return self._nothing_found(s.answer, self.prompts.no_more)
+
+    def _give_answer(self, index: int) -> list[Action]:
+        s = self.session
+        assert s is not None and s.answer is not None
+        s.offer = index
+        s.resume = State.WAITING
+        entry = s.answer.candidates[index].entry
+        text = self.speakable(entry)
+        if not s.hinted:
+            s.hinted = True
+            spoken = f"{text}\n{self.prompts.follow_up_hint}"
+        else:
+            spoken = text
+        acts = self._say(spoken)
+        s.last_said = text
+        return [*acts, *self._to(State.ANSWERING)]
+
+    def speakable(self, entry: Entry) -> str:
+        """What to say for an entry; the Kiosk replaces this with the speakable-text stage."""
+        return entry.spoken or entry.body
+
+    def _on_SpeechFinished(self, event: SpeechFinished, now: float) -> list[Action]:
+        if event.utterance != self.speaking:
+            return []  # stopped earlier, or an old utterance
+        self.speaking = None
+        self._touch(now)
+        if self.state is State.PROMPTING:  # the Say already ended with the start tone
+            return [Listen(True, fresh=True), *self._to(State.LISTENING)]
+        if self.state is State.ANSWERING:
+            return self._to(State.WAITING)
+        if self.state is State.WARNING and self.session is not None:
+            self.session.warned_at = now
+            self.session.last_activity = now
+        return [Show()]
+
+    def _on_Tick(self, event: Tick, now: float) -> list[Action]:
+        s = self.session
+        if s is None or self.speaking is not None:
+            return []
+        if self.state is State.WARNING:
+            if s.warned_at is not None and now - s.warned_at >= self.loop.timeout_warning_seconds:
+                return [LogEvent("timeout", {}), *self._reset(self.prompts.timed_out)]
+            return [Show()] if s.warned_at is not None else []
+        if self.state in _TIMED and now - s.last_activity >= self.loop.session_timeout_seconds:
+            if self.state is not State.PROMPTING:
+                s.resume = self.state
+            else:
+                s.resume = State.WAITING
+            return [LogEvent("timeout_warning", {}), *self._say(self.prompts.still_there),
+                    *self._to(State.WARNING)]
+        return []
+
+    def _on_DeviceChanged(self, event: DeviceChanged, now: float) -> list[Action]:
+        acts: list[Action] = [LogEvent("device", {"device": event.device, "present": event.present},
+                                       )]
+        if event.device == "speaker":
+            self.speaker_ok = event.present
+            self.notice = "" if event.present else "音が出ません。係の人に知らせてください。画面でも調べられます。"
+            return acts + [Show()]
+        if event.present == self.mic_ok:
+            return []
+        self.mic_ok = event.present
+        self.notice = "" if event.present else self.prompts.mic_lost
+        if self.session is None:
+            return acts + [Show()]
+        if not event.present:
+            acts += self._say(self.prompts.mic_lost)
+            if self.state in (State.LISTENING, State.PROMPTING):
+                acts += self._to(State.WAITING)
+            return acts + [Show()]
+        return acts + self._say(self.prompts.mic_back) + [Show()]
+
+
+# --- the runner --------------------------------------------------------------------------
+
+class VoiceLike(Protocol):
+    def speak(self, text: str, speaker: Any, stop_event: threading.Event, **kwargs: Any) -> Any: ...
+
+
+class SpeakerLike(Protocol):
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool: ...
+
+
+class SearcherLike(Protocol):
+    def search(self, query: str, limit: int | None = None) -> list[Hit]: ...
+
+
+def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> AudioClip:
+    """A soft sine beep with 10 ms fades (no click), distinct from the voice."""
+    n = max(1, int(seconds * rate))
+    t = np.arange(n, dtype=np.float32) / rate
+    wave = np.sin(2 * np.pi * hz * t).astype(np.float32) * float(volume)
+    fade = min(n // 2, int(0.01 * rate))
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        wave[:fade] *= ramp
+        wave[-fade:] *= ramp[::-1]
+    return AudioClip(wave, rate)
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    done: threading.Event
+
+
+class _VolumeSpeaker:
+    """Scales what the voice plays by the visitor's volume step, reporting device loss."""
+
+    def __init__(self, speaker: SpeakerLike, gain: float, on_lost: Callable[[DeviceLost], None]):
+        self.speaker, self.gain, self.on_lost = speaker, gain, on_lost
+        self.played = False
+
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool:
+        if self.gain != 1.0:
+            clip = AudioClip(np.clip(clip.samples * self.gain, -1.0, 1.0).astype(np.float32), clip.rate)
+        try:
+            done = self.speaker.play(clip, stop_event)
+        except DeviceLost as exc:
+            self.on_lost(exc)
+            raise
+        self.played = True
+        return done
+
+
+class Kiosk:
+    """Runs the conversation with real stages. Thread-safe `post()`; the machine itself
+    runs on one event thread, so it needs no locks."""
+
+    def __init__(self, settings: Settings, *, microphone: Iterable[AudioClip] | None,
+                 speaker: SpeakerLike, recogniser: Any, voice: VoiceLike, searcher: Any,
+                 endpointer: Any = None, headphones: SpeakerLike | None = None,
+                 speakable: Any = None, composer: AnswerComposer | None = None,
+                 clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
+                 query_log: QueryLog | None = None, events: EventLog | None = None,
+                 prompts: Prompts | None = None):
+        self.settings = settings
+        self.microphone = microphone
+        self.speaker = speaker
+        self.headphones = headphones
+        self.recogniser = recogniser
+        self.voice = voice
+        self.searcher = searcher
+        self.endpointer = endpointer
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.query_log = query_log or QueryLog(settings)
+        self.events = events or EventLog()
+        self.composer = composer
+        if speakable is None:
+            from kiosk.speakable import Speakable
+            speakable = Speakable(settings.voice)
+        self.speakable = speakable
+        self.machine = Conversation(settings, prompts)
+        self.machine.speakable = lambda entry: speakable.for_entry(entry)  # type: ignore[method-assign]
+        self._normalise = getattr(speakable, "normalise", lambda text: text)
+        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self._stop_speech = threading.Event()
+        self._speech_lock = threading.Lock()
+        self._speech_thread: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._running = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[Callable[[View], None]] = []
+        self._recognise_q: queue.Queue[tuple[str, AudioClip] | None] = queue.Queue()
+        self._recognising = threading.Event()
+        self._speech_audio: list[np.ndarray] = []
+        self._partial_at = 0.0
+        self._reset_endpointer = threading.Event()
+        self._flush = threading.Event()
+        self._voice_kwargs = self._voice_parameters(voice)
+        self.last_error = ""
+        self.errors = 0
+        self.started_at = time.time()
+        self._view = self.machine.view()
+        self._view_lock = threading.Lock()
+        self._tones: dict[str, AudioClip] = {}
+
+    # --- public --------------------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Hand an event to the machine (from any thread). A key or press while the kiosk
+        talks silences it right here, before the event is even queued (barge-in ≤ 200 ms)."""
+        if isinstance(event, (Press, Key, Typed, CategoryPicked, Choose)) and \
+                self.machine.state is not State.IDLE:
+            self._stop_speech.set()
+        self._queue.put(event)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every event posted so far has been handled (tests, benchmarks)."""
+        done = threading.Event()
+        self._queue.put(_Barrier(done))
+        return done.wait(timeout)
+
+    def view(self) -> View:
+        with self._view_lock:
+            return self._view
+
+    def subscribe(self, callback: Callable[[View], None]) -> None:
+        """Be told each time the view changes (the screen pushes it to the browser)."""
+        self._subscribers.append(callback)
+
+    def start(self) -> Kiosk:
+        self._running.set()
+        self._spawn(self._event_loop, "kiosk-events")
+        self._spawn(self._recognise_loop, "kiosk-recognise")
+        if self.microphone is not None:
+            self._spawn(self._microphone_loop, "kiosk-microphone")
+        return self
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._stop_speech.set()
+        self._queue.put(None)
+        self._recognise_q.put(None)
+        close = getattr(self.microphone, "close", None)
+        if close:
+            close()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._speech_thread is not None:
+            self._speech_thread.join(timeout=5)
+
+    def __enter__(self) -> Kiosk:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    def categories(self) -> list[str]:
+        """The live index's categories (the screen's category buttons)."""
+        try:
+            return list(self.searcher.categories())
+        except Exception as exc:
+            log.debug("categories unavailable: %s", exc)
+            return []
+
+    # --- threads -------------------------------------------------------------------------
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _event_loop(self) -> None:
+        next_tick = self.clock() + self.tick_seconds
+        while self._running.is_set():
+            try:
+                event = self._queue.get(timeout=self.tick_seconds)
+            except queue.Empty:
+                event = Tick()
+            if event is None:
+                break
+            if isinstance(event, _Barrier):
+                event.done.set()
+                continue
+            if not isinstance(event, Tick):
+                self._handle(event)
+            if isinstance(event, Tick) or self.clock() >= next_tick:
+                next_tick = self.clock() + self.tick_seconds
+                self._handle(Tick())
+
+    def _handle(self, event: Event) -> None:
+        try:
+            actions = self.machine.handle(event, self.clock())
+            for action in actions:
+                self._execute(action)
+        except Exception as exc:  # one bad event must not take the kiosk down
+            self._error("event", exc)
+            log.exception("handling %s failed", type(event).__name__)
+
+    def _error(self, where: str, exc: BaseException) -> None:
+        self.errors += 1
+        self.last_error = f"{where}: {exc}"
+        self.events.event("error", logging.ERROR, where=where, error=type(exc).__name__)
+
+    def _publish(self) -> None:
+        view = self.machine.view()
+        with self._view_lock:
+            self._view = view
+        for callback in list(self._subscribers):
+            try:
+                callback(view)
+            except Exception as exc:
+                log.debug("view subscriber failed: %s", exc)
+
+    def _execute(self, action: Action) -> None:
+        if isinstance(action, Show):
+            self._publish()
+        elif isinstance(action, Say):
+            self._start_speech(action)
+        elif isinstance(action, Stop):
+            self._stop_speech.set()
+        elif isinstance(action, Tone):
+            self._play_tone(action)
+        elif isinstance(action, Listen):
+            self._set_listening(action.active, action.fresh)
+        elif isinstance(action, EndUtterance):
+            self._flush.set()
+        elif isinstance(action, Recognise):
+            self._recognise_q.put(("final", action.clip))
+        elif isinstance(action, Search):
+            self._run_search(action.text)
+        elif isinstance(action, Browse):
+            self._run_browse(action.category)
+        elif isinstance(action, Record):
+            self.query_log.record(action.text, action.kind, action.entry_id, action.category)
+        elif isinstance(action, LogEvent):
+            self.events.event(action.name, **action.fields)
+
+    # --- searching ------------------------------------------------------------------------
+
+    def _composer(self) -> AnswerComposer:
+        if self.composer is None:
+            categories = self.searcher.categories() if hasattr(self.searcher, "categories") else []
+            self.composer = AnswerComposer(self.settings.answer, categories)
+        return self.composer
+
+    def _run_search(self, text: str) -> None:
+        try:
+            hits = self.searcher.search(text)
+            composer = self._composer()
+            if hasattr(self.searcher, "categories"):  # an import may have added categories
+                composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
+            answer = composer.compose(text, hits)
+        except Exception as exc:
+            self._error("search", exc)
+            log.exception("search failed")
+            answer = Answer(AnswerKind.NONE, text)
+        self._handle(Answered(answer))
+
+    def _run_browse(self, category: str) -> None:
+        try:
+            entries = tuple(e for e in self.searcher.entries() if e.category == category)
+        except Exception as exc:
+            self._error("browse", exc)
+            entries = ()
+        limit = max(1, self.settings.answer.max_suggestions)
+        self._handle(Browsed(category, entries[:limit]))
+
+    # --- speech out -----------------------------------------------------------------------
+
+    @staticmethod
+    def _voice_parameters(voice: Any) -> set[str]:
+        try:
+            return set(inspect.signature(voice.speak).parameters)
+        except (TypeError, ValueError, AttributeError):
+            return set()
+
+    def _output(self, headphones: bool) -> SpeakerLike:
+        return self.headphones if headphones and self.headphones is not None else self.speaker
+
+    def _start_speech(self, say: Say) -> None:
+        """Stop whatever is playing, then speak on a fresh speech thread (the old one sees
+        its stop event and ends by itself; its SpeechFinished is ignored as stale)."""
+        self._stop_speech.set()
+        self._stop_speech = threading.Event()
+        stop = self._stop_speech
+        with self._speech_lock:
+            previous = self._speech_thread
+            thread = threading.Thread(target=self._speak, args=(say, stop, previous),
+                                      name="kiosk-speech", daemon=True)
+            self._speech_thread = thread
+        thread.start()
+
+    def _speak(self, say: Say, stop: threading.Event, previous: threading.Thread | None) -> None:
+        """One utterance. Waits for the stopped previous one to let go of the voice (it ends
+        within one sentence's synthesis), so the synthesizer is never used twice at once."""
+        if previous is not None:
+            previous.join(timeout=5.0)
+        completed = False
+        kwargs: dict[str, Any] = {}
+        gain = say.volume / max(1e-6, self.settings.voice.volume)
+        if hasattr(self.voice, "volume") and hasattr(self.voice, "rate"):
+            # kiosk.voice.Voice: pace and loudness are its own (peak-normalised, no clipping)
+            self.voice.rate, self.voice.volume, gain = say.rate, say.volume, 1.0
+        else:
+            if "volume" in self._voice_kwargs:
+                kwargs["volume"], gain = say.volume, 1.0
+            if "rate" in self._voice_kwargs:
+                kwargs["rate"] = say.rate
+        output = _VolumeSpeaker(self._output(say.headphones), gain, self._speaker_lost)
+        try:
+            text = self._normalise(say.text)
+            if text.strip():
+                self.voice.speak(text, output, stop, **kwargs)
+            if say.tone_after and not stop.is_set():
+                output.gain = 1.0
+                output.play(self._tone_clip("start", self.settings.loop.tone_volume), stop)
+            completed = not stop.is_set()
+            if output.played and not self.machine.speaker_ok:
+                self.post(DeviceChanged("speaker", True))
+        except DeviceLost:
+            pass
+        except Exception as exc:
+            self._error("voice", exc)
+            log.exception("speaking failed")
+        self.post(SpeechFinished(say.utterance, completed))
+
+    def _speaker_lost(self, exc: DeviceLost) -> None:
+        self.last_error = f"speaker: {exc}"
+        if self.machine.speaker_ok:
+            self.post(DeviceChanged("speaker", False, str(exc)))
+
+    def _tone_clip(self, kind: str, volume: float) -> AudioClip:
+        key = f"{kind}:{volume}"
+        if key not in self._tones:
+            hz = self.settings.loop.tone_hz * (1.0 if kind == "start" else 0.75)
+            self._tones[key] = tone_clip(hz, self.settings.loop.tone_seconds, volume)
+        return self._tones[key]
+
+    def _play_tone(self, tone: Tone) -> None:
+        clip = self._tone_clip(tone.kind, tone.volume)
+        output = self._output(tone.headphones)
+
+        def play() -> None:
+            try:
+                output.play(clip, threading.Event())
+            except DeviceLost as exc:
+                self._speaker_lost(exc)
+            except Exception as exc:
+                self._error("tone", exc)
+
+        threading.Thread(target=play, name="kiosk-tone", daemon=True).start()
+
+    # --- speech in ------------------------------------------------------------------------
+
+    def _set_listening(self, active: bool, fresh: bool = False) -> None:
+        if active:
+            if fresh or not self._listening.is_set():
+                self._reset_endpointer.set()
+            self._listening.set()
+        else:
+            self._listening.clear()
+
+    def microphone_lost(self, exc: BaseException | None = None) -> None:
+        """Callback for ReconnectingMicrophone: the visitor is told to use the screen."""
+        self.last_error = f"microphone: {exc}" if exc else "microphone lost"
+        self.post(DeviceChanged("microphone", False, str(exc or "")))
+
+    def microphone_back(self) -> None:
+        self.post(DeviceChanged("microphone", True))
+
+    def _microphone_loop(self) -> None:
+        """Feed the endpointer while a session listens. A plain iterable that raises
+        DeviceLost is iterated again after [audio] reconnect_seconds (ReconnectingMicrophone
+        does its own retrying and reports through microphone_lost/back)."""
+        assert self.microphone is not None
+        lost = False
+        while self._running.is_set():
+            try:
+                for chunk in self.microphone:
+                    if not self._running.is_set():
+                        return
+                    if lost:
+                        lost = False
+                        self.microphone_back()
+                    self._feed(chunk)
+                return
+            except DeviceLost as exc:
+                if not lost:
+                    lost = True
+                    self.microphone_lost(exc)
+            except Exception as exc:
+                self._error("microphone", exc)
+                log.exception("microphone loop failed")
+                if not lost:
+                    lost = True
+                    self.microphone_lost(exc)
+            if not self._running.is_set():
+                return
+            time.sleep(self.settings.audio.reconnect_seconds)
+
+    def _feed(self, chunk: AudioClip) -> None:
+        if not self._listening.is_set() or self.endpointer is None:
+            return
+        if self._reset_endpointer.is_set():
+            self._reset_endpointer.clear()
+            self.endpointer.reset()
+            self._speech_audio = []
+        events = self.endpointer.feed(chunk)
+        if getattr(self.endpointer, "speaking", False):
+            self._speech_audio.append(chunk.samples)
+            self._maybe_partial(chunk.rate)
+        for ev in events:
+            self._endpoint_event(ev)
+        if self._flush.is_set():
+            self._flush.clear()
+            events = self.endpointer.flush()
+            if not events:
+                self.endpointer.reset()
+                self.post(NoSpeechHeard())
+            for ev in events:
+                self._endpoint_event(ev)
+
+    def _maybe_partial(self, rate: int) -> None:
+        """While the visitor speaks, transcribe what was said so far for the screen, every
+        [loop] partial_seconds of speech, when the recogniser is free."""
+        every = self.settings.loop.partial_seconds
+        if every <= 0 or self._recognising.is_set():
+            return
+        heard = sum(len(a) for a in self._speech_audio) / rate
+        if heard - self._partial_at >= every:
+            self._partial_at = heard
+            self._recognising.set()
+            self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate)))
+
+    def _endpoint_event(self, ev: Any) -> None:
+        name = type(ev).__name__
+        if name == "SpeechStarted":
+            self._partial_at = 0.0
+            self.post(SpeechStart())
+            if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
+                self._stop_speech.set()
+        elif name == "SpeechEnded":
+            self._speech_audio = []
+            self.post(SpeechEnd(ev.clip))
+        elif name == "NoSpeech":
+            self.post(NoSpeechHeard())
+
+    def _recognise_loop(self) -> None:
+        while True:
+            job = self._recognise_q.get()
+            if job is None:
+                return
+            kind, clip = job
+            try:
+                if self.recogniser is None:
+                    raise RuntimeError("no speech recognition model is loaded")
+                text = self.recogniser.transcribe(clip).text
+            except Exception as exc:
+                if kind == "final":
+                    self._error("recogniser", exc)
+                    log.exception("recognition failed")
+                text = ""
+            finally:
+                self._recognising.clear()
+            if kind == "final":
+                self.post(Heard(text))
+            elif text and self._speech_audio:
+                self.post(Partial(text))
+
+    # --- for /healthz ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.machine.state.value, "microphone": self.machine.mic_ok,
+                "speaker": self.machine.speaker_ok, "errors": self.errors,
+                "last_error": self.last_error}

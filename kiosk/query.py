@@ -1,0 +1,225 @@
+"""Query stage: turns recognised or typed text into a whoosh query.
+
+Spoken questions are long, particle-less and full of filler (「ゴミいつ出せばいいの」), so the
+query is an OR of the question's words — never whoosh's default AND, which finds nothing for
+a long question. Each content word becomes one *group*: its normalized/dictionary forms and
+compound parts, searched in title, body and keywords with the configured field weights; the
+synonym table adds city terms to the group of the everyday word they replace; the question's
+katakana reading, cut into n-grams, is searched in the reading field so kana or wrong-kanji
+words still meet the right entry. Groups are also what `kiosk.index` counts to compute a
+confidence (how much of the question the best entry covers).
+
+CONTRACT:
+    SynonymTable.load(path: Path | None) -> SynonymTable   — None = the bundled table
+    QueryBuilder(settings: SearchSettings, synonyms: SynonymTable | None,
+                 gram_min: int, gram_max: int)
+    QueryBuilder.build(text: str) -> BuiltQuery
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh import query as wq
+
+from kiosk import KioskError
+from kiosk.analysis import (Morpheme, analyse, lemma_terms, normalize_text, reading_grams,
+                            reading_runs, term_of)
+from kiosk.config import SearchSettings
+
+log = logging.getLogger(__name__)
+
+BUNDLED_SYNONYMS = Path(__file__).with_name("data") / "synonyms.tsv"
+#: Lemma fields searched for every word, with the SearchSettings attribute of their weight.
+LEMMA_FIELDS = (("title", "title_weight"), ("body", "body_weight"),
+                ("keywords", "keywords_weight"))
+READING_FIELD = "reading"
+#: Compound parts count less than the whole word (a part also matches other compounds).
+PART_WEIGHT = 0.5
+#: Synonym keys shorter than this (in kana) match only as written, never by sound.
+MIN_READING_KEY = 3
+
+
+class SynonymError(KioskError):
+    """The synonym table has a line the kiosk cannot use."""
+
+
+@dataclass(frozen=True)
+class Synonym:
+    """One line of the table: when `key` is heard, also search for `expansions`."""
+
+    key: str
+    expansions: tuple[str, ...]
+    line: int
+    match_text: str = ""  # key normalised for substring matching (NFKC, katakana)
+    match_reading: str = ""  # key's folded reading, for kana/wrong-kanji questions
+
+
+@dataclass(frozen=True)
+class SynonymTable:
+    """The staff-editable synonym table (format in docs/search.md)."""
+
+    entries: tuple[Synonym, ...] = ()
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> SynonymTable:
+        """Read a table; every malformed line is reported as file:line with the fix."""
+        file = Path(path) if path else BUNDLED_SYNONYMS
+        try:
+            text = file.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            raise SynonymError(
+                f"synonym table {file} does not exist; fix content.synonyms_file in the "
+                "config, or set it to \"\" for the bundled table") from None
+        except UnicodeDecodeError as exc:
+            raise SynonymError(
+                f"synonym table {file} is not UTF-8 text (byte {exc.start}); save it as "
+                "UTF-8 (tab-separated)") from None
+        return cls.parse(text, str(file))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "synonyms") -> SynonymTable:
+        entries: list[Synonym] = []
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for no, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            cells = [c.strip() for c in raw.split("\t")]
+            where = f"{source}:{no}"
+            if len(cells) < 2:
+                problems.append(
+                    f"{where}: no tab found; write the everyday word, a TAB, then the city "
+                    f"term(s), each separated by a TAB (got {line[:40]!r})")
+                continue
+            key, expansions = cells[0], tuple(c for c in cells[1:] if c)
+            if not key:
+                problems.append(f"{where}: the first column (the word people say) is empty")
+                continue
+            if not expansions:
+                problems.append(f"{where}: '{key}' has no city term after the tab")
+                continue
+            norm = term_of(key)
+            if norm in seen:
+                problems.append(f"{where}: '{key}' is already listed on line {seen[norm]}; "
+                                "merge the two lines")
+                continue
+            seen[norm] = no
+            reading = "".join(reading_runs(key))
+            entries.append(Synonym(key, expansions, no, norm,
+                                   reading if len(reading) >= MIN_READING_KEY else ""))
+        if problems:
+            raise SynonymError(
+                f"{len(problems)} problem(s) in the synonym table; fix them and try again:\n  "
+                + "\n  ".join(problems))
+        return cls(tuple(entries), source)
+
+    def expansions_for(self, text: str) -> list[Synonym]:
+        """Table lines whose key occurs in `text`, as written or by sound."""
+        norm = term_of(text)
+        sound = "".join(reading_runs(text))
+        return [s for s in self.entries
+                if s.match_text in norm or (s.match_reading and s.match_reading in sound)]
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """One index term that stands for a word of the question."""
+
+    text: str
+    weight: float  # multiplies the field weight in the query
+    credit: float  # how much of the word an entry containing this term covers (0..1)
+
+
+@dataclass(frozen=True)
+class TermGroup:
+    """One word of the question and everything that may stand for it in an entry."""
+
+    label: str  # the word as analysed (for logs and docs)
+    terms: tuple[GroupTerm, ...]
+
+
+@dataclass(frozen=True)
+class BuiltQuery:
+    """A whoosh query plus what the index needs to judge how well a hit covers it."""
+
+    text: str
+    query: wq.Query | None  # None: nothing searchable was said
+    groups: tuple[TermGroup, ...] = ()
+    grams: tuple[str, ...] = ()  # reading n-grams searched in the reading field
+    synonyms: tuple[str, ...] = field(default=())  # keys of the table lines used
+
+
+class QueryBuilder:
+    """Builds the OR query for a question (see the module docstring)."""
+
+    def __init__(self, settings: SearchSettings, synonyms: SynonymTable | None = None,
+                 gram_min: int | None = None, gram_max: int | None = None):
+        self.settings = settings
+        self.synonyms = synonyms if synonyms is not None else SynonymTable()
+        self.gram_min = gram_min or settings.reading_ngram_min
+        self.gram_max = gram_max or settings.reading_ngram_max
+        self.stopwords = frozenset(t for w in settings.query_stopwords for t in lemma_terms(w))
+
+    def build(self, text: str) -> BuiltQuery:
+        text = normalize_text(text).strip()
+        groups: list[TermGroup] = []
+        seen: set[str] = set()
+        for m in analyse(text):
+            if not m.content or not m.forms or self._is_stopword(m):
+                continue
+            if m.forms[0] in seen:
+                continue
+            seen.add(m.forms[0])
+            w = self.settings.hiragana_word_weight if m.hiragana else 1.0
+            terms = [GroupTerm(t, w, 1.0) for t in m.forms]
+            terms += [GroupTerm(t, w * PART_WEIGHT, PART_WEIGHT) for t in m.parts]
+            groups.append(TermGroup(m.forms[0], tuple(terms)))
+        used = self.synonyms.expansions_for(text) if text else []
+        weight = self.settings.synonym_weight
+        for syn in used:
+            extra = [GroupTerm(t, weight, 1.0)
+                     for t in dict.fromkeys(t for e in syn.expansions for t in lemma_terms(e))]
+            key_terms = set(lemma_terms(syn.key))
+            target = next((i for i, g in enumerate(groups)
+                           if key_terms & {gt.text for gt in g.terms}), None)
+            if target is None:
+                groups.append(TermGroup(syn.key, tuple(extra)))
+            else:
+                g = groups[target]
+                have = {gt.text for gt in g.terms}
+                groups[target] = TermGroup(
+                    g.label, g.terms + tuple(gt for gt in extra if gt.text not in have))
+        grams = tuple(dict.fromkeys(
+            reading_grams(text, self.gram_min, self.gram_max, skip=self._is_stopword)))
+        q = self._whoosh_query(groups, grams)
+        if used:
+            log.debug("synonyms used for %r: %s", text, [s.key for s in used])
+        return BuiltQuery(text, q, tuple(groups), grams, tuple(s.key for s in used))
+
+    def _is_stopword(self, m: Morpheme) -> bool:
+        return any(f in self.stopwords for f in m.forms)
+
+    def _whoosh_query(self, groups: list[TermGroup], grams: tuple[str, ...]) -> wq.Query | None:
+        s = self.settings
+        subs: list[wq.Query] = []
+        for g in groups:
+            leaves = [wq.Term(fname, gt.text, boost=gt.weight * getattr(s, attr))
+                      for gt in g.terms for fname, attr in LEMMA_FIELDS
+                      if getattr(s, attr) > 0]
+            if leaves:
+                subs.append(wq.Or(leaves))
+        if grams and s.reading_weight > 0:
+            subs.append(wq.Or([wq.Term(READING_FIELD, gram, boost=s.reading_weight)
+                               for gram in grams]))
+        if not subs:
+            return None
+        return wq.Or(subs, scale=s.or_scale or None)
+
+
+__all__ = ["BuiltQuery", "GroupTerm", "QueryBuilder", "Synonym", "SynonymError", "SynonymTable",
+           "TermGroup", "BUNDLED_SYNONYMS"]

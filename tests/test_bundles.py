@@ -1,0 +1,294 @@
+"""Signed content bundles: only a complete bundle signed with the configured key and newer
+than the live content is applied; anything else is refused and the live content stays as it
+was. A good bundle is applied while searches keep answering."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import stat
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kiosk import KioskError
+from kiosk.audit import AuditLog
+from kiosk.bundles import (CONTENT_FILE, MANIFEST, SIGNATURE, BundleError, BundlePoller,
+                           applied_state,
+                           load_private_key, load_public_key, make_bundle, new_key_pair,
+                           pack_bundle, pull_bundle, read_bundle)
+from kiosk.config import load_settings
+from kiosk.content import Entry
+from kiosk.index_versions import IndexVersions, LiveIndex
+from kiosk.publishing import ContentPublisher
+
+CSV_HEAD = "id,title,body,category\n"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keys")
+    private, public = new_key_pair(folder)
+    other_private, _ = new_key_pair(folder, "other")
+    return load_private_key(private), load_public_key(public), load_private_key(other_private)
+
+
+def _bundle(key, version: int = 1, content: bytes = b"x") -> bytes:
+    return pack_bundle({CONTENT_FILE: content, "synonyms.tsv": b""}, key, version, 1)[0]
+
+
+# ------------------------------------------------------------------------------- keys
+
+
+def test_new_key_pair_keeps_the_private_key_private_and_never_overwrites(tmp_path: Path):
+    private, public = new_key_pair(tmp_path)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert b"PUBLIC KEY" in public.read_bytes()
+    with pytest.raises(KioskError, match="never overwritten"):
+        new_key_pair(tmp_path)
+    with pytest.raises(KioskError, match="not an Ed25519 private key"):
+        load_private_key(public)
+    with pytest.raises(KioskError, match="not an Ed25519 public key"):
+        load_public_key(private)
+
+
+# ---------------------------------------------------------------------- verification
+
+
+def test_a_good_bundle_verifies(keys):
+    key, public, _ = keys
+    verified = read_bundle(_bundle(key, 7, b"hello"), public)
+    assert verified.manifest.version == 7
+    assert verified.files[CONTENT_FILE] == b"hello"
+
+
+def test_unsigned_bundle_is_refused(keys):
+    key, public, _ = keys
+    src = zipfile.ZipFile(io.BytesIO(_bundle(key)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for name in src.namelist():
+            if name != SIGNATURE:
+                out.writestr(name, src.read(name))
+    with pytest.raises(BundleError, match="not signed"):
+        read_bundle(buf.getvalue(), public)
+
+
+def test_bundle_signed_with_another_key_is_refused(keys):
+    _, public, other = keys
+    with pytest.raises(BundleError, match="signature does not match"):
+        read_bundle(_bundle(other), public)
+
+
+def _rewrite(data: bytes, name: str, new: bytes) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for member in src.namelist():
+            out.writestr(member, new if member == name else src.read(member))
+    return buf.getvalue()
+
+
+def test_tampered_content_or_manifest_is_refused(keys):
+    key, public, _ = keys
+    good = _bundle(key, 3, b"the real answers")
+    with pytest.raises(BundleError, match="does not match its checksum"):
+        read_bundle(_rewrite(good, CONTENT_FILE, b"the fake answers"), public)
+    manifest = zipfile.ZipFile(io.BytesIO(good)).read(MANIFEST)
+    with pytest.raises(BundleError, match="signature does not match"):
+        read_bundle(_rewrite(good, MANIFEST, manifest.replace(b'"version": 3',
+                                                              b'"version": 9')), public)
+
+
+def test_truncated_bundle_is_refused(keys):
+    key, public, _ = keys
+    good = _bundle(key, 3, b"a" * 5000)
+    for cut in (0, 10, len(good) // 2, len(good) - 1):
+        with pytest.raises(BundleError, match="bundle refused"):
+            read_bundle(good[:cut], public)
+
+
+# ------------------------------------------------------------------ pulling on a kiosk
+
+OLD = [
+    Entry(id="library-hours", title="図書館の開館時間",
+          body="中央図書館は朝9時から夜7時まで開いています。", category="施設"),
+    Entry(id="garbage-days", title="ごみを出す日",
+          body="燃えるごみは週2回、朝8時までに出してください。", category="ごみ"),
+]
+NEW = OLD + [Entry(id="pool-hours", title="市民プールの営業時間",
+                   body="市民プールは夏の間、朝9時から夕方5時まで泳げます。", category="施設")]
+QUESTION = "市民プールは何時まで泳げますか"
+
+
+def _settings(folder: Path, public_key: Path | None = None, *bundle_lines: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["[paths]", 'index_dir = "index"', 'state_dir = "var"', "[bundle]", *bundle_lines]
+    if public_key:
+        lines.append(f'public_key_file = "{public_key}"')
+    (folder / "kiosk.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_settings(folder / "kiosk.toml")
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory):
+    """The machine where staff edit content and make bundles: version 100 (old content)
+    and 200 (new content), plus one signed with a stranger's key."""
+    root = tmp_path_factory.mktemp("office")
+    private, public = new_key_pair(root / "keys")
+    stranger, _ = new_key_pair(root / "keys", "stranger")
+    settings = _settings(root / "office")
+    publisher = ContentPublisher(settings)
+    publisher.publish_entries(OLD, who="office")
+    make_bundle(settings, private, root / "www" / "old.kiosk", version=100)
+    publisher.publish_entries(NEW, who="office")
+    make_bundle(settings, private, root / "www" / "content.kiosk", version=200)
+    make_bundle(settings, stranger, root / "www" / "stranger.kiosk", version=300)
+    return {"root": root, "public": public, "www": root / "www"}
+
+
+@pytest.fixture
+def kiosk(office, tmp_path):
+    """A kiosk with the old content live and the office's public key configured."""
+    settings = _settings(tmp_path / "kiosk", office["public"])
+    ContentPublisher(settings).publish_entries(OLD, who="install")
+    return settings
+
+
+def _live_ids(settings) -> tuple[str | None, list[str]]:
+    versions = IndexVersions.from_settings(settings)
+    with LiveIndex(settings.index_dir, settings) as live:
+        return versions.current_id(), [e.id for e in live.entries()]
+
+
+def _refused(settings, location: str, match: str) -> None:
+    before = _live_ids(settings)
+    with pytest.raises(BundleError, match=match):
+        pull_bundle(settings, location)
+    assert _live_ids(settings) == before
+    assert AuditLog(settings.state_dir).read()[-1]["action"] == "bundle_refused"
+
+
+def test_bundle_carries_content_tables_and_manifest(office):
+    data = (office["www"] / "content.kiosk").read_bytes()
+    verified = read_bundle(data, load_public_key(office["public"]))
+    assert verified.manifest.version == 200 and verified.manifest.entries == len(NEW)
+    assert set(verified.files) == {CONTENT_FILE, "synonyms.tsv", "readings.tsv"}
+    assert verified.files["synonyms.tsv"]  # the table the live content was published with
+
+
+def test_tampered_bundle_is_refused_and_live_content_unchanged(office, kiosk, tmp_path):
+    good = (office["www"] / "content.kiosk").read_bytes()
+    content = zipfile.ZipFile(io.BytesIO(good)).read(CONTENT_FILE)
+    bad = _rewrite(good, CONTENT_FILE, content + "evil,悪い項目,まちがった答え\r\n".encode())
+    (tmp_path / "tampered.kiosk").write_bytes(bad)
+    _refused(kiosk, str(tmp_path / "tampered.kiosk"), "checksum")
+
+
+def test_unsigned_or_foreign_bundle_is_refused(office, kiosk, tmp_path):
+    good = zipfile.ZipFile(office["www"] / "content.kiosk")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for name in good.namelist():
+            if name != SIGNATURE:
+                out.writestr(name, good.read(name))
+    (tmp_path / "unsigned.kiosk").write_bytes(buf.getvalue())
+    _refused(kiosk, str(tmp_path / "unsigned.kiosk"), "not signed")
+    _refused(kiosk, str(office["www"] / "stranger.kiosk"), "signature does not match")
+
+
+def test_half_downloaded_bundle_is_refused_by_the_kiosk(office, kiosk, tmp_path):
+    good = (office["www"] / "content.kiosk").read_bytes()
+    (tmp_path / "half.kiosk").write_bytes(good[: len(good) // 2])
+    _refused(kiosk, str(tmp_path / "half.kiosk"), "not a complete bundle")
+
+
+def test_kiosk_without_a_public_key_refuses_everything(office, tmp_path):
+    settings = _settings(tmp_path / "nokey")
+    ContentPublisher(settings).publish_entries(OLD, who="install")
+    _refused(settings, str(office["www"] / "content.kiosk"), "no bundle public key")
+
+
+@pytest.fixture
+def web(office):
+    """Any static web server will do; here Python's own, on loopback."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(office["www"]))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_good_bundle_applies_over_http_while_searches_keep_answering(kiosk, web):
+    errors: list[BaseException] = []
+    answered = [0]
+    stop = threading.Event()
+
+    def visitors() -> None:
+        with LiveIndex(kiosk.index_dir, kiosk) as live:
+            while not stop.is_set():
+                try:
+                    assert live.search("図書館は何時まで開いていますか")
+                    answered[0] += 1
+                except BaseException as exc:  # noqa: BLE001 - every failure counts
+                    errors.append(exc)
+
+    thread = threading.Thread(target=visitors)
+    thread.start()
+    try:
+        result = pull_bundle(kiosk, f"{web}/content.kiosk")
+    finally:
+        stop.set()
+        thread.join()
+    assert result.applied and result.version == 200
+    assert errors == [] and answered[0] > 0
+    with LiveIndex(kiosk.index_dir, kiosk) as live:
+        assert live.search(QUESTION)[0].entry.id == "pool-hours"
+    assert applied_state(kiosk)["version"] == 200
+    record = AuditLog(kiosk.state_dir).read()[-1]
+    assert record["action"] == "bundle_applied" and record["version"] == 200
+
+    # the same bundle again: nothing to do; an older one: refused (no rollback attack)
+    again = pull_bundle(kiosk, f"{web}/content.kiosk")
+    assert not again.applied and "already live" in again.message
+    _refused(kiosk, f"{web}/old.kiosk", "not newer")
+
+
+def test_missing_bundle_on_the_server_is_a_plain_message(kiosk, web):
+    with pytest.raises(KioskError, match="404"):
+        pull_bundle(kiosk, f"{web}/nothing-here.kiosk")
+
+
+def test_cli_keys_bundle_and_pull(office, kiosk, tmp_path, capsys):
+    from kiosk.cli import main
+
+    assert main(["keys", "new", "--out", str(tmp_path / "k")]) == 0
+    assert (tmp_path / "k" / "kiosk-signing.key").exists()
+    cfg = str(kiosk.source)
+    assert main(["--config", cfg, "content", "pull", str(office["www"] / "content.kiosk")]) == 0
+    assert "Applied bundle 200" in capsys.readouterr().out
+    assert main(["--config", cfg, "content", "pull", str(office["www"] / "old.kiosk")]) == 2
+    assert "not newer" in capsys.readouterr().err
+
+
+def test_kiosk_polls_the_configured_location(office, web, tmp_path):
+    settings = _settings(tmp_path / "polling", office["public"],
+                         f'pull_url = "{web}/content.kiosk"', "poll_minutes = 15")
+    ContentPublisher(settings).publish_entries(OLD, who="install")
+    poller = BundlePoller(settings).start()  # polls at once, then every 15 minutes
+    try:
+        for _ in range(300):
+            if applied_state(settings).get("version") == 200:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        poller.stop()
+    assert applied_state(settings)["version"] == 200
+    with pytest.raises(KioskError, match="poll_minutes"):
+        BundlePoller(_settings(tmp_path / "off", office["public"], 'pull_url = "x"'))

@@ -1,0 +1,484 @@
+"""The conversation loop driven through every state with real stages — real index, real
+whisper recogniser, real endpointer (Silero), real voice — and simulated devices only at the
+hardware edge: a microphone streaming real speech frames (WAV fixtures and the project's
+voice) and speakers that record what was played and when."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.audio import AudioClip, load_wav
+from kiosk.config import Settings, settings_from_dict
+from kiosk.content import Entry
+from kiosk.endpointing import Endpointer
+from kiosk.eventlog import QueryLog, setup_logging
+from kiosk.index_versions import LiveIndex
+from kiosk.loop import (
+    Answered,
+    Command,
+    Conversation,
+    Heard,
+    Key,
+    Kiosk,
+    Press,
+    Say,
+    SpeechFinished,
+    State,
+    Tick,
+    Typed,
+    command_in,
+)
+from kiosk.publishing import ContentPublisher, ensure_index
+from kiosk.simulated_audio import RecordingSpeaker, SimulatedMicrophone
+
+SPEECH = Path(__file__).parent / "fixtures" / "speech"
+
+
+def make_settings(home: Path, models: Path, **sections: dict) -> Settings:
+    data = {
+        "paths": {"index_dir": str(home / "index"), "models_dir": str(models),
+                  "state_dir": str(home / "var")},
+        "audio": {"reconnect_seconds": 0.2, "headphone_device": "phones"},
+        "loop": {"partial_seconds": 0.0},
+        "endpointing": {"no_speech_timeout_seconds": 4.0},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return settings_from_dict(data, base_dir=home)
+
+
+class Clock:
+    """Real time plus a jump the test controls (for the 40 s / 25 s timeouts)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class RecordingVoice:
+    """The real voice, noting each text it is asked to say (the speaker records the audio)."""
+
+    def __init__(self, voice) -> None:
+        self.__dict__["voice"] = voice
+        self.__dict__["said"] = []
+
+    def speak(self, text, speaker, stop_event=None, **kwargs):
+        self.said.append(text.replace("\n", ""))  # speakable text has one segment per line
+        return self.voice.speak(text, speaker, stop_event, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.voice, name)
+
+    def __setattr__(self, name, value):
+        setattr(self.voice, name, value)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("loop-models")
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory, models_dir) -> Path:
+    home = tmp_path_factory.mktemp("loop-home")
+    ensure_index(make_settings(home, models_dir))
+    return home
+
+
+@pytest.fixture(scope="session")
+def recogniser(models_dir, tmp_path_factory):
+    from kiosk.recogniser import open_recogniser
+
+    settings = make_settings(tmp_path_factory.mktemp("asr"), models_dir, asr={"engine": "whisper"})
+    return open_recogniser(settings)
+
+
+@pytest.fixture(scope="session")
+def voice():
+    from kiosk.voice import Voice
+
+    return Voice(Settings())
+
+
+@pytest.fixture(scope="session")
+def spoken(voice):
+    """Short replies spoken by the project's voice, as a visitor would say them."""
+    cache: dict[str, AudioClip] = {}
+
+    def say(text: str) -> AudioClip:
+        if text not in cache:
+            cache[text] = voice.render(text)
+        return cache[text]
+
+    return say
+
+
+class Rig:
+    def __init__(self, settings: Settings, searcher, recogniser, voice, *, mic_pace: float = 6.0):
+        self.settings = settings
+        self.clock = Clock()
+        self.mic = SimulatedMicrophone(pace=mic_pace)
+        self.speaker = RecordingSpeaker(pace=3.0)
+        self.phones = RecordingSpeaker(pace=3.0, name="headphones")
+        self.voice = RecordingVoice(voice)
+        self.states: list[str] = []
+        self.kiosk = Kiosk(settings, microphone=self.mic, speaker=self.speaker,
+                           headphones=self.phones, recogniser=recogniser, voice=self.voice,
+                           searcher=searcher, endpointer=Endpointer(settings),
+                           clock=self.clock.now, tick_seconds=0.05)
+        self.kiosk.subscribe(self._seen)
+
+    def _seen(self, view) -> None:
+        if not self.states or self.states[-1] != view.state:
+            self.states.append(view.state)
+
+    def wait(self, predicate, timeout: float = 60.0, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; states {self.states}, "
+                             f"view {self.kiosk.view()}, said {self.voice.said}")
+
+    def wait_state(self, state: State, timeout: float = 60.0) -> None:
+        self.kiosk.settle()
+        self.wait(lambda: self.kiosk.state is state, timeout, f"state {state.value}")
+
+    def wait_quiet(self, timeout: float = 60.0) -> None:
+        self.kiosk.settle()
+        self.wait(lambda: self.kiosk.machine.speaking is None, timeout, "the kiosk to stop talking")
+
+    def ask(self, clip: AudioClip) -> None:
+        """Press, wait for the start tone, then speak."""
+        self.kiosk.post(Press())
+        self.wait_state(State.LISTENING)
+        self.mic.say(clip, silence_after=2.0)
+
+    def said_since(self, n: int) -> list[str]:
+        return self.voice.said[n:]
+
+
+@pytest.fixture
+def rig(shared_home, models_dir, recogniser, voice):
+    settings = make_settings(shared_home, models_dir)
+    searcher = LiveIndex(settings.index_dir, settings)
+    r = Rig(settings, searcher, recogniser, voice)
+    r.kiosk.start()
+    yield r
+    r.kiosk.stop()
+    searcher.close()
+
+
+# --- the state machine alone ---------------------------------------------------------------
+
+def test_follow_up_words_are_recognised_only_in_short_replies():
+    assert command_in("もう一度", 12) is Command.REPEAT
+    assert command_in("もう一度お願いします。", 12) is None or command_in("もう一度。", 12) is Command.REPEAT
+    assert command_in("ゆっくり", 12) is Command.SLOWER
+    assert command_in("はい、そうです", 12) is Command.YES
+    assert command_in("いいえ。", 12) is Command.NO
+    assert command_in("次", 12) is Command.NEXT
+    assert command_in("終わり", 12) is Command.END
+    assert command_in("次の燃えるごみの日はいつですか", 12) is None
+
+
+def test_machine_never_answers_with_confidence_when_nothing_fits(tmp_path):
+    from kiosk.answer import Answer, AnswerKind
+
+    m = Conversation(Settings(base_dir=tmp_path))
+    m.handle(Press(), 0.0)
+    m.handle(SpeechFinished(m.speaking), 0.5)
+    assert m.state is State.LISTENING
+    m.state = State.THINKING
+    acts = m.handle(Answered(Answer(AnswerKind.NONE, "火星", (), ("防災", "ごみ・リサイクル"))), 1.0)
+    said = [a.text for a in acts if isinstance(a, Say)]
+    assert m.state is State.SUGGESTING
+    assert said and "見つかりませんでした" in said[0] and "防災" in said[0]
+    assert m.view().categories == ("防災", "ごみ・リサイクル")
+    assert m.view().answer is None
+
+
+def test_timeout_warning_gives_at_least_20_seconds(tmp_path):
+    s = Settings(base_dir=tmp_path)
+    assert s.loop.timeout_warning_seconds >= 20
+    m = Conversation(s)
+    m.handle(Press(), 0.0)
+    m.handle(SpeechFinished(m.speaking), 1.0)
+    m.state = State.THINKING
+    m.handle(Heard(""), 2.0)  # nothing heard → re-prompt
+    m.handle(SpeechFinished(m.speaking), 3.0)
+    m.handle(Key(Command.END), 4.0)
+    assert m.state is State.IDLE and m.session is None
+
+
+# --- the whole loop with real stages ---------------------------------------------------------
+
+def test_spoken_question_is_answered_with_its_source(rig):
+    rig.ask(load_wav(SPEECH / "q09.wav"))  # 図書館は何時まで開いていますか
+    rig.wait_state(State.WAITING)
+    view = rig.kiosk.view()
+    assert view.answer is not None and "図書館" in view.answer["title"]
+    assert view.heard  # the transcript is shown
+    assert rig.states[:6] == ["prompting", "listening", "thinking", "answering", "waiting"][:6] \
+        or rig.states[:5] == ["prompting", "listening", "thinking", "answering", "waiting"]
+    # the spoken answer carries the source, and the start tone played before listening
+    assert any("出典" in t for t in rig.voice.said)
+    assert rig.voice.said[0].startswith("知りたいことを話してください")
+    tones = [p for p in rig.speaker.played if p.clip.duration < 0.25 and p.clip.rate == 48000]
+    assert tones, "a start tone was played"
+
+
+def test_partial_transcript_is_shown_while_speaking(shared_home, models_dir, recogniser, voice):
+    settings = make_settings(shared_home, models_dir, loop={"partial_seconds": 0.8})
+    searcher = LiveIndex(settings.index_dir, settings)
+    r = Rig(settings, searcher, recogniser, voice, mic_pace=1.0)
+    partials: list[str] = []
+    r.kiosk.subscribe(lambda v: v.state == "listening" and v.heard and partials.append(v.heard))
+    with r.kiosk:
+        r.ask(load_wav(SPEECH / "q15.wav"))  # a long question: 介護保険のサービスを使いたいです
+        r.wait_state(State.WAITING, timeout=90)
+    searcher.close()
+    assert partials, "a partial transcript appeared on screen while the visitor spoke"
+
+
+def test_key_press_stops_speech_within_200_ms(rig):
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait_state(State.ANSWERING)
+    rig.wait(lambda: len(rig.speaker.played) >= 2, what="the answer to be playing")
+    time.sleep(0.3)
+    pressed = time.monotonic()
+    rig.kiosk.post(Key(Command.PAUSE))
+    rig.wait(lambda: rig.speaker.playing_at(time.monotonic()) is None, 5, "silence")
+    playing = rig.speaker.playing_at(pressed)
+    assert playing is not None and playing.stopped is not None
+    assert playing.stopped - pressed <= 0.2
+
+
+def test_new_speech_barges_in_and_is_answered(rig, spoken):
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait_state(State.ANSWERING)
+    rig.wait(lambda: len(rig.speaker.played) >= 2, what="the answer to be playing")
+    said = len(rig.voice.said)
+    rig.mic.say(load_wav(SPEECH / "q07.wav"), silence_after=2.0)  # 粗大ごみを出したいです
+    rig.wait_state(State.LISTENING, timeout=20)
+    stopped = [p for p in rig.speaker.played if p.stopped is not None]
+    assert stopped, "the answer was cut off by the visitor's speech"
+    rig.wait(lambda: rig.kiosk.view().answer is not None
+             and "粗大" in rig.kiosk.view().answer["title"], 90, "the new answer")
+    assert len(rig.voice.said) > said
+
+
+def test_no_speech_reprompts_twice_then_goes_idle(rig):
+    rig.kiosk.post(Press())
+    rig.wait_state(State.IDLE, timeout=90)
+    said = rig.voice.said
+    assert said.count(rig.kiosk.machine.prompts.not_heard) == 2
+    assert said[-1] == rig.kiosk.machine.prompts.bye_no_speech
+    assert rig.kiosk.machine.session is None
+
+
+def test_second_press_ends_the_question(rig):
+    rig.kiosk.post(Press())
+    rig.wait_state(State.LISTENING)
+    clip = load_wav(SPEECH / "q09.wav")
+    rig.mic.say(clip)  # no trailing silence: the visitor presses instead
+    rig.wait(lambda: rig.mic.idle.is_set(), 20, "the question to be streamed")
+    rig.kiosk.post(Press())
+    rig.wait_state(State.WAITING, timeout=60)
+    assert "図書館" in rig.kiosk.view().answer["title"]
+
+
+def test_clarification_takes_yes_no_and_next(rig, spoken):
+    rig.kiosk.post(Typed("ごみ"))
+    rig.wait_state(State.CLARIFYING)
+    first = rig.kiosk.view().question
+    assert first.endswith("についてですか？")
+    rig.wait_quiet()
+    rig.mic.say(spoken("いいえ"), silence_after=2.0)
+    rig.wait(lambda: rig.kiosk.view().question not in ("", first), 60, "the next candidate")
+    second = rig.kiosk.view().question
+    rig.wait_quiet()
+    rig.kiosk.post(Key(Command.NEXT))
+    rig.wait(lambda: rig.kiosk.view().question not in ("", first, second), 20, "a third candidate")
+    rig.wait_quiet()
+    rig.mic.say(spoken("はい"), silence_after=2.0)
+    rig.wait_state(State.WAITING, timeout=60)
+    view = rig.kiosk.view()
+    assert view.answer is not None and "ご" in view.answer["title"] + view.answer["body"]
+
+
+def test_no_answer_is_honest_and_offers_categories_by_touch(rig):
+    rig.kiosk.post(Typed("ピアノの調律をしたい"))
+    rig.wait_state(State.SUGGESTING)
+    view = rig.kiosk.view()
+    assert view.answer is None and view.categories
+    rig.wait(lambda: any("見つかりませんでした" in t for t in rig.voice.said), 10, "the honest reply")
+    from kiosk.loop import CategoryPicked, Choose
+
+    rig.kiosk.post(CategoryPicked(view.categories[0]))
+    rig.wait(lambda: rig.kiosk.view().choices, 10, "entries of the category")
+    rig.kiosk.post(Choose(0))
+    rig.wait_state(State.ANSWERING)
+    assert rig.kiosk.view().answer["category"] == view.categories[0]
+
+
+def test_follow_ups_by_voice_repeat_slow_down_and_end(rig, spoken):
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait_state(State.WAITING)
+    answer = rig.kiosk.machine.session.last_said
+    default_rate = rig.kiosk.view().rate_step
+    rig.mic.say(spoken("もう一度"), silence_after=2.0)
+    rig.wait(lambda: rig.voice.said[-1] == answer and rig.voice.said.count(answer) >= 1
+             and rig.kiosk.state is State.WAITING and len(rig.voice.said) >= 2
+             and rig.voice.said[-2] != rig.voice.said[-1] or rig.voice.said.count(answer) >= 2,
+             60, "the answer repeated")
+    rig.wait_state(State.WAITING)
+    rig.mic.say(spoken("ゆっくり"), silence_after=2.0)
+    rig.wait(lambda: rig.kiosk.view().rate_step == default_rate - 1, 60, "a slower pace")
+    rig.wait_state(State.WAITING)
+    rig.mic.say(spoken("終わり"), silence_after=2.0)
+    rig.wait_state(State.IDLE, timeout=60)
+    assert rig.kiosk.view().rate_step == default_rate  # reset with the session
+
+
+def test_rate_volume_and_headphones_steps_reset_at_session_end(rig):
+    view = rig.kiosk.view()
+    assert view.rate_step == view.rate_steps and view.rate_steps >= 4  # ≥ 3 steps below default
+    assert view.volume_steps >= 3
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait_state(State.ANSWERING)
+    for _ in range(3):
+        rig.kiosk.post(Key(Command.SLOWER))
+    rig.kiosk.post(Key(Command.VOLUME_DOWN))
+    rig.kiosk.post(Key(Command.HEADPHONES))
+    rig.wait(lambda: rig.kiosk.view().headphones, 5, "headphones on")
+    rig.wait(lambda: len(rig.phones.played) > 0, 20, "speech on the headphones")
+    view = rig.kiosk.view()
+    assert view.rate_step == 1 and view.volume_step == view.volume_steps - 2
+    assert rig.voice.rate == min(rig.settings.voice.rate_steps)
+    rig.kiosk.post(Key(Command.END))
+    rig.wait_state(State.IDLE)
+    view = rig.kiosk.view()
+    assert view.rate_step == view.rate_steps and not view.headphones
+    assert view.volume_step == view.volume_steps - 1  # default 0.85 of (0.4 … 1.0)
+
+
+def test_timeout_is_warned_extended_and_then_resets(rig):
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait_state(State.WAITING)
+    rig.kiosk.post(Key(Command.SLOWER))
+    rig.wait_quiet()
+    rig.clock.advance(rig.settings.loop.session_timeout_seconds + 1)
+    rig.wait_state(State.WARNING, 10)
+    rig.wait(lambda: rig.voice.said[-1] == rig.kiosk.machine.prompts.still_there, 5, "warning")
+    rig.wait_quiet()
+    rig.wait(lambda: rig.kiosk.view().seconds_left is not None, 5, "the countdown")
+    assert rig.kiosk.view().seconds_left >= 20
+    rig.kiosk.post(Press())  # one action extends
+    rig.wait_state(State.WAITING, 10)
+    assert rig.kiosk.machine.session is not None and rig.kiosk.machine.session.answer is not None
+    rig.wait_quiet()
+    rig.clock.advance(rig.settings.loop.session_timeout_seconds + 1)
+    rig.wait_state(State.WARNING, 10)
+    rig.wait_quiet()
+    rig.wait(lambda: rig.kiosk.view().seconds_left is not None, 5, "the countdown")
+    rig.clock.advance(rig.settings.loop.timeout_warning_seconds + 1)
+    rig.wait_state(State.IDLE, 10)
+    view = rig.kiosk.view()
+    assert rig.kiosk.machine.session is None and view.heard == "" and view.answer is None
+    assert view.rate_step == view.rate_steps
+
+
+def test_microphone_loss_and_return(rig):
+    rig.kiosk.post(Press())
+    rig.wait_state(State.LISTENING)
+    rig.mic.unplug()
+    rig.wait(lambda: not rig.kiosk.view().mic, 10, "the microphone to be reported lost")
+    assert rig.kiosk.view().notice
+    assert rig.kiosk.state is State.WAITING  # touch and typing still work
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait(lambda: rig.kiosk.view().answer is not None, 20, "a typed answer")
+    rig.mic.replug()
+    rig.wait(lambda: rig.kiosk.view().mic, 10, "the microphone to come back")
+    assert not rig.kiosk.view().notice
+    rig.kiosk.post(Key(Command.END))
+    rig.wait_state(State.IDLE)
+    rig.wait_quiet()
+    rig.ask(load_wav(SPEECH / "q07.wav"))
+    rig.wait(lambda: rig.kiosk.view().answer is not None and "粗大" in rig.kiosk.view().answer["title"],
+             90, "a spoken answer after the microphone returned")
+
+
+def test_speaker_loss_is_shown_and_the_screen_keeps_working(rig):
+    rig.speaker.lost = True
+    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+    rig.wait(lambda: not rig.kiosk.view().speaker, 10, "the speaker to be reported lost")
+    rig.wait(lambda: rig.kiosk.view().answer is not None, 10, "the answer on screen")
+    rig.speaker.lost = False
+    rig.kiosk.post(Key(Command.REPEAT))
+    rig.wait(lambda: rig.kiosk.view().speaker, 20, "the speaker to come back")
+    assert rig.kiosk.health()["last_error"]
+
+
+def test_import_during_a_session_swaps_content_without_dropping_it(tmp_path, models_dir,
+                                                                    recogniser, voice):
+    settings = make_settings(tmp_path, models_dir)
+    ensure_index(settings)
+    searcher = LiveIndex(settings.index_dir, settings)
+    r = Rig(settings, searcher, recogniser, voice)
+    with r.kiosk:
+        r.kiosk.post(Typed("ごみ"))
+        r.wait_state(State.CLARIFYING)
+        first = r.kiosk.view().question
+        publisher = ContentPublisher(settings)
+        entries = publisher.live_entries() + [Entry(
+            id="piano-tuning", title="ピアノの調律をしたい", body="市では調律をしていません。楽器店にご相談ください。",
+            category="暮らし", keywords=("ピアノ", "調律"), source="厚木市（テスト）")]
+        publisher.publish_entries(entries, who="test", note="import during a session")
+        r.wait_quiet()
+        r.kiosk.post(Key(Command.NEXT))  # the old candidates are still offered
+        r.wait(lambda: r.kiosk.view().question not in ("", first), 20, "the next candidate")
+        assert r.kiosk.machine.session is not None
+        r.wait_quiet()
+        r.kiosk.post(Typed("ピアノの調律をしたい"))
+        r.wait(lambda: r.kiosk.view().answer is not None
+               and r.kiosk.view().answer["title"] == "ピアノの調律をしたい", 20, "the new entry")
+    searcher.close()
+
+
+def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared_home, models_dir,
+                                                                 recogniser, voice):
+    settings = make_settings(tmp_path, models_dir, paths={"index_dir": str(shared_home / "index")},
+                             logging={"query_log": True})
+    log_file = setup_logging(settings)
+    searcher = LiveIndex(settings.index_dir, settings)
+    r = Rig(settings, searcher, recogniser, voice)
+    with r.kiosk:
+        for q in ("ピアノの調律をしたい", "ピアノの調律をしたい", "恐竜の化石", "図書館は何時まで開いていますか"):
+            r.kiosk.post(Typed(q))
+            r.wait(lambda: r.kiosk.state in (State.SUGGESTING, State.ANSWERING, State.WAITING), 20)
+            r.wait_quiet()
+        r.kiosk.post(Key(Command.END))
+        r.wait_state(State.IDLE)
+    searcher.close()
+    for h in list(__import__("logging").getLogger("kiosk").handlers):
+        h.flush()
+    text = log_file.read_text(encoding="utf-8")
+    events = [json.loads(line) for line in text.splitlines()]
+    assert any(e.get("event") == "answer" for e in events)
+    assert any(e.get("event") == "session_end" for e in events)
+    assert "ピアノ" not in text and "恐竜" not in text  # no personal data in the event log
+    report = QueryLog(settings).unanswered()
+    assert report[0] == ("ピアノの調律をしたい", 2) and report[1] == ("恐竜の化石", 1)
+    assert not list(QueryLog(settings).folder.glob("*.wav"))

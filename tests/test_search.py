@@ -1,0 +1,204 @@
+"""Search over a real whoosh index: spoken-style questions must still find the right entry,
+and confidence must tell a fitting answer from a guess."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kiosk import KioskError
+from kiosk.config import SearchSettings, Settings
+from kiosk.content import Entry
+from kiosk.index import SearchIndex, build_index
+from kiosk.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
+
+ENTRIES = [
+    Entry(id="juminhyo", title="住民票の写しがほしい",
+          body="住民票の写しは市民課の窓口で取れます。本人確認書類を持ってきてください。"
+               "手数料は1通300円です。", category="戸籍・住民票"),
+    Entry(id="oversized", title="粗大ごみの出し方",
+          body="粗大ごみは予約制です。粗大ごみ受付センターに電話で申し込んでください。",
+          category="ごみ", keywords=("大型ごみ",)),
+    Entry(id="garbage-days", title="ごみを出す日（収集日）",
+          body="燃えるごみは週2回、地域ごとに決まった曜日の朝8時までに出してください。",
+          category="ごみ"),
+    Entry(id="shelter", title="洪水のときの避難所",
+          body="大雨で川があふれそうなときは、近くの指定避難所へ避難してください。",
+          category="防災"),
+    Entry(id="afterschool", title="放課後児童クラブ",
+          body="小学生の子どもを放課後に預かります。保護者が働いている家庭が対象です。",
+          category="子育て"),
+    Entry(id="elderly", title="高齢者の介護の相談",
+          body="介護や生活の心配ごとは地域包括支援センターに相談できます。",
+          category="福祉"),
+    Entry(id="wifi", title="駅前で使える無料Wi-Fi",
+          body="本厚木駅周辺で無料の公衆無線LANが使えます。", category="暮らし"),
+    Entry(id="library", title="図書館の開館時間",
+          body="中央図書館は午前9時から午後7時まで開いています。月曜日は休館日です。",
+          category="図書館"),
+]
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("search") / "index"
+    build_index(ENTRIES, folder, Settings())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ix(index_dir):
+    index = SearchIndex.open(index_dir, Settings())
+    yield index
+    index.close()
+
+
+def top(ix: SearchIndex, query: str) -> str | None:
+    hits = ix.search(query)
+    return hits[0].entry.id if hits else None
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("住民票", "juminhyo"),
+    ("粗大ごみの出し方", "oversized"),
+    ("図書館は何時まで開いていますか", "library"),
+])
+def test_typed_question_finds_the_entry(ix, query, expected):
+    assert top(ix, query) == expected
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("じゅうみんひょうほしい", "juminhyo"),
+    ("そだいごみ", "oversized"),
+    ("こうずいのときのひなんじょ", "shelter"),
+    ("ほーずいのときのひなんじょ", "shelter"),  # misheard first syllable, long vowel spelt ー
+    ("としょかんなんじまで", "library"),
+])
+def test_kana_query_finds_the_kanji_entry(ix, query, expected):
+    assert top(ix, query) == expected
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("非難所はどこ", "shelter"),  # 避難所 misrecognised as its homophone 非難所
+    ("好齢者の解語", "elderly"),  # 高齢者の介護 with both words in wrong kanji
+])
+def test_wrong_homophone_query_finds_the_entry(ix, query, expected):
+    assert top(ix, query) == expected
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("学童に入れたい", "afterschool"),  # 学童 → 放課後児童クラブ
+    ("年寄りの面倒", "elderly"),  # 年寄り → 高齢者
+    ("ワイファイ使える", "wifi"),  # ワイファイ → Wi-Fi
+])
+def test_synonyms_expand_everyday_words(ix, query, expected):
+    assert top(ix, query) == expected
+    built = ix.explain(query)
+    assert built.synonyms, "the bundled table should have been used"
+
+
+def test_without_the_synonym_table_the_everyday_word_is_a_weaker_match(ix, index_dir, tmp_path):
+    empty = tmp_path / "none.tsv"
+    empty.write_text("# no synonyms\n", encoding="utf-8")
+    settings = dataclasses.replace(
+        Settings(), content=dataclasses.replace(Settings().content, synonyms_file=str(empty)))
+    with SearchIndex.open(index_dir, settings) as bare:
+        assert not bare.explain("学童に入れたい").synonyms
+        without = bare.search("学童")
+    with_table = ix.search("学童")
+    assert with_table[0].entry.id == "afterschool"
+    assert with_table[0].confidence >= 0.8
+    assert not without or without[0].confidence < with_table[0].confidence - 0.3
+
+
+def test_long_colloquial_question_still_finds_it_under_or(ix):
+    q = "あのーすみません、えっと、うちのほうのゴミっていつ出せばいいのかなって思ってるんですけど"
+    assert top(ix, q) == "garbage-days"
+
+
+def test_confidence_separates_a_fit_from_an_unknown_word(ix):
+    good = ix.search("粗大ごみの出し方")[0].confidence
+    assert good >= 0.8
+    for unknown in ("ピカチュウ", "今日の天気はどうですか", "ラーメン屋のおすすめ"):
+        hits = ix.search(unknown)
+        assert not hits or hits[0].confidence < 0.4, (unknown, hits[0])
+
+
+def test_confidence_is_within_0_and_1(ix):
+    for q in ("ごみ", "住民票 住民票 住民票", "じゅうみんひょう", "x"):
+        for h in ix.search(q):
+            assert 0.0 <= h.confidence <= 1.0
+
+
+def test_nothing_searchable_gives_no_hits(ix):
+    assert ix.search("") == []
+    assert ix.search("、。！？") == []
+    assert ix.search("教えてください") == []  # only filler words
+
+
+def test_entries_and_categories_come_back(ix):
+    assert [e.id for e in ix.entries()] == [e.id for e in ENTRIES]
+    assert ix.entries()[1].keywords == ("大型ごみ",)
+    assert ix.categories()[0] == "ごみ"
+    assert set(ix.categories()) == {e.category for e in ENTRIES}
+
+
+def test_limit_is_respected(ix):
+    assert len(ix.search("ごみ 図書館 住民票 避難所", limit=2)) == 2
+
+
+def test_index_reopens_in_a_fresh_process(index_dir):
+    """whoosh unpickles the schema's analyzers: they must not carry live Sudachi state."""
+    code = textwrap.dedent(f"""
+        import warnings; warnings.simplefilter("ignore")
+        from kiosk.index import SearchIndex
+        ix = SearchIndex.open({str(index_dir)!r})
+        print(ix.search("そだいごみ")[0].entry.id)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "oversized"
+
+
+def test_build_refuses_a_folder_that_is_not_empty(index_dir):
+    with pytest.raises(KioskError, match="not an empty folder"):
+        build_index(ENTRIES, index_dir, Settings())
+
+
+def test_open_missing_index_says_how_to_build_one(tmp_path):
+    with pytest.raises(KioskError, match="kiosk content import"):
+        SearchIndex.open(tmp_path / "nowhere", SearchSettings())
+
+
+def test_malformed_synonym_file_is_reported_with_file_and_line(tmp_path):
+    bad = tmp_path / "synonyms.tsv"
+    bad.write_text("# comment\n年寄り\t高齢者\nワイファイ Wi-Fi\n\t空の語\n学童\t\n年寄り\t老人\n",
+                   encoding="utf-8")
+    with pytest.raises(SynonymError) as err:
+        SynonymTable.load(bad)
+    msg = str(err.value)
+    assert f"{bad}:3: no tab found" in msg
+    assert f"{bad}:4:" in msg and f"{bad}:5:" in msg
+    assert f"{bad}:6: '年寄り' is already listed on line 2" in msg
+
+
+def test_bad_synonym_file_stops_opening_the_index_with_a_clear_message(index_dir, tmp_path):
+    bad = tmp_path / "s.tsv"
+    bad.write_bytes("年寄り\t高齢者\n".encode("shift_jis"))
+    settings = dataclasses.replace(
+        Settings(), content=dataclasses.replace(Settings().content, synonyms_file=str(bad)))
+    with pytest.raises(KioskError, match="UTF-8"):
+        SearchIndex.open(index_dir, settings)
+
+
+def test_bundled_synonym_table_is_valid():
+    table = SynonymTable.load(BUNDLED_SYNONYMS)
+    assert len(table.entries) >= 20
+    keys = {s.key for s in table.entries}
+    assert {"年寄り", "ワイファイ", "学童", "ゴミ"} <= keys
