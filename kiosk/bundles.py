@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from kiosk import KioskError
 from kiosk.audit import AuditLog, local_user
 from kiosk.config import Settings
+from kiosk.content import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -245,29 +246,13 @@ def make_bundle(settings: Settings, key_file: Path, out_file: Path,
     data, manifest = pack_bundle(payload, key, version or default_version(), entries)
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out_file, data, 0o644)
+    write_atomically(out_file, data, 0o644)
     AuditLog(settings.state_dir).record(
         "bundle_made", local_user(), version=manifest.version,
         entries=manifest.entries, file=str(out_file),
         key=key_fingerprint(key.public_key()),
     )
     return manifest
-
-
-def _write_atomically(target: Path, data: bytes, mode: int) -> None:
-    """Write beside the target and rename, so no reader (a web server serving the bundle,
-    the kiosk reading its tables) ever sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------- reading
@@ -455,7 +440,7 @@ def pull_bundle(settings: Settings, location: str | None = None,
         except BundleError as exc:
             audit.record("bundle_refused", who, location=location, reason=str(exc))
             raise
-        _write_atomically(_state_path(settings), json.dumps({
+        write_atomically(_state_path(settings), json.dumps({
             "version": version,
             "sha256": bundle.sha256,
             "entries": bundle.manifest.entries,
@@ -532,7 +517,7 @@ def _install_readings(settings: Settings, data: bytes) -> list[str]:
         return ["The bundle's reading dictionary was not installed: set [voice] "
                 "readings_file to a file path so bundles can update it."]
     current.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(current, data, 0o644)
+    write_atomically(current, data, 0o644)
     return [f"Updated the reading dictionary {current} from the bundle."]
 
 

@@ -94,7 +94,7 @@ COMMAND_WORDS: dict[Command, tuple[str, ...]] = {
     Command.NEXT: ("次", "つぎ", "次の", "次のもの", "ほかの", "他の", "別の"),
     Command.END: ("終わり", "おわり", "終了", "さようなら", "もういいです", "結構です"),
     Command.YES: ("はい", "そうです", "うん", "ええ", "はいそうです"),
-    Command.NO: ("いいえ", "違います", "ちがいます", "違う", "いや", "いいえ違います"),
+    Command.NO: ("いいえ", "いえ", "違います", "ちがいます", "違う", "いや", "いいえ違います"),
     Command.VOLUME_UP: ("大きく", "大きな声で", "もっと大きく"),
     Command.VOLUME_DOWN: ("小さく", "もっと小さく"),
 }
@@ -167,6 +167,7 @@ class Partial:
 @dataclass(frozen=True)
 class Heard:
     text: str  # recognised text; "" = nothing usable was heard
+    alternatives: tuple[str, ...] = ()  # the engine's other hypotheses (n-best)
 
 
 @dataclass(frozen=True)
@@ -333,8 +334,15 @@ _STATUS = {
 _TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING}
 
 
+def command_vocabulary() -> list[str]:
+    """The follow-up words as recogniser hints (short words are what engines miss most)."""
+    return [w for words in COMMAND_WORDS.values() for w in words[:2]]
+
+
 def _normalise_words(text: str) -> str:
+    """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)
+    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
     return "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
 
 
@@ -343,14 +351,12 @@ def command_in(text: str, max_chars: int) -> Command | None:
     said = _normalise_words(text)
     if not said or len(said) > max_chars:
         return None
-    for command, words in COMMAND_WORDS.items():
-        if said in words or said.removesuffix("です") in words or said.removesuffix("ください") in words:
-            return command
-    phrases = [w for words in COMMAND_WORDS.values() for w in words if len(w) >= 3]
-    near = closest_phrase(said, phrases, max_cer=0.34)
-    if near:
-        return next(c for c, words in COMMAND_WORDS.items() if near in words)
-    return None
+    table = {_normalise_words(w): c for c, words in COMMAND_WORDS.items() for w in words}
+    for form in (said, said.removesuffix("です"), said.removesuffix("ください")):
+        if form in table:
+            return table[form]
+    near = closest_phrase(said, [w for w in table if len(w) >= 3], max_cer=0.34)
+    return table[near] if near else None
 
 
 def _step_index(steps: Sequence[float], value: float) -> int:
@@ -631,7 +637,8 @@ class Conversation:
             return self._not_heard()
         s.reprompts = 0
         s.heard = text
-        command = command_in(text, self.loop.command_max_chars)
+        command = next((c for c in (command_in(t, self.loop.command_max_chars)
+                                    for t in (text, *event.alternatives)) if c is not None), None)
         if command is not None and (s.answer is not None or command in
                                     (Command.END, Command.SLOWER, Command.FASTER,
                                      Command.VOLUME_UP, Command.VOLUME_DOWN)):
@@ -1278,16 +1285,17 @@ class Kiosk:
             try:
                 if self.recogniser is None:
                     raise RuntimeError("no speech recognition model is loaded")
-                text = self.recogniser.transcribe(clip).text
+                transcript = self.recogniser.transcribe(clip)
+                text, alternatives = transcript.text, tuple(transcript.alternatives)
             except Exception as exc:
                 if kind == "final":
                     self._error("recogniser", exc)
                     log.exception("recognition failed")
-                text = ""
+                text, alternatives = "", ()
             finally:
                 self._recognising.clear()
             if kind == "final":
-                self.post(Heard(text))
+                self.post(Heard(text, alternatives))
             elif text and self._speech_audio:
                 self.post(Partial(text))
 

@@ -4,7 +4,8 @@ the kiosk's content without a developer.
 It deliberately reuses the import path everyone else uses (kiosk.content for parsing and
 validation, kiosk.publishing/index_versions for the atomic swap), so an upload is checked by
 exactly the same rules as `kiosk content import`. Uploads are read in memory and, where the
-import path needs files, written under fixed names into a private temporary folder: nothing a
+import path needs files, written under names of our own into a private temporary folder
+(a zipped Markdown file keeps only its checked base name, which is its entry id): nothing a
 browser sends is ever used as a path.
 
 Security: a password per staff member stored as a scrypt hash; a session cookie (HttpOnly,
@@ -15,6 +16,7 @@ CONTRACT:
     StaffPasswords(state_dir).set(user, password) / .check(user, password) -> bool
     StaffDesk(settings)                     — the page's state and actions (no HTTP)
     make_server(settings, host=None, port=None) -> ThreadingHTTPServer
+    serve_in_background(settings) -> ThreadingHTTPServer — inside `kiosk run`
     serve(settings) -> None                 — `kiosk admin`
 """
 
@@ -643,6 +645,14 @@ def make_server(settings: Settings, host: str | None = None,
             "may use that port: set another in [admin] port or pass --port"
         ) from None
     server.desk = desk  # type: ignore[attr-defined]
+    return server
+
+
+def serve_in_background(settings: Settings) -> http.server.ThreadingHTTPServer:
+    """For the kiosk process itself (`kiosk run`): the desk on its own daemon thread; stop it
+    with .shutdown() and .server_close()."""
+    server = make_server(settings)
+    threading.Thread(target=server.serve_forever, name="staff-desk", daemon=True).start()
     return server
 
 

@@ -24,6 +24,7 @@ from kiosk.config import load_settings
 from kiosk.content import Entry
 from kiosk.index_versions import IndexVersions, LiveIndex
 from kiosk.publishing import ContentPublisher
+from kiosk_visitors import keep_searching
 
 CSV_HEAD = "id,title,body,category\n"
 
@@ -147,7 +148,8 @@ def office(tmp_path_factory):
     publisher.publish_entries(NEW, who="office")
     make_bundle(settings, private, root / "www" / "content.kiosk", version=200)
     make_bundle(settings, stranger, root / "www" / "stranger.kiosk", version=300)
-    return {"root": root, "public": public, "www": root / "www"}
+    return {"root": root, "public": public, "private": private, "www": root / "www",
+            "config": settings.source}
 
 
 @pytest.fixture
@@ -226,28 +228,9 @@ def web(office):
 
 
 def test_good_bundle_applies_over_http_while_searches_keep_answering(kiosk, web):
-    errors: list[BaseException] = []
-    answered = [0]
-    stop = threading.Event()
-
-    def visitors() -> None:
-        with LiveIndex(kiosk.index_dir, kiosk) as live:
-            while not stop.is_set():
-                try:
-                    assert live.search("図書館は何時まで開いていますか")
-                    answered[0] += 1
-                except BaseException as exc:  # noqa: BLE001 - every failure counts
-                    errors.append(exc)
-
-    thread = threading.Thread(target=visitors)
-    thread.start()
-    try:
+    with keep_searching(kiosk, "図書館は何時まで開いていますか"):
         result = pull_bundle(kiosk, f"{web}/content.kiosk")
-    finally:
-        stop.set()
-        thread.join()
     assert result.applied and result.version == 200
-    assert errors == [] and answered[0] > 0
     with LiveIndex(kiosk.index_dir, kiosk) as live:
         assert live.search(QUESTION)[0].entry.id == "pool-hours"
     assert applied_state(kiosk)["version"] == 200
@@ -275,6 +258,12 @@ def test_cli_keys_bundle_and_pull(office, kiosk, tmp_path, capsys):
     assert "Applied bundle 200" in capsys.readouterr().out
     assert main(["--config", cfg, "content", "pull", str(office["www"] / "old.kiosk")]) == 2
     assert "not newer" in capsys.readouterr().err
+    newer = tmp_path / "newer.kiosk"
+    assert main(["--config", str(office["config"]), "content", "bundle", "--key",
+                 str(office["private"]), "--out", str(newer), "--version", "201"]) == 0
+    assert "version 201, 3 entries" in capsys.readouterr().out
+    assert main(["--config", cfg, "content", "pull", str(newer)]) == 0
+    assert applied_state(kiosk)["version"] == 201
 
 
 def test_kiosk_polls_the_configured_location(office, web, tmp_path):

@@ -99,8 +99,10 @@ def shared_home(tmp_path_factory, models_dir) -> Path:
 def recogniser(models_dir, tmp_path_factory):
     from kiosk.recogniser import open_recogniser
 
+    from kiosk.loop import command_vocabulary
+
     settings = make_settings(tmp_path_factory.mktemp("asr"), models_dir, asr={"engine": "whisper"})
-    return open_recogniser(settings)
+    return open_recogniser(settings, vocabulary=command_vocabulary())
 
 
 @pytest.fixture(scope="session")
@@ -379,6 +381,7 @@ def test_timeout_is_warned_extended_and_then_resets(rig):
     rig.wait_state(State.WAITING)
     rig.kiosk.post(Key(Command.SLOWER))
     rig.wait_quiet()
+    rig.wait_quiet()  # the slower repeat has been said
     rig.clock.advance(rig.settings.loop.session_timeout_seconds + 1)
     rig.wait_state(State.WARNING, 10)
     rig.wait(lambda: rig.voice.said[-1] == rig.kiosk.machine.prompts.still_there, 5, "warning")

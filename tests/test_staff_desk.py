@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from axe import assert_accessible, launch_chromium
+from kiosk_visitors import keep_searching
 from kiosk.audit import AuditLog
 from kiosk.config import load_settings
 from kiosk.content import Entry
@@ -267,8 +268,10 @@ def test_upload_preview_publish_ask_and_roll_back(staff, desk: Desk, tmp_path: P
     assert_accessible(page)
     versions_before = len(desk.server.desk.content.versions())
 
-    page.get_by_role("button", name=re.compile("公開する")).click()
-    page.wait_for_url(desk.url + "/")
+    # the kiosk (its own LiveIndex, as in `kiosk run`) keeps answering through the swap
+    with keep_searching(desk.settings, "図書館は何時まで開いていますか"):
+        page.get_by_role("button", name=re.compile("公開する")).click()
+        page.wait_for_url(desk.url + "/")
     assert "公開しました" in page.get_by_role("status").first.inner_text()
     assert NEW_TITLE in ask_live(page, "市民プールは何時まで泳げますか")
     assert len(desk.server.desk.content.versions()) == min(
@@ -331,13 +334,19 @@ def test_downloaded_csv_round_trips_unchanged(staff, desk: Desk, tmp_path: Path)
     page.get_by_role("button", name=re.compile("取り消す")).click()
 
 
-def test_shift_jis_csv_and_markdown_zip_uploads(staff, desk: Desk, tmp_path: Path):
+def test_shift_jis_csv_json_lines_and_markdown_zip_uploads(staff, desk: Desk, tmp_path: Path):
     page = staff
     sjis = ("id,title,body,category\n"
             "sjis-1,粗大ごみの申し込み,粗大ごみは電話で申し込んでください。,ごみ\n").encode("cp932")
     upload(page, tmp_path, "sjis.csv", sjis)
     page.wait_for_url("**/preview")
     assert page.locator("#count-added").inner_text() == "1 件"
+    jsonl = json.dumps({"id": "jsonl-1", "title": "犬の登録", "body": "犬を飼ったら30日以内に"
+                        "登録してください。", "category": "くらし"}, ensure_ascii=False)
+    upload(page, tmp_path, "entries.jsonl", jsonl.encode("utf-8") + b"\n")
+    page.wait_for_url("**/preview")
+    assert page.locator("#count-added").inner_text() == "1 件"
+    assert page.locator("#count-removed").inner_text() == f"{len(STARTING_CONTENT)} 件"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("pages/pool-hours.md",
@@ -435,3 +444,26 @@ def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path)
     written = sorted(p.relative_to(tmp_path / "p4") for p in (tmp_path / "p4").rglob("*.md"))
     assert [str(p) for p in written] == ["markdown/00001/owned.md", "markdown/00002/x.md"]
     assert set(names.values()) == {"a.zip", "a.zip//etc/x.md", "a.zip/../../../../tmp/owned.md"}
+
+
+# ------------------------------------------------------------------- sessions and limits
+
+
+def test_sessions_end_after_the_idle_time_and_limits_wear_off():
+    from kiosk.staff_desk import Sessions, SignInLimiter
+
+    now = [1000.0]
+    sessions = Sessions(idle_seconds=60, clock=lambda: now[0])
+    s = sessions.create("tanaka")
+    now[0] += 59
+    assert sessions.get(s.token) is s  # a request keeps it alive
+    now[0] += 61
+    assert sessions.get(s.token) is None
+    limiter = SignInLimiter(2, 300, clock=lambda: now[0])
+    limiter.failed("a")
+    limiter.failed("a")
+    assert limiter.wait_seconds("a") == 300 and limiter.wait_seconds("b") == 0
+    now[0] += 299
+    assert limiter.wait_seconds("a") == 1
+    now[0] += 1
+    assert limiter.wait_seconds("a") == 0
