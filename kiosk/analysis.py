@@ -33,6 +33,8 @@ from kiosk import KioskError
 
 #: Parts of speech that carry no searchable meaning.
 _DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白", "代名詞"})
+#: Parts of speech that are not pronounced.
+_SILENT_POS = frozenset({"補助記号", "記号", "空白"})
 #: Not words to search for (あのー, えっと), but Sudachi also tags misheard kana this way
 #: (「ほーずい」 → ほー + ずい), so their sound stays in the reading field.
 _SOUND_ONLY_POS = frozenset({"感動詞", "フィラー"})
@@ -119,6 +121,7 @@ class Morpheme:
     reading: str  # folded katakana reading of the surface
     content: bool  # False for particles, auxiliaries, symbols, pronouns, fillers
     hiragana: bool = False  # written all in hiragana: Sudachi's guess, less reliable
+    sound: str = ""  # folded reading of any spoken morpheme, particles included
 
 
 def _chunks(text: str) -> Iterator[str]:
@@ -178,18 +181,24 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
                     parts = _unique(
                         [f for p in split if p.part_of_speech()[0] not in _DROPPED_POS
                          for f in (p.normalized_form(), p.dictionary_form())], forms)
-            reading = m.reading_form() if sounded else ""
-            if reading == "キゴウ":  # Sudachi's reading of unknown symbols
-                reading = ""
-            out.append(Morpheme(tuple(forms), tuple(parts),
-                                fold_reading(normalize_text(reading)), content,
-                                bool(_HIRAGANA.fullmatch(surface))))
+            spoken = pos not in _SILENT_POS and bool(surface.strip())
+            sound = fold_reading(normalize_text(m.reading_form())) if spoken else ""
+            if sound == "キゴー":  # Sudachi's reading of unknown symbols
+                sound = ""
+            out.append(Morpheme(tuple(forms), tuple(parts), sound if sounded else "", content,
+                                bool(_HIRAGANA.fullmatch(surface)), sound))
     return tuple(out)
 
 
 def lemma_terms(text: str) -> list[str]:
     """The index terms of `text`, in order (repeats kept, as term frequency counts)."""
     return [t for m in analyse(text) if m.content for t in m.forms + m.parts]
+
+
+def sound_of(text: str) -> str:
+    """The whole text as folded katakana, particles included: what a listener hears. Used to
+    find known words inside a kana run however Sudachi segmented it."""
+    return "".join(m.sound for m in analyse(text))
 
 
 def reading_runs(text: str, skip: Callable[[Morpheme], bool] | None = None) -> list[str]:

@@ -87,6 +87,14 @@ class SearchSettings:
     # Weight of words written all in hiragana (how recognisers return words they are unsure
     # of; their reading n-grams still count fully).
     hiragana_word_weight: float = 1.0
+    # Re-ranking: the best `rerank_depth` BM25 candidates are re-ordered by
+    # score/best score + coverage_weight × confidence (0 = plain BM25 order).
+    rerank_depth: int = 30
+    coverage_weight: float = 0.0
+    # Words of the entries recognised by their sound inside a kana question (こくみんねんきん
+    # → 国民 年金): their weight, and the fewest kana a sound needs to count (0 = off).
+    sound_weight: float = 0.0
+    sound_min_kana: int = 3
     # Weight of words added by the synonym table, relative to the words spoken.
     synonym_weight: float = 0.8
     # Confidence = share of the question's words an entry covers; a match only by sound

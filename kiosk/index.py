@@ -35,7 +35,8 @@ from kiosk import KioskError
 from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer
 from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
-from kiosk.query import LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SynonymTable
+from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
+                         SynonymTable)
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +131,16 @@ class SearchIndex:
         self.directory = directory
         self.settings = settings
         reading = ix.schema[READING_FIELD].analyzer
-        self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
-                                    getattr(reading, "gram_max", None))
         self._searcher = ix.searcher(weighting=scoring.BM25F(B=settings.bm25_b,
                                                              K1=settings.bm25_k1))
         self._lock = threading.Lock()
         self._n_docs = max(1, self._searcher.doc_count())
+        probe = QueryBuilder(settings, synonyms)
+        vocabulary = SoundVocabulary.from_texts(
+            (f"{e.title}\n{' '.join(e.keywords)}" for e in self.entries()),
+            settings.sound_min_kana, probe.stopwords)
+        self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
+                                    getattr(reading, "gram_max", None), vocabulary)
 
     @classmethod
     def open(cls, directory: str | Path,
@@ -160,11 +165,19 @@ class SearchIndex:
         if built.query is None:
             return []
         limit = limit or self.settings.limit
+        depth = max(limit, self.settings.rerank_depth)
         with self._lock:
-            results = self._searcher.search(built.query, limit=limit, terms=True)
-            return [Hit(_entry_from_json(r["entry"]), float(r.score),
-                        self._confidence(built, r.matched_terms()))
-                    for r in results]
+            results = self._searcher.search(built.query, limit=depth, terms=True)
+            scored = [(r, float(r.score), self._confidence(built, r.matched_terms()))
+                      for r in results]
+            if scored and self.settings.coverage_weight > 0:
+                # BM25 rewards an entry that repeats one word; a question is better answered
+                # by the entry that covers most of its words. Blend the two, then re-rank.
+                best = scored[0][1] or 1.0
+                w = self.settings.coverage_weight
+                scored.sort(key=lambda x: -(x[1] / best + w * x[2]))
+            return [Hit(_entry_from_json(r["entry"]), score, conf)
+                    for r, score, conf in scored[:limit]]
 
     def explain(self, query: str) -> BuiltQuery:
         """The query actually run for `query` (for `--verbose` output and docs)."""

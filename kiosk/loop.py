@@ -334,11 +334,6 @@ _STATUS = {
 _TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING}
 
 
-def command_vocabulary() -> list[str]:
-    """The follow-up words as recogniser hints (short words are what engines miss most)."""
-    return [w for words in COMMAND_WORDS.values() for w in words[:2]]
-
-
 def _normalise_words(text: str) -> str:
     """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)

@@ -19,6 +19,7 @@ CONTRACT:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from whoosh import query as wq
 
 from kiosk import KioskError
 from kiosk.analysis import (Morpheme, analyse, lemma_terms, normalize_text, reading_grams,
-                            reading_runs, term_of)
+                            reading_runs, sound_of, term_of)
 from kiosk.config import SearchSettings
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,44 @@ class SynonymTable:
                 if s.match_text in norm or (s.match_reading and s.match_reading in sound)]
 
 
+class SoundVocabulary:
+    """The index's own words by their sound, to recognise them inside a kana question.
+
+    A recogniser that writes 「こくみんねんきんのめんじょ」 gives Sudachi a kana run to guess at;
+    looking the run's sound up among the words the entries actually use (コクミン → 国民,
+    ネンキン → 年金, メンジョ → 免除) recovers the kanji words — a tiny input method that only
+    knows the city's vocabulary, so homophones outside it (非難所) land on the word in it
+    (避難所)."""
+
+    def __init__(self, by_sound: dict[str, tuple[str, ...]], min_kana: int):
+        self.by_sound = by_sound
+        self.min_kana = min_kana
+        self.longest = max((len(k) for k in by_sound), default=0)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_kana: int = 3,
+                   stopwords: frozenset[str] = frozenset()) -> SoundVocabulary:
+        by_sound: dict[str, dict[str, None]] = {}
+        for text in texts:
+            for m in analyse(text):
+                if (m.content and not m.hiragana and len(m.reading) >= min_kana
+                        and not any(f in stopwords for f in m.forms)):
+                    by_sound.setdefault(m.reading, {}).update(dict.fromkeys(m.forms[:1]))
+        return cls({k: tuple(v) for k, v in by_sound.items()}, min_kana)
+
+    def words_in(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(sound, words) for the longest known sounds in `text`, none inside another."""
+        sound = sound_of(text)
+        spans: list[tuple[int, int]] = []
+        for i in range(len(sound)):
+            for j in range(min(len(sound), i + self.longest), i + self.min_kana - 1, -1):
+                if sound[i:j] in self.by_sound:
+                    if not spans or j > spans[-1][1]:
+                        spans.append((i, j))
+                    break
+        return [(sound[i:j], self.by_sound[sound[i:j]]) for i, j in spans]
+
+
 @dataclass(frozen=True)
 class GroupTerm:
     """One index term that stands for a word of the question."""
@@ -158,9 +197,11 @@ class QueryBuilder:
     """Builds the OR query for a question (see the module docstring)."""
 
     def __init__(self, settings: SearchSettings, synonyms: SynonymTable | None = None,
-                 gram_min: int | None = None, gram_max: int | None = None):
+                 gram_min: int | None = None, gram_max: int | None = None,
+                 vocabulary: SoundVocabulary | None = None):
         self.settings = settings
         self.synonyms = synonyms if synonyms is not None else SynonymTable()
+        self.vocabulary = vocabulary
         self.gram_min = gram_min or settings.reading_ngram_min
         self.gram_max = gram_max or settings.reading_ngram_max
         self.stopwords = frozenset(t for w in settings.query_stopwords for t in lemma_terms(w))
@@ -194,6 +235,14 @@ class QueryBuilder:
                 have = {gt.text for gt in g.terms}
                 groups[target] = TermGroup(
                     g.label, g.terms + tuple(gt for gt in extra if gt.text not in have))
+        if self.vocabulary is not None and self.settings.sound_weight > 0:
+            have = {gt.text for g in groups for gt in g.terms}
+            for heard, words in self.vocabulary.words_in(text):
+                new = [w for w in words if w not in have]
+                if new:
+                    have.update(new)
+                    groups.append(TermGroup(heard, tuple(
+                        GroupTerm(w, self.settings.sound_weight, 1.0) for w in new)))
         grams = tuple(dict.fromkeys(
             reading_grams(text, self.gram_min, self.gram_max, skip=self._is_stopword)))
         q = self._whoosh_query(groups, grams)
@@ -221,5 +270,5 @@ class QueryBuilder:
         return wq.Or(subs, scale=s.or_scale or None)
 
 
-__all__ = ["BuiltQuery", "GroupTerm", "QueryBuilder", "Synonym", "SynonymError", "SynonymTable",
+__all__ = ["BuiltQuery", "GroupTerm", "QueryBuilder", "SoundVocabulary", "Synonym", "SynonymError", "SynonymTable",
            "TermGroup", "BUNDLED_SYNONYMS"]
