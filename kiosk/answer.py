@@ -84,7 +84,10 @@ def topic_of(title: str) -> str:
         question = pattern.match(head)
         if question and len(question["topic"]) >= 2:
             return question["topic"]
-    return head.removesuffix("は") if len(head) > 2 else head
+    for tail in ("の一覧", "は"):  # 「洪水のときの避難場所の一覧」→「洪水のときの避難場所」
+        if head.endswith(tail) and len(head) > len(tail) + 1:
+            return head.removesuffix(tail)
+    return head
 
 
 class AnswerComposer:

@@ -91,6 +91,8 @@ class SearchSettings:
     # score/best score + coverage_weight × confidence (0 = plain BM25 order).
     rerank_depth: int = 30
     coverage_weight: float = 0.0
+    # … + title_match_weight × overlap between the question's words and the entry's title.
+    title_match_weight: float = 0.0
     # Words of the entries recognised by their sound inside a kana question (こくみんねんきん
     # → 国民 年金): their weight, and the fewest kana a sound needs to count (0 = off).
     sound_weight: float = 0.0

@@ -32,7 +32,7 @@ from whoosh import scoring
 from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kiosk import KioskError
-from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer
+from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
 from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
 from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
@@ -137,7 +137,7 @@ class SearchIndex:
         self._n_docs = max(1, self._searcher.doc_count())
         probe = QueryBuilder(settings, synonyms)
         vocabulary = SoundVocabulary.from_texts(
-            (f"{e.title}\n{' '.join(e.keywords)}" for e in self.entries()),
+            (f"{e.title}\n{' '.join(e.keywords)}\n{e.body}" for e in self.entries()),
             settings.sound_min_kana, probe.stopwords)
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
                                     getattr(reading, "gram_max", None), vocabulary)
@@ -168,16 +168,36 @@ class SearchIndex:
         depth = max(limit, self.settings.rerank_depth)
         with self._lock:
             results = self._searcher.search(built.query, limit=depth, terms=True)
-            scored = [(r, float(r.score), self._confidence(built, r.matched_terms()))
-                      for r in results]
-            if scored and self.settings.coverage_weight > 0:
-                # BM25 rewards an entry that repeats one word; a question is better answered
-                # by the entry that covers most of its words. Blend the two, then re-rank.
-                best = scored[0][1] or 1.0
-                w = self.settings.coverage_weight
-                scored.sort(key=lambda x: -(x[1] / best + w * x[2]))
-            return [Hit(_entry_from_json(r["entry"]), score, conf)
-                    for r, score, conf in scored[:limit]]
+            scored = []
+            for r in results:
+                entry = _entry_from_json(r["entry"])
+                conf = self._confidence(built, r.matched_terms())
+                scored.append((entry, float(r.score), conf, self._title_match(built, entry)))
+        if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
+            # BM25 rewards an entry that repeats one word; a question is better answered by
+            # the entry that covers most of its words, and whose own question (the title)
+            # is mostly made of the asker's words. Blend the three, then re-rank.
+            best = scored[0][1] or 1.0
+            cw, tw = self.settings.coverage_weight, self.settings.title_match_weight
+            scored.sort(key=lambda x: -(x[1] / best + cw * x[2] + tw * x[3]))
+        return [Hit(entry, score, conf) for entry, score, conf, _ in scored[:limit]]
+
+    def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
+        """Rarity-weighted F1 between the question's words and the entry title's words."""
+        asked = {gt.text for g in built.groups for gt in g.terms}
+        title = set(lemma_terms(entry.title)) - self.builder.stopwords
+        if not title or not built.groups:
+            return 0.0
+        idf = {t: self._idf("title", t) for t in title}
+        shared = sum(idf[t] for t in title if t in asked)
+        precision = shared / sum(idf.values())
+        covered = total = 0.0
+        for g in built.groups:
+            w = self._idf("title", g.terms[0].text)
+            total += w
+            covered += w if any(gt.text in title for gt in g.terms) else 0.0
+        recall = covered / total if total else 0.0
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
     def explain(self, query: str) -> BuiltQuery:
         """The query actually run for `query` (for `--verbose` output and docs)."""

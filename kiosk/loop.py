@@ -848,6 +848,14 @@ def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> Au
     return AudioClip(wave, rate)
 
 
+#: While no question is being listened for, the endpointer is restarted this often (seconds of
+#: audio) so the VAD stays sensitive to short replies.
+_VAD_REFRESH_SECONDS = 2.0
+#: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
+#: syllable is lost (in a noisy lobby the VAD stays awake by itself).
+_QUIET_RMS = 0.005
+
+
 @dataclass(frozen=True)
 class _Barrier:
     done: threading.Event
@@ -915,6 +923,7 @@ class Kiosk:
         self._recognising = threading.Event()
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
+        self._quiet_seconds = 0.0
         self._reset_endpointer = threading.Event()
         self._flush = threading.Event()
         self._voice_kwargs = self._voice_parameters(voice)
@@ -1227,10 +1236,20 @@ class Kiosk:
     def _feed(self, chunk: AudioClip) -> None:
         if not self._listening.is_set() or self.endpointer is None:
             return
+        loud = float(np.sqrt(np.mean(np.square(chunk.samples)))) >= _QUIET_RMS if chunk.samples.size else False
+        self._quiet_seconds = 0.0 if loud else self._quiet_seconds + chunk.duration
+        speaking = getattr(self.endpointer, "speaking", False)
+        if not speaking and self.machine.state is not State.LISTENING \
+                and self._quiet_seconds >= _VAD_REFRESH_SECONDS:
+            # Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
+            # missed after ~5 s); while waiting for a reply, listen afresh every few seconds.
+            # In LISTENING the endpointer keeps its clock for the "no speech heard" timeout.
+            self._reset_endpointer.set()
         if self._reset_endpointer.is_set():
             self._reset_endpointer.clear()
             self.endpointer.reset()
             self._speech_audio = []
+            self._quiet_seconds = 0.0
         events = self.endpointer.feed(chunk)
         if getattr(self.endpointer, "speaking", False):
             self._speech_audio.append(chunk.samples)

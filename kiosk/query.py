@@ -27,7 +27,7 @@ from whoosh import query as wq
 
 from kiosk import KioskError
 from kiosk.analysis import (Morpheme, analyse, lemma_terms, normalize_text, reading_grams,
-                            reading_runs, sound_of, term_of)
+                            reading_runs, term_of)
 from kiosk.config import SearchSettings
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,10 @@ class SoundVocabulary:
     knows the city's vocabulary, so homophones outside it (非難所) land on the word in it
     (避難所)."""
 
-    def __init__(self, by_sound: dict[str, tuple[str, ...]], min_kana: int):
+    def __init__(self, by_sound: dict[str, tuple[str, ...]], known: frozenset[str],
+                 min_kana: int):
         self.by_sound = by_sound
+        self.known = known
         self.min_kana = min_kana
         self.longest = max((len(k) for k in by_sound), default=0)
 
@@ -145,24 +147,43 @@ class SoundVocabulary:
     def from_texts(cls, texts: Iterable[str], min_kana: int = 3,
                    stopwords: frozenset[str] = frozenset()) -> SoundVocabulary:
         by_sound: dict[str, dict[str, None]] = {}
+        known: set[str] = set()
         for text in texts:
             for m in analyse(text):
-                if (m.content and not m.hiragana and len(m.reading) >= min_kana
+                if not m.content:
+                    continue
+                known.update(m.forms)
+                if (not m.hiragana and len(m.reading) >= min_kana
                         and not any(f in stopwords for f in m.forms)):
                     by_sound.setdefault(m.reading, {}).update(dict.fromkeys(m.forms[:1]))
-        return cls({k: tuple(v) for k, v in by_sound.items()}, min_kana)
+        return cls({k: tuple(v) for k, v in by_sound.items()}, frozenset(known), min_kana)
 
     def words_in(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
-        """(sound, words) for the longest known sounds in `text`, none inside another."""
-        sound = sound_of(text)
-        spans: list[tuple[int, int]] = []
-        for i in range(len(sound)):
-            for j in range(min(len(sound), i + self.longest), i + self.min_kana - 1, -1):
-                if sound[i:j] in self.by_sound:
-                    if not spans or j > spans[-1][1]:
-                        spans.append((i, j))
-                    break
-        return [(sound[i:j], self.by_sound[sound[i:j]]) for i, j in spans]
+        """(sound, words) for the longest known sounds in the doubtful stretches of `text`
+        (kana runs and kanji words the entries never use), none inside another."""
+        found: list[tuple[str, tuple[str, ...]]] = []
+        for sound in self._doubtful_sounds(text):
+            end = 0
+            for i in range(len(sound)):
+                for j in range(min(len(sound), i + self.longest), i + self.min_kana - 1, -1):
+                    if sound[i:j] in self.by_sound:
+                        if j > end:
+                            found.append((sound[i:j], self.by_sound[sound[i:j]]))
+                            end = j
+                        break
+        return found
+
+    def _doubtful_sounds(self, text: str) -> list[str]:
+        runs, current = [], ""
+        for m in analyse(text):
+            trusted = m.content and not m.hiragana and any(f in self.known for f in m.forms)
+            if trusted or not m.sound:
+                if current:
+                    runs.append(current)
+                current = ""
+            else:
+                current += m.sound
+        return runs + [current] if current else runs
 
 
 @dataclass(frozen=True)

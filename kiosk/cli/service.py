@@ -1,0 +1,244 @@
+"""`kiosk run` (the kiosk itself, as a service) and `kiosk report unanswered`.
+
+`run` wires the real stages into the conversation loop: live index (imports swap in without
+a restart), whisper/vosk recogniser (loaded in the background: the screen works at once),
+voice, speaker (+ headphones), a reconnecting microphone and the endpointer; then serves the
+screen and /healthz on loopback. `--headless` serves only /healthz and takes keys from the
+terminal, for a box with no display. SIGTERM (systemd stop) ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from kiosk import KioskError
+from kiosk.config import Settings, load_settings
+from kiosk.eventlog import QueryLog, log_dir, setup_logging
+from kiosk.loop import KEYMAP, Command, DeviceChanged, Key, Kiosk, Press
+
+log = logging.getLogger(__name__)
+
+#: Terminal escape sequences of the keys the kiosk uses, as KeyboardEvent.key names.
+_TERMINAL_KEYS = {"\r": "Enter", "\n": "Enter", "\x1b": "Escape", "\x1b[A": "ArrowUp",
+                  "\x1b[B": "ArrowDown"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run", help="run the kiosk (screen, voice, microphone) until stopped",
+        description="Run the kiosk: the conversation loop with the microphone, the voice and "
+                    "the visitor screen on loopback (open the printed address full-screen). "
+                    "/healthz reports model, devices, index version, uptime and last error.")
+    run.add_argument("--headless", action="store_true",
+                     help="audio only, for a box with no display: no screen page; keys are "
+                          "read from this terminal (Space/Enter = the big button)")
+    run.add_argument("--port", type=int, help="port of the screen and /healthz "
+                                              "(default: [screen] port)")
+    run.add_argument("--no-microphone", action="store_true",
+                     help="touch and typing only (no speech recognition is loaded)")
+    run.set_defaults(func=cmd_run)
+
+    report = subparsers.add_parser(
+        "report", help="reports for staff from the opt-in query log",
+        description="Reports from the query log ([logging] query_log = true).")
+    rsub = report.add_subparsers(dest="report", metavar="REPORT")
+    un = rsub.add_parser("unanswered", help="questions that found nothing, most frequent first",
+                         description="List the questions visitors asked that found nothing, "
+                                     "most frequent first, so staff know what content to add.")
+    un.add_argument("--limit", type=int, default=50, help="how many to list (default 50)")
+    un.add_argument("--json", action="store_true", help="print JSON [[question, count], …]")
+    un.set_defaults(func=cmd_report_unanswered)
+    report.set_defaults(func=lambda args: (report.print_help(), 2)[1])
+
+
+# --- kiosk report unanswered ------------------------------------------------------------------
+
+def cmd_report_unanswered(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if args.limit is not None and args.limit < 1:
+        raise KioskError("--limit must be 1 or more")
+    qlog = QueryLog(settings)
+    rows = qlog.unanswered(args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not settings.logging.query_log and not rows:
+        print("The query log is off, so there is nothing to report. To collect questions "
+              "(recognised text only, never audio), set [logging] query_log = true in the "
+              f"config; they are kept {settings.logging.query_log_days} days.")
+        return 0
+    if not rows:
+        print(f"No unanswered questions in the last {settings.logging.query_log_days} days "
+              f"(log folder: {qlog.folder}).")
+        return 0
+    width = max(len(str(n)) for _, n in rows)
+    print(f"Questions that found nothing (last {settings.logging.query_log_days} days), "
+          "most frequent first:")
+    for question, count in rows:
+        print(f"{count:>{width}}  {question}")
+    return 0
+
+
+# --- kiosk run -------------------------------------------------------------------------------
+
+def event_for_key(name: str) -> Any:
+    """The loop event for a key name (KeyboardEvent.key), or None for other keys."""
+    action = KEYMAP.get(name)
+    if action is None:
+        return None
+    return Press() if action == "press" else Key(Command(action))
+
+
+def _read_terminal_keys(kiosk: Kiosk, stop: threading.Event) -> None:
+    """Keys typed in the terminal (or sent by a USB button acting as a keyboard on the
+    console), for --headless."""
+    import select
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+    try:
+        while not stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                continue
+            data = os.read(fd, 16).decode("utf-8", errors="ignore")
+            keys = [_TERMINAL_KEYS[data]] if data in _TERMINAL_KEYS else \
+                [_TERMINAL_KEYS.get(c, c) for c in data]
+            for name in keys:
+                event = event_for_key(name)
+                if event is not None:
+                    kiosk.post(event)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+class KioskService:
+    """Everything `kiosk run` starts, so it can also be stopped in one place."""
+
+    def __init__(self, settings: Settings, *, headless: bool = False, port: int | None = None,
+                 microphone: bool = True):
+        from kiosk.audio import ReconnectingMicrophone, Speaker
+        from kiosk.endpointing import Endpointer
+        from kiosk.health import Health, HealthHandler, make_server
+        from kiosk.index_versions import LiveIndex
+        from kiosk.publishing import ensure_index
+        from kiosk.voice import Voice
+
+        self.settings = settings
+        self.headless = headless
+        self.stop_event = threading.Event()
+        ensure_index(settings)
+        self.searcher = LiveIndex(settings.index_dir, settings)
+        audio = settings.audio
+        headphones = (Speaker(audio.headphone_device, volume=audio.headphone_volume,
+                              rate=audio.output_rate, block_ms=audio.block_ms)
+                      if audio.headphone_device else None)
+        self.kiosk = Kiosk(settings, microphone=None, speaker=Speaker.from_settings(settings),
+                           headphones=headphones, recogniser=None, voice=Voice(settings),
+                           searcher=self.searcher,
+                           endpointer=Endpointer(settings) if microphone else None)
+        if microphone:
+            self.kiosk.microphone = ReconnectingMicrophone.from_settings(
+                settings, on_lost=self.kiosk.microphone_lost, on_back=self.kiosk.microphone_back)
+        self.engine = ""
+        self.model_error = ""
+        self.health = Health(
+            model_loaded=lambda: self.kiosk.recogniser is not None,
+            engine=lambda: self.engine or self.model_error,
+            devices=lambda: {"microphone": self.kiosk.machine.mic_ok,
+                             "speaker": self.kiosk.machine.speaker_ok},
+            index_version=lambda: self.searcher.version or "",
+            loop=self.kiosk.health)
+        if headless:
+            self.server = make_server(HealthHandler, settings.screen.host,
+                                      settings.screen.port if port is None else port,
+                                      health=self.health)
+        else:
+            from kiosk.screen import make_screen_server
+
+            self.server = make_screen_server(self.kiosk, self.health, settings, port)
+        self._want_microphone = microphone
+        self.browser: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def _load_recogniser(self) -> None:
+        """Loading whisper takes seconds; the screen and typing work meanwhile."""
+        from kiosk.recogniser import open_recogniser, vocabulary_from
+
+        try:
+            recogniser = open_recogniser(self.settings,
+                                         vocabulary=vocabulary_from(self.searcher.entries()))
+        except Exception as exc:  # ModelError and the like: the kiosk stays usable by touch
+            self.model_error = f"no speech recognition: {exc}"
+            self.health.error(self.model_error)
+            log.error("%s", self.model_error)
+            self.kiosk.post(DeviceChanged("microphone", False, self.model_error))
+            return
+        self.engine = getattr(recogniser, "name", type(recogniser).__name__)
+        self.kiosk.recogniser = recogniser
+        log.info("speech recognition ready (%s)", self.engine)
+
+    def start(self) -> None:
+        threading.Thread(target=self.server.serve_forever, name="kiosk-http", daemon=True).start()
+        self.kiosk.start()
+        if self._want_microphone:
+            threading.Thread(target=self._load_recogniser, name="kiosk-model", daemon=True).start()
+        else:
+            self.kiosk.post(DeviceChanged("microphone", False, "started without a microphone"))
+        command = self.settings.screen.browser_command
+        if command and not self.headless:
+            try:
+                self.browser = subprocess.Popen([*shlex.split(command), self.url])
+            except OSError as exc:
+                raise KioskError(f"cannot start the screen browser ({exc}); check [screen] "
+                                 f"browser_command = {command!r}") from None
+        if self.headless and sys.stdin.isatty():
+            threading.Thread(target=_read_terminal_keys, args=(self.kiosk, self.stop_event),
+                             name="kiosk-keys", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.kiosk.stop()
+        self.server.shutdown()
+        self.server.server_close()
+        if self.browser is not None:
+            self.browser.terminate()
+        self.searcher.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    logfile = setup_logging(settings)
+    service = KioskService(settings, headless=args.headless, port=args.port,
+                           microphone=not args.no_microphone)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
+    service.start()
+    where = "health" if args.headless else "screen"
+    print(f"kiosk running: {where} at {service.url} (health: {service.url}healthz); "
+          f"logs in {logfile or log_dir(settings)}. Stop with Ctrl+C.", flush=True)
+    if args.headless:
+        print("Keys: Space/Enter = the big button, r = repeat, s = slower, f = faster, "
+              "n = next, e = end, +/- = volume, h = headphones.", flush=True)
+    try:
+        service.stop_event.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+    return 0
