@@ -279,3 +279,4 @@ class ReadingAnalyzer(_TermTokenizer):
 
     def _strings(self, value: str) -> list[str]:
         return reading_grams(value, self.gram_min, self.gram_max)
+

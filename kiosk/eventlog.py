@@ -99,6 +99,14 @@ def setup_logging(settings: Settings) -> Path | None:
     handler.setFormatter(JsonLinesFormatter())
     handler._kiosk_jsonl = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    # Conversation events go to the JSON file only: on stderr (the journal) they would be
+    # bare words without their fields, and a busy kiosk would drown real warnings.
+    events = logging.getLogger(EVENT_LOGGER)
+    for old_handler in list(events.handlers):
+        if getattr(old_handler, "_kiosk_jsonl", False):
+            events.removeHandler(old_handler)
+    events.addHandler(handler)
+    events.propagate = False
     return folder / "kiosk.jsonl"
 
 

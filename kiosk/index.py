@@ -113,7 +113,7 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
             keywords = " ".join(e.keywords)
             writer.add_document(
                 id=e.id, title=e.title, body=e.body, keywords=keywords,
-                reading=f"{e.title}\n{keywords}", category=e.category,
+                reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category,
                 entry=_entry_to_json(e))
         writer.commit()
     except BaseException:

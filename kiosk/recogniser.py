@@ -122,16 +122,19 @@ def vocabulary_words(words: Sequence[str], limit: int) -> list[str]:
 
 
 def vocabulary_from(entries: Sequence[Any]) -> list[str]:
-    """Content words for the engines' hints, most shared first: every entry's keywords by how
-    many entries use them. Takes anything with `.keywords` (content.Entry) so the recogniser
-    never reads the index itself; the caller passes `index.entries()`."""
-    counts: dict[str, int] = {}
-    for entry in entries:
-        for word in getattr(entry, "keywords", ()) or ():
-            word = word.strip()
-            if word:
-                counts[word] = counts.get(word, 0) + 1
-    return sorted(counts, key=lambda w: -counts[w])
+    """Content words for the engines' hints, spread over every topic: each entry's first
+    keyword, then each entry's second, and so on (staff list the main word first). Plain
+    frequency would let 148 shelter entries crowd out everything else. Takes anything with
+    `.keywords` (content.Entry), so this stage never reads the index; the caller passes
+    `index.entries()`."""
+    lists = [[w.strip() for w in (getattr(e, "keywords", ()) or ()) if w.strip()]
+             for e in entries]
+    seen: dict[str, None] = {}
+    for rank in range(max((len(k) for k in lists), default=0)):
+        for words in lists:
+            if rank < len(words):
+                seen.setdefault(words[rank], None)
+    return list(seen)
 
 
 def open_recogniser(settings: Any, *, vocabulary: Sequence[str] = ()) -> Recogniser:

@@ -135,8 +135,8 @@ class Rig:
         self.settings = settings
         self.clock = Clock()
         self.mic = SimulatedMicrophone(pace=mic_pace)
-        self.speaker = RecordingSpeaker(pace=3.0)
-        self.phones = RecordingSpeaker(pace=3.0, name="headphones")
+        self.speaker = RecordingSpeaker(pace=8.0)
+        self.phones = RecordingSpeaker(pace=8.0, name="headphones")
         self.voice = RecordingVoice(voice)
         self.states: list[str] = []
         self.kiosk = Kiosk(settings, microphone=self.mic, speaker=self.speaker,
@@ -487,6 +487,7 @@ def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared
         for q in ("ピアノの調律をしたい", "ピアノの調律をしたい", "恐竜の化石", "図書館は何時まで開いていますか"):
             r.kiosk.post(Typed(q))
             r.wait(lambda: r.kiosk.state in (State.SUGGESTING, State.ANSWERING, State.WAITING), 20)
+            r.kiosk.post(Key(Command.PAUSE))
             r.wait_quiet()
         r.kiosk.post(Key(Command.END))
         r.wait_state(State.IDLE)
