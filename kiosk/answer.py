@@ -113,17 +113,11 @@ class AnswerComposer:
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
-        """Best first. Among candidates whose scores are close to the top one, the one that
-        covers more of the question wins: BM25 alone favours short entries that repeat a
-        common word (「証明書」), while confidence counts the rare words the visitor said."""
-        by_score = sorted(hits, key=lambda h: h.score, reverse=True)
-        if not by_score:
-            return ()
-        floor = by_score[0].score * self.settings.ambiguity_ratio
-        close = [h for h in by_score if h.score >= floor]
-        rest = [h for h in by_score if h.score < floor]
-        close.sort(key=lambda h: (h.confidence, h.score), reverse=True)
-        return (*close, *rest)
+        """Best first, by relevance × coverage (score × confidence). BM25 alone favours short
+        entries that repeat a common word of the question (「証明書」, 「なくした」); the
+        confidence counts the rare words the visitor actually said, so an entry that covers
+        the whole question wins over one that only matches part of it loudly."""
+        return tuple(sorted(hits, key=lambda h: (h.score * h.confidence, h.score), reverse=True))
 
     def _rivals(self, best: Hit, other: Hit) -> bool:
         """Whether `other` is about as good an answer as `best`, so the kiosk must ask."""

@@ -241,7 +241,7 @@ class EndpointingSettings:
     # Listening this long without any speech reports "no speech heard".
     no_speech_timeout_seconds: float = 8.0
     # Audio kept from just before speech started, so first syllables are not clipped.
-    pre_roll_seconds: float = 0.3
+    pre_roll_seconds: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from kiosk.audio import SPEECH_RATE, AudioClip
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame
 _HYSTERESIS = 0.15  # once speaking, speech continues until p < threshold - this
+_MAX_START_GAP = 6  # frames (~0.2 s) of dip allowed inside a run before speech has started
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class Endpointer:
         self._waiting_since = 0
         self._speaking = False
         self._run: list[np.ndarray] = []  # candidate speech before it counts as started
+        self._run_voiced = 0  # speech frames in that run
+        self._run_gap = 0  # trailing non-speech frames in that run
         self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
         self._utterance: list[np.ndarray] = []
         self._silence = 0
@@ -141,19 +144,26 @@ class Endpointer:
             if len(self._utterance) >= self._max_frames:
                 return self._end("max_length")
             return None
-        if p >= self.threshold:
+        # A candidate run starts on a clear speech frame and survives short dips (the gaps
+        # between syllables), so a question's first word stays in the utterance.
+        voiced = p >= self.threshold or (self._run and p >= self.threshold - _HYSTERESIS)
+        if voiced or (self._run and self._run_gap < _MAX_START_GAP):
             self._run.append(frame)
-            if len(self._run) >= self._start_frames:
+            self._run_voiced += voiced
+            self._run_gap = 0 if voiced else self._run_gap + 1
+            if self._run_voiced >= self._start_frames:
                 self._speaking = True
                 self._utterance = [*self._preroll, *self._run]
                 started = self._frames_seen - len(self._run)
-                self._run, self._silence = [], 0
+                self._run, self._silence = [], self._run_gap
+                self._run_voiced = self._run_gap = 0
                 self._preroll.clear()
                 return SpeechStarted(self._seconds(started))
             return None
         for f in self._run:  # a too-short burst: back into the pre-roll, not speech
             self._preroll.append(f)
         self._run = []
+        self._run_voiced = self._run_gap = 0
         self._preroll.append(frame)
         if self._frames_seen - self._waiting_since >= self._timeout_frames:
             waited = self._seconds(self._frames_seen - self._waiting_since)

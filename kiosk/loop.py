@@ -34,8 +34,9 @@ import queue
 import threading
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -44,6 +45,7 @@ from kiosk.answer import Answer, AnswerComposer, AnswerKind, topic_of
 from kiosk.audio import AudioClip, DeviceLost
 from kiosk.config import Settings
 from kiosk.content import Entry
+from kiosk.endpointing import FRAME as VAD_FRAME
 from kiosk.eventlog import EventLog, QueryLog
 from kiosk.index import Hit
 from kiosk.recogniser import closest_phrase
@@ -331,7 +333,7 @@ _STATUS = {
 }
 
 #: States in which a visitor's silence counts towards the session timeout.
-_TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING}
+_TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING, State.THINKING}
 
 
 def _normalise_words(text: str) -> str:
@@ -453,9 +455,9 @@ class Conversation:
                                                  "questions": s.questions}))
         acts.append(Listen(False))
         acts += self._stop()
-        self.session = None
-        if farewell:
+        if farewell:  # still at the visitor's pace, volume and output
             acts += self._say(farewell)
+        self.session = None
         return acts + self._to(State.IDLE)
 
     def _touch(self, now: float) -> None:
@@ -792,10 +794,8 @@ class Conversation:
                 return [LogEvent("timeout", {}), *self._reset(self.prompts.timed_out)]
             return [Show()] if s.warned_at is not None else []
         if self.state in _TIMED and now - s.last_activity >= self.loop.session_timeout_seconds:
-            if self.state is not State.PROMPTING:
-                s.resume = self.state
-            else:
-                s.resume = State.WAITING
+            s.resume = self.state if self.state not in (State.PROMPTING, State.THINKING) \
+                else State.WAITING
             return [LogEvent("timeout_warning", {}), *self._say(self.prompts.still_there),
                     *self._to(State.WARNING)]
         return []
@@ -832,7 +832,13 @@ class SpeakerLike(Protocol):
 
 
 class SearcherLike(Protocol):
+    """kiosk.index_versions.LiveIndex (or a SearchIndex): what the loop asks of the index."""
+
     def search(self, query: str, limit: int | None = None) -> list[Hit]: ...
+
+    def entries(self) -> list[Entry]: ...
+
+    def categories(self) -> list[str]: ...
 
 
 def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> AudioClip:
@@ -848,9 +854,9 @@ def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> Au
     return AudioClip(wave, rate)
 
 
-#: While no question is being listened for, the endpointer is restarted this often (seconds of
-#: audio) so the VAD stays sensitive to short replies.
-_VAD_REFRESH_SECONDS = 2.0
+#: After this many seconds of quiet audio the VAD's state is restarted, so it stays sensitive
+#: to short replies.
+_VAD_REFRESH_SECONDS = 1.0
 #: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
 #: syllable is lost (in a noisy lobby the VAD stays awake by itself).
 _QUIET_RMS = 0.005
@@ -885,7 +891,7 @@ class Kiosk:
     runs on one event thread, so it needs no locks."""
 
     def __init__(self, settings: Settings, *, microphone: Iterable[AudioClip] | None,
-                 speaker: SpeakerLike, recogniser: Any, voice: VoiceLike, searcher: Any,
+                 speaker: SpeakerLike, recogniser: Any, voice: VoiceLike, searcher: SearcherLike,
                  endpointer: Any = None, headphones: SpeakerLike | None = None,
                  speakable: Any = None, composer: AnswerComposer | None = None,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
@@ -924,6 +930,7 @@ class Kiosk:
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
         self._quiet_seconds = 0.0
+        self._recent: deque[np.ndarray] = deque(maxlen=25)  # ≈ 0.5 s of 20 ms blocks
         self._reset_endpointer = threading.Event()
         self._flush = threading.Event()
         self._voice_kwargs = self._voice_parameters(voice)
@@ -1238,13 +1245,20 @@ class Kiosk:
             return
         loud = float(np.sqrt(np.mean(np.square(chunk.samples)))) >= _QUIET_RMS if chunk.samples.size else False
         self._quiet_seconds = 0.0 if loud else self._quiet_seconds + chunk.duration
-        speaking = getattr(self.endpointer, "speaking", False)
-        if not speaking and self.machine.state is not State.LISTENING \
-                and self._quiet_seconds >= _VAD_REFRESH_SECONDS:
+        self._recent.append(chunk.samples)
+        vad = getattr(self.endpointer, "vad", None)
+        if self._quiet_seconds >= _VAD_REFRESH_SECONDS and not getattr(self.endpointer, "speaking", False) \
+                and hasattr(vad, "reset"):
             # Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
-            # missed after ~5 s); while waiting for a reply, listen afresh every few seconds.
-            # In LISTENING the endpointer keeps its clock for the "no speech heard" timeout.
-            self._reset_endpointer.set()
+            # missed after ~5 s), so while all is quiet its state is restarted now and then,
+            # and primed with the last half second of room sound (a cold state is slow to
+            # rise at a word's onset). Only the VAD's state: the endpointer keeps its
+            # pre-roll and its "no speech" clock.
+            vad.reset()
+            recent = np.concatenate(list(self._recent))
+            for at in range(0, len(recent) - VAD_FRAME + 1, VAD_FRAME):
+                vad(recent[at:at + VAD_FRAME])
+            self._quiet_seconds = 0.0
         if self._reset_endpointer.is_set():
             self._reset_endpointer.clear()
             self.endpointer.reset()

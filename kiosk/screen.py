@@ -7,7 +7,7 @@ and touch for free, and the same page is testable in a real headless Chromium.
 
 The page gets the current view at /api/view and every change through server-sent events
 (/events); it sends /api/press, /api/key, /api/query (the text box), /api/category and
-/api/choose. POSTs must come from the page itself (same Origin), so another web page open in
+/api/choose (and a presence sensor may send /api/approach: the spoken invitation). POSTs must come from the page itself (same Origin), so another web page open in
 the same browser cannot press the kiosk's buttons.
 
 CONTRACT:
@@ -34,6 +34,7 @@ from kiosk.config import Settings
 from kiosk.health import Health, HealthHandler, make_server
 from kiosk.loop import (
     KEYMAP,
+    Approach,
     CategoryPicked,
     Choose,
     Command,
@@ -251,6 +252,8 @@ class ScreenHandler(HealthHandler):
     def _event(self, path: str, data: dict[str, Any]) -> Any:
         if path == "/api/press":
             return Press()
+        if path == "/api/approach":  # a presence sensor's helper: someone came near
+            return Approach()
         if path == "/api/key":
             return Key(Command(str(data["command"])))
         if path == "/api/query":

@@ -6,7 +6,6 @@ voice) and speakers that record what was played and when."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from kiosk.loop import (
     Say,
     SpeechFinished,
     State,
-    Tick,
     Typed,
     command_in,
 )
@@ -91,8 +89,8 @@ class RecordingVoice:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("loop-models")
+def models_dir(speech_settings) -> Path:
+    return speech_settings.models_dir
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +100,12 @@ def shared_home(tmp_path_factory, models_dir) -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def recogniser(models_dir, tmp_path_factory):
-    from kiosk.recogniser import open_recogniser
-
-    settings = make_settings(tmp_path_factory.mktemp("asr"), models_dir, asr={"engine": "whisper"})
-    return open_recogniser(settings)
+@pytest.fixture
+def recogniser(whisper_recogniser):
+    """The session's whisper engine (tests/conftest.py), without vocabulary hints: hints of
+    short words make whisper hear them in any short reply."""
+    whisper_recogniser.set_vocabulary([])
+    return whisper_recogniser
 
 
 @pytest.fixture(scope="session")
@@ -322,7 +320,7 @@ def test_clarification_takes_yes_no_and_next(rig, spoken):
     rig.kiosk.post(Key(Command.NEXT))
     rig.wait(lambda: rig.kiosk.view().question not in ("", first, second), 20, "a third candidate")
     rig.wait_quiet()
-    rig.mic.say(spoken("はい"), silence_after=2.0)
+    rig.mic.say(spoken("はい、そうです"), silence_after=2.0)
     rig.wait_state(State.WAITING, timeout=60)
     view = rig.kiosk.view()
     assert view.answer is not None and "ご" in view.answer["title"] + view.answer["body"]
@@ -484,7 +482,7 @@ def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared
     searcher = LiveIndex(settings.index_dir, settings)
     r = Rig(settings, searcher, recogniser, voice)
     with r.kiosk:
-        for q in ("ピアノの調律をしたい", "ピアノの調律をしたい", "恐竜の化石", "図書館は何時まで開いていますか"):
+        for q in ("ピアノの調律をしたい", "ピアノの調律をしたい", "ゴルフの打ちっぱなし", "図書館は何時まで開いていますか"):
             r.kiosk.post(Typed(q))
             r.wait(lambda: r.kiosk.state in (State.SUGGESTING, State.ANSWERING, State.WAITING), 20)
             r.kiosk.post(Key(Command.PAUSE))
@@ -498,7 +496,8 @@ def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared
     events = [json.loads(line) for line in text.splitlines()]
     assert any(e.get("event") == "answer" for e in events)
     assert any(e.get("event") == "session_end" for e in events)
-    assert "ピアノ" not in text and "恐竜" not in text  # no personal data in the event log
+    assert "ピアノ" not in text and "ゴルフ" not in text  # no personal data in the event log
     report = QueryLog(settings).unanswered()
-    assert report[0] == ("ピアノの調律をしたい", 2) and report[1] == ("恐竜の化石", 1)
+    assert len(report) >= 2, (report, QueryLog(settings).read())
+    assert report[0] == ("ピアノの調律をしたい", 2) and report[1] == ("ゴルフの打ちっぱなし", 1)
     assert not list(QueryLog(settings).folder.glob("*.wav"))
