@@ -5,7 +5,7 @@
 
 Questions: bench/asr_questions.tsv (52) + tests/fixtures/speech/questions.tsv (20), spoken by
 the project's voice (tools/make_speech_fixtures.speak) at normal and slow pace, clean and with
-white noise at 20 dB and 10 dB SNR. Prints, per engine and condition:
+white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the question). Prints, per engine and condition:
   CER       character error rate (normalised text, mean over questions)
   RTF       recognition time / audio length
   latency   speech end → final text: endpointing delay (Silero VAD, trailing silence) +
@@ -41,20 +41,24 @@ from kiosk.endpointing import Endpointer, SpeechEnded  # noqa: E402
 from kiosk.recogniser import character_error_rate, vocabulary_from  # noqa: E402
 
 
-def add_noise(clip: AudioClip, snr_db: float, seed: int) -> AudioClip:
-    x = clip.samples
-    speech = x[np.abs(x) > 0.01]
+def add_noise(clip: AudioClip, snr_db: float, seed: int, extra_seconds: float = 3.0) -> AudioClip:
+    """White noise at the given SNR (speech power over noise power), also over the silence
+    after the question, as lobby noise would be."""
+    x = np.concatenate([clip.samples, np.zeros(int(extra_seconds * clip.rate), np.float32)])
+    speech = clip.samples[np.abs(clip.samples) > 0.01]
     power = float(np.mean(speech**2)) if speech.size else 1e-6
     noise = np.random.default_rng(seed).standard_normal(len(x)) * np.sqrt(power / 10 ** (snr_db / 10))
     return AudioClip(np.clip(x + noise, -1, 1).astype(np.float32), clip.rate)
 
 
-def endpoint(clip: AudioClip, endpointer: Endpointer) -> tuple[AudioClip, float]:
-    """Run the live endpointer over the question followed by silence; returns the utterance
-    and the delay between the last spoken sample and the end decision."""
-    tail = np.zeros(int(3.0 * SPEECH_RATE), dtype=np.float32)
+def endpoint(clip: AudioClip, endpointer: Endpointer, clean: AudioClip) -> tuple[AudioClip, float]:
+    """Run the live endpointer over the question followed by 3 s of (noisy) silence; returns
+    the utterance and the delay from the last spoken sample (found in the clean clip) to the
+    end decision."""
+    tail = np.zeros(int(3.0 * SPEECH_RATE) - (len(clip.samples) - len(clean.samples)),
+                    dtype=np.float32)
     signal = np.concatenate([clip.samples, tail])
-    speech_end = np.flatnonzero(np.abs(clip.samples) > 0.02)
+    speech_end = np.flatnonzero(np.abs(clean.samples) > 0.02)
     last = (speech_end[-1] if speech_end.size else len(clip.samples)) / SPEECH_RATE
     endpointer.reset()
     step = 320
@@ -127,10 +131,9 @@ def main() -> int:
                 cers, rtfs, ep_delays, rec_times = [], [], [], []
                 outright = reached = nbest_reached = 0
                 for n, (label, expected, text) in enumerate(questions):
-                    clip = clips[(label, slow)]
-                    if snr is not None:
-                        clip = add_noise(clip, snr, seed=n)
-                    utterance, ep_delay = endpoint(clip, endpointer)
+                    clean = clips[(label, slow)]
+                    clip = clean if snr is None else add_noise(clean, snr, seed=n)
+                    utterance, ep_delay = endpoint(clip, endpointer, clean)
                     t = engine.transcribe(utterance)
                     cers.append(min(1.0, character_error_rate(text, t.text)))
                     rtfs.append(t.elapsed_seconds / max(0.1, utterance.duration))

@@ -71,12 +71,12 @@ class SearchSettings:
     # How many candidates a search returns.
     limit: int = 10
     # BM25F field weights.
-    title_weight: float = 3.0
+    title_weight: float = 1.5
     body_weight: float = 1.0
     keywords_weight: float = 2.0
-    reading_weight: float = 0.5
+    reading_weight: float = 0.3
     # BM25 term-frequency saturation (K1) and length normalisation (B); see docs/search.md.
-    bm25_k1: float = 1.2
+    bm25_k1: float = 0.9
     bm25_b: float = 0.75
     # Coordination bonus for matching more query words (0 = plain OR, <1 = scale).
     or_scale: float = 0.9
@@ -86,16 +86,16 @@ class SearchSettings:
     reading_ngram_max: int = 3
     # Weight of words written all in hiragana (how recognisers return words they are unsure
     # of; their reading n-grams still count fully).
-    hiragana_word_weight: float = 1.0
+    hiragana_word_weight: float = 0.5
     # Re-ranking: the best `rerank_depth` BM25 candidates are re-ordered by
     # score/best score + coverage_weight × confidence (0 = plain BM25 order).
     rerank_depth: int = 30
-    coverage_weight: float = 0.0
+    coverage_weight: float = 0.6
     # … + title_match_weight × overlap between the question's words and the entry's title.
-    title_match_weight: float = 0.0
+    title_match_weight: float = 0.6
     # Words of the entries recognised by their sound inside a kana question (こくみんねんきん
     # → 国民 年金): their weight, and the fewest kana a sound needs to count (0 = off).
-    sound_weight: float = 0.0
+    sound_weight: float = 1.0
     sound_min_kana: int = 3
     # Weight of words added by the synonym table, relative to the words spoken.
     synonym_weight: float = 0.8

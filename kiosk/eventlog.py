@@ -219,7 +219,7 @@ class QueryLog:
         """Questions that found nothing, most frequent first (ties: most recent first)."""
         counts: Counter[str] = Counter()
         last: dict[str, str] = {}
-        shown: dict[str, str] = {}
+        forms: dict[str, Counter[str]] = {}  # how each question was written, most common shown
         for r in self.read(today):
             if r.kind != "none":
                 continue
@@ -228,9 +228,9 @@ class QueryLog:
                 continue
             counts[key] += 1
             last[key] = r.time
-            shown[key] = r.text
+            forms.setdefault(key, Counter())[r.text] += 1
         ranked = sorted(counts, key=lambda k: (-counts[k], _desc(last[k])))
-        return [(shown[k], counts[k]) for k in ranked[:limit]]
+        return [(forms[k].most_common(1)[0][0], counts[k]) for k in ranked[:limit]]
 
     def categories_by_week(self, today: dt.date | None = None
                            ) -> list[tuple[str, list[tuple[str, int]]]]:

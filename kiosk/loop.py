@@ -96,7 +96,8 @@ COMMAND_WORDS: dict[Command, tuple[str, ...]] = {
     Command.NEXT: ("次", "つぎ", "次の", "次のもの", "ほかの", "他の", "別の"),
     Command.END: ("終わり", "おわり", "終了", "さようなら", "もういいです", "結構です"),
     Command.YES: ("はい", "そうです", "うん", "ええ", "はいそうです"),
-    Command.NO: ("いいえ", "いえ", "違います", "ちがいます", "違う", "いや", "いいえ違います"),
+    # いえ / いぇ: how whisper often writes a short いいえ
+    Command.NO: ("いいえ", "いえ", "いぇ", "違います", "ちがいます", "違う", "いや", "いいえ違います"),
     Command.VOLUME_UP: ("大きく", "大きな声で", "もっと大きく"),
     Command.VOLUME_DOWN: ("小さく", "もっと小さく"),
 }
@@ -340,7 +341,8 @@ def _normalise_words(text: str) -> str:
     """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
-    return "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
+    text = "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
+    return text.replace("ー", "").rstrip("っ")  # はーい, いえっ
 
 
 def command_in(text: str, max_chars: int) -> Command | None:

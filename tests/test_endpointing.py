@@ -3,7 +3,6 @@ fed in small chunks as a live microphone would deliver them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ from kiosk.endpointing import Endpointer, NoSpeech, SpeechEnded, SpeechStarted
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = ROOT / "tests" / "fixtures" / "speech" / "q07.wav"  # 粗大ごみを出したいです
-sys.path.insert(0, str(ROOT / "tools"))
 
 
 def _silence(seconds: float) -> np.ndarray:

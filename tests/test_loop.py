@@ -501,3 +501,62 @@ def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared
     assert len(report) >= 2, (report, QueryLog(settings).read())
     assert report[0] == ("ピアノの調律をしたい", 2) and report[1] == ("ゴルフの打ちっぱなし", 1)
     assert not list(QueryLog(settings).folder.glob("*.wav"))
+
+
+def test_report_unanswered_lists_most_frequent_first(tmp_path, capsys):
+    from kiosk.cli import main
+
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[paths]\nstate_dir = "var"\n[logging]\nquery_log = true\n', encoding="utf-8")
+    settings = settings_from_dict({"paths": {"state_dir": "var"}, "logging": {"query_log": True}},
+                                  base_dir=tmp_path)
+    qlog = QueryLog(settings)
+    for text, kind in [("火星への行き方", "none"), ("ゴルフ場", "none"), ("火星への行き方。", "none"),
+                       ("図書館は何時まで", "confident")]:
+        qlog.record(text, kind)
+    assert main(["--config", str(cfg), "report", "unanswered"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["2", "火星への行き方"] and lines[2].split() == ["1", "ゴルフ場"]
+    assert main(["--config", str(cfg), "report", "unanswered", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0] == ["火星への行き方", 2]
+
+
+def test_query_log_keeps_nothing_when_off_and_drops_old_days(tmp_path):
+    import datetime as dt
+
+    off = QueryLog(settings_from_dict({"paths": {"state_dir": "var"}}, base_dir=tmp_path))
+    off.record("住民票", "none")
+    assert not off.folder.exists()
+    on = QueryLog(settings_from_dict({"paths": {"state_dir": "var"},
+                                      "logging": {"query_log": True, "query_log_days": 30}},
+                                     base_dir=tmp_path))
+    now = dt.datetime.now(dt.timezone.utc)
+    on.record("古い質問", "none", now=now - dt.timedelta(days=45))
+    on.record("新しい質問", "none", now=now)
+    assert [r.text for r in on.read()] == ["新しい質問"]
+    assert len(list(on.folder.glob("queries-*.jsonl"))) == 1  # the old day's file is deleted
+
+
+def test_kiosk_run_wires_real_stages_and_serves_healthz(tmp_path, shared_home, models_dir):
+    import urllib.request
+
+    from kiosk.cli.service import KioskService
+
+    settings = make_settings(tmp_path, models_dir, paths={"index_dir": str(shared_home / "index")})
+    service = KioskService(settings, port=0, microphone=False)
+    service.start()
+    try:
+        with urllib.request.urlopen(service.url + "healthz", timeout=10) as r:
+            health = json.loads(r.read())
+        assert health["index_version"] and health["model_loaded"] is False
+        assert health["status"] == "degraded"  # no microphone / model in this run
+        with urllib.request.urlopen(service.url, timeout=10) as r:
+            assert "音声案内" in r.read().decode("utf-8")
+        service.kiosk.post(Typed("図書館は何時まで開いていますか"))
+        service.kiosk.settle()
+        end = time.monotonic() + 20
+        while service.kiosk.view().answer is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert service.kiosk.view().answer is not None
+    finally:
+        service.stop()

@@ -120,10 +120,8 @@ def test_whisper_snaps_to_command_phrases(whisper):
     assert t.text == "もう一度"
 
 
-def test_any_rate_and_stereo_input(whisper, tmp_path):
-    clip = load_wav(FIXTURES / "q09.wav")
-    stereo44 = clip.at_rate(44100)
-    t = whisper.transcribe(stereo44)
+def test_clips_at_other_rates_are_resampled(whisper):
+    t = whisper.transcribe(load_wav(FIXTURES / "q09.wav").at_rate(44100))
     assert character_error_rate("図書館は何時まで開いていますか", t.text) < 0.3
 
 
@@ -280,13 +278,15 @@ def _rss_mb() -> float:
 
 
 def test_vosk_memory_stays_flat_across_utterances(vosk_ko, korean_clip):
-    clip = AudioClip(korean_clip.samples[SPEECH_RATE // 2 : SPEECH_RATE], SPEECH_RATE)
-    for _ in range(3):
-        vosk_ko.transcribe(clip)
+    # A small grammar keeps each decode fast on 2 cores; every utterance still builds and
+    # drops its own decoder, which is what keeps memory flat (a shared one grows).
+    phrases = ["안녕하세요", "도서관", "어디에", "있습니까", "네", "아니요"]
+    for _ in range(5):
+        vosk_ko.transcribe(korean_clip, phrases=phrases)
     before = _rss_mb()
-    for _ in range(15):
-        vosk_ko.transcribe(clip)
-    assert _rss_mb() - before < 15  # a fresh decoder per utterance: no growth per question
+    for _ in range(40):
+        assert vosk_ko.transcribe(korean_clip, phrases=phrases).text
+    assert _rss_mb() - before < 15
 
 
 def _installed_ja_vosk() -> Settings:

@@ -229,8 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                            microphone=not args.no_microphone)
     signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
     service.start()
-    where = "health" if args.headless else "screen"
-    print(f"kiosk running: {where} at {service.url} (health: {service.url}healthz); "
+    where = "" if args.headless else f"screen at {service.url}, "
+    print(f"kiosk running: {where}health at {service.url}healthz; "
           f"logs in {logfile or log_dir(settings)}. Stop with Ctrl+C.", flush=True)
     if args.headless:
         print("Keys: Space/Enter = the big button, r = repeat, s = slower, f = faster, "
