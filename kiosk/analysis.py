@@ -195,12 +195,6 @@ def lemma_terms(text: str) -> list[str]:
     return [t for m in analyse(text) if m.content for t in m.forms + m.parts]
 
 
-def sound_of(text: str) -> str:
-    """The whole text as folded katakana, particles included: what a listener hears. Used to
-    find known words inside a kana run however Sudachi segmented it."""
-    return "".join(m.sound for m in analyse(text))
-
-
 def reading_runs(text: str, skip: Callable[[Morpheme], bool] | None = None) -> list[str]:
     """Readings of consecutive content words joined into runs; particles and symbols (and
     words `skip` rejects) break runs. Joining makes the n-grams independent of how a kana

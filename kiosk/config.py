@@ -101,7 +101,7 @@ class SearchSettings:
     synonym_weight: float = 0.8
     # Confidence = share of the question's words an entry covers; a match only by sound
     # (reading n-grams) counts this much of a match by word.
-    reading_trust: float = 0.8
+    reading_trust: float = 0.6
     # Words dropped from questions before searching (compared after analysis, in katakana).
     query_stopwords: tuple[str, ...] = (
         "教える", "知る", "欲しい", "良い", "する", "ある", "居る", "成る", "出来る", "思う",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import threading
 from collections.abc import Iterable
@@ -38,8 +37,6 @@ from kiosk.content import Entry
 from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
                          SynonymTable)
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Hit:
@@ -54,7 +51,8 @@ class SearchIndexError(KioskError):
     """An index folder that cannot be written or read."""
 
 
-def _split_settings(settings: Settings | SearchSettings | None) -> tuple[SearchSettings, Path | None]:
+def _split_settings(settings: Settings | SearchSettings | None,
+                    ) -> tuple[SearchSettings, Path | None]:
     """Accept the whole Settings (search section + synonym table path) or just the search
     section (bundled synonyms), so callers and tests can pass whichever they hold."""
     if settings is None:
@@ -135,10 +133,14 @@ class SearchIndex:
                                                              K1=settings.bm25_k1))
         self._lock = threading.Lock()
         self._n_docs = max(1, self._searcher.doc_count())
+        self._idf_cache: dict[tuple[str, str], float] = {}
         probe = QueryBuilder(settings, synonyms)
+        entries = self.entries()
         vocabulary = SoundVocabulary.from_texts(
-            (f"{e.title}\n{' '.join(e.keywords)}\n{e.body}" for e in self.entries()),
+            (f"{e.title}\n{' '.join(e.keywords)}\n{e.body}" for e in entries),
             settings.sound_min_kana, probe.stopwords)
+        self._title_terms = {e.id: frozenset(lemma_terms(e.title)) - probe.stopwords
+                             for e in entries}
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
                                     getattr(reading, "gram_max", None), vocabulary)
 
@@ -185,7 +187,7 @@ class SearchIndex:
     def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""
         asked = {gt.text for g in built.groups for gt in g.terms}
-        title = set(lemma_terms(entry.title)) - self.builder.stopwords
+        title = self._title_terms.get(entry.id, frozenset())
         if not title or not built.groups:
             return 0.0
         idf = {t: self._idf("title", t) for t in title}
@@ -204,8 +206,16 @@ class SearchIndex:
         return self.builder.build(query)
 
     def _idf(self, field: str, term: str) -> float:
-        df = self._searcher.doc_frequency(field, term)
-        return math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+        """BM25's idf, memoised: an open index never changes (capped for a long-running
+        kiosk that hears many new words)."""
+        key = (field, term)
+        idf = self._idf_cache.get(key)
+        if idf is None:
+            if len(self._idf_cache) > 100_000:
+                self._idf_cache.clear()
+            df = self._searcher.doc_frequency(field, term)
+            idf = self._idf_cache[key] = math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+        return idf
 
     def _confidence(self, built: BuiltQuery, matched: Iterable[tuple[str, object]]) -> float:
         """How much of the question this entry covers, weighting each word by its rarity.

@@ -21,7 +21,9 @@ CONTRACT:
     State, Command, KEYMAP, the event classes (Press, Key, …) and action classes (Say, …)
     Conversation(settings).handle(event, now) -> list[Action];  .view() -> View
     Kiosk(settings, microphone=, speaker=, recogniser=, voice=, searcher=, …)
-        .post(event) / .start() / .stop() / .subscribe(callback) / .view()
+        .post(event) / .start() / .stop() / .subscribe(callback) / .view() / .settle()
+        .microphone_lost(exc) / .microphone_back()  — ReconnectingMicrophone callbacks
+    command_in(text, max_chars) -> Command | None   — follow-up words in a short reply
 """
 
 from __future__ import annotations

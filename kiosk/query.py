@@ -158,32 +158,37 @@ class SoundVocabulary:
                     by_sound.setdefault(m.reading, {}).update(dict.fromkeys(m.forms[:1]))
         return cls({k: tuple(v) for k, v in by_sound.items()}, frozenset(known), min_kana)
 
-    def words_in(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
-        """(sound, words) for the longest known sounds in the doubtful stretches of `text`
-        (kana runs and kanji words the entries never use), none inside another."""
-        found: list[tuple[str, tuple[str, ...]]] = []
-        for sound in self._doubtful_sounds(text):
+    def words_in(self, text: str) -> list[tuple[str, tuple[str, ...], frozenset[int]]]:
+        """(sound, words, morphemes) for the longest known sounds in the doubtful stretches
+        of `text` (kana runs, kanji words the entries never use), none inside another;
+        `morphemes` are the indexes (in analyse(text)) of the morphemes the sound spans."""
+        found: list[tuple[str, tuple[str, ...], frozenset[int]]] = []
+        for sound, spans in self._doubtful_runs(text):
             end = 0
             for i in range(len(sound)):
                 for j in range(min(len(sound), i + self.longest), i + self.min_kana - 1, -1):
                     if sound[i:j] in self.by_sound:
                         if j > end:
-                            found.append((sound[i:j], self.by_sound[sound[i:j]]))
+                            inside = frozenset(k for k, a, b in spans if a >= i and b <= j)
+                            found.append((sound[i:j], self.by_sound[sound[i:j]], inside))
                             end = j
                         break
         return found
 
-    def _doubtful_sounds(self, text: str) -> list[str]:
-        runs, current = [], ""
-        for m in analyse(text):
+    def _doubtful_runs(self, text: str) -> list[tuple[str, list[tuple[int, int, int]]]]:
+        """Runs of untrusted morphemes as (sound, [(morpheme index, start, end)])."""
+        runs: list[tuple[str, list[tuple[int, int, int]]]] = []
+        sound, spans = "", []
+        for k, m in enumerate(analyse(text)):
             trusted = m.content and not m.hiragana and any(f in self.known for f in m.forms)
             if trusted or not m.sound:
-                if current:
-                    runs.append(current)
-                current = ""
+                if sound:
+                    runs.append((sound, spans))
+                sound, spans = "", []
             else:
-                current += m.sound
-        return runs + [current] if current else runs
+                spans.append((k, len(sound), len(sound) + len(m.sound)))
+                sound += m.sound
+        return runs + [(sound, spans)] if sound else runs
 
 
 @dataclass(frozen=True)
@@ -230,13 +235,15 @@ class QueryBuilder:
     def build(self, text: str) -> BuiltQuery:
         text = normalize_text(text).strip()
         groups: list[TermGroup] = []
+        group_of: dict[int, int] = {}  # morpheme index → its group
         seen: set[str] = set()
-        for m in analyse(text):
+        for k, m in enumerate(analyse(text)):
             if not m.content or not m.forms or self._is_stopword(m):
                 continue
             if m.forms[0] in seen:
                 continue
             seen.add(m.forms[0])
+            group_of[k] = len(groups)
             w = self.settings.hiragana_word_weight if m.hiragana else 1.0
             terms = [GroupTerm(t, w, 1.0) for t in m.forms]
             terms += [GroupTerm(t, w * PART_WEIGHT, PART_WEIGHT) for t in m.parts]
@@ -257,19 +264,36 @@ class QueryBuilder:
                 groups[target] = TermGroup(
                     g.label, g.terms + tuple(gt for gt in extra if gt.text not in have))
         if self.vocabulary is not None and self.settings.sound_weight > 0:
-            have = {gt.text for g in groups for gt in g.terms}
-            for heard, words in self.vocabulary.words_in(text):
-                new = [w for w in words if w not in have]
-                if new:
-                    have.update(new)
-                    groups.append(TermGroup(heard, tuple(
-                        GroupTerm(w, self.settings.sound_weight, 1.0) for w in new)))
+            groups = self._add_heard_words(text, groups, group_of)
         grams = tuple(dict.fromkeys(
             reading_grams(text, self.gram_min, self.gram_max, skip=self._is_stopword)))
         q = self._whoosh_query(groups, grams)
         if used:
             log.debug("synonyms used for %r: %s", text, [s.key for s in used])
         return BuiltQuery(text, q, tuple(groups), grams, tuple(s.key for s in used))
+
+    def _add_heard_words(self, text: str, groups: list[TermGroup],
+                         group_of: dict[int, int]) -> list[TermGroup]:
+        """Add the entries' words heard in kana stretches; the kana fragments Sudachi cut
+        the stretch into (じゅう/みん/ひょう) merge into the heard word's group, so the
+        question counts one word 住民票, not three doubtful ones."""
+        have = {gt.text for g in groups for gt in g.terms}
+        merged: set[int] = set()
+        extra: list[TermGroup] = []
+        for heard, words, inside in self.vocabulary.words_in(text):
+            new = [w for w in words if w not in have]
+            if not new:
+                continue
+            have.update(new)
+            terms = [GroupTerm(w, self.settings.sound_weight, 1.0) for w in new]
+            for k in sorted(inside):
+                g = group_of.get(k)
+                if g is not None and g not in merged:
+                    merged.add(g)
+                    terms += [GroupTerm(gt.text, gt.weight, min(gt.credit, PART_WEIGHT))
+                              for gt in groups[g].terms]
+            extra.append(TermGroup(heard, tuple(terms)))
+        return [g for i, g in enumerate(groups) if i not in merged] + extra
 
     def _is_stopword(self, m: Morpheme) -> bool:
         return any(f in self.stopwords for f in m.forms)

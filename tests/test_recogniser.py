@@ -105,7 +105,7 @@ def test_spoken_questions_reach_the_right_entry(fixture_transcripts, content_ent
             else:
                 misses.append((text, heard, answer.kind.value, offered))
     assert right >= 18, misses
-    assert direct >= 15, misses
+    assert direct >= 12, misses  # most answered outright, not via a question back
 
 
 def test_silence_and_noise_are_not_searched(whisper):

@@ -202,3 +202,13 @@ def test_bundled_synonym_table_is_valid():
     assert len(table.entries) >= 20
     keys = {s.key for s in table.entries}
     assert {"年寄り", "ワイファイ", "学童", "ゴミ"} <= keys
+
+
+def test_kana_run_is_read_back_into_the_entries_words(ix):
+    """A kana question is looked up by sound among the words the entries use."""
+    built = ix.explain("ほうかごじどうくらぶにいれたい")
+    heard = {gt.text for g in built.groups for gt in g.terms}
+    assert "放課後" in heard
+    assert top(ix, "ほうかごじどうくらぶにいれたい") == "afterschool"
+    # words typed in kanji that the entries use are trusted, not re-read by sound
+    assert not any(g.label == "ホーカゴ" for g in ix.explain("放課後児童クラブ").groups)
