@@ -133,7 +133,7 @@ class SearchIndex:
                                                              K1=settings.bm25_k1))
         self._lock = threading.Lock()
         self._n_docs = max(1, self._searcher.doc_count())
-        self._idf_cache: dict[tuple[str, str], float] = {}
+        self._df_cache: dict[tuple[str, str], int] = {}
         probe = QueryBuilder(settings, synonyms)
         entries = self.entries()
         vocabulary = SoundVocabulary.from_texts(
@@ -206,23 +206,26 @@ class SearchIndex:
         return self.builder.build(query)
 
     def _idf(self, field: str, term: str) -> float:
-        """BM25's idf, memoised: an open index never changes (capped for a long-running
-        kiosk that hears many new words)."""
+        """BM25's idf; document frequencies are memoised (an open index never changes; the
+        memo is capped for a long-running kiosk that hears many new words)."""
+        df = self._df(field, term)
+        return math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+
+    def _df(self, field: str, term: str) -> int:
         key = (field, term)
-        idf = self._idf_cache.get(key)
-        if idf is None:
-            if len(self._idf_cache) > 100_000:
-                self._idf_cache.clear()
-            df = self._searcher.doc_frequency(field, term)
-            idf = self._idf_cache[key] = math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
-        return idf
+        df = self._df_cache.get(key)
+        if df is None:
+            if len(self._df_cache) > 100_000:
+                self._df_cache.clear()
+            df = self._df_cache[key] = self._searcher.doc_frequency(field, term)
+        return df
 
     def _confidence(self, built: BuiltQuery, matched: Iterable[tuple[str, object]]) -> float:
         """How much of the question this entry covers, weighting each word by its rarity.
 
         lemma coverage = Σ idf(word) × credit(best matching form) / Σ idf(word)
         reading coverage = Σ idf(gram) over matched reading n-grams / Σ idf(gram)
-        confidence = max(lemma, reading_trust × reading)
+        confidence = max(lemma, reading_trust × reading × (1 − share of unknown words))
 
         A word the index has never seen has the highest idf, so an unknown or off-topic
         question scores low even if some filler word matched; an entry that contains every
@@ -245,6 +248,18 @@ class SearchIndex:
             total += idf
             got += idf if gram in reading_hits else 0.0
         reading_cov = got / total if total else 0.0
+        # A word written in kanji or katakana that no entry uses (天気, ピザ) is what the
+        # visitor asked about; sounding like a word in an entry (テンキ ≈ テンキョ) is then
+        # a coincidence, not a match, so the reading coverage is discounted by its share.
+        unknown = total_words = 0.0
+        for g in built.groups:
+            idf = max(self._idf(f, g.terms[0].text) for f, _ in LEMMA_FIELDS)
+            total_words += idf
+            if not g.kana and not any(self._df(f, gt.text) for gt in g.terms
+                                      if gt.credit >= 1.0 for f, _ in LEMMA_FIELDS):
+                unknown += idf
+        if total_words:
+            reading_cov *= 1 - unknown / total_words
         return round(max(lemma_cov, self.settings.reading_trust * reading_cov), 4)
 
     def entries(self) -> list[Entry]:

@@ -167,17 +167,24 @@ class SoundVocabulary:
             end = 0
             for i in range(len(sound)):
                 for j in range(min(len(sound), i + self.longest), i + self.min_kana - 1, -1):
-                    if sound[i:j] in self.by_sound:
+                    if sound[i:j] in self.by_sound and self._fits(spans, i, j):
                         if j > end:
-                            inside = frozenset(k for k, a, b in spans if a >= i and b <= j)
+                            inside = frozenset(k for k, a, b, _ in spans if a >= i and b <= j)
                             found.append((sound[i:j], self.by_sound[sound[i:j]], inside))
                             end = j
                         break
         return found
 
-    def _doubtful_runs(self, text: str) -> list[tuple[str, list[tuple[int, int, int]]]]:
-        """Runs of untrusted morphemes as (sound, [(morpheme index, start, end)])."""
-        runs: list[tuple[str, list[tuple[int, int, int]]]] = []
+    @staticmethod
+    def _fits(spans: list[tuple[int, int, int, bool]], i: int, j: int) -> bool:
+        """A heard word may cut through kana (Sudachi only guessed where kana words end) but
+        not through a kanji/katakana word: 宇宙 (ウチュー) does not contain 中 (チュー)."""
+        return all(kana or b <= i or a >= j or (a >= i and b <= j)
+                   for _, a, b, kana in spans)
+
+    def _doubtful_runs(self, text: str) -> list[tuple[str, list[tuple[int, int, int, bool]]]]:
+        """Runs of untrusted morphemes as (sound, [(morpheme index, start, end, kana)])."""
+        runs: list[tuple[str, list[tuple[int, int, int, bool]]]] = []
         sound, spans = "", []
         for k, m in enumerate(analyse(text)):
             trusted = m.content and not m.hiragana and any(f in self.known for f in m.forms)
@@ -186,7 +193,7 @@ class SoundVocabulary:
                     runs.append((sound, spans))
                 sound, spans = "", []
             else:
-                spans.append((k, len(sound), len(sound) + len(m.sound)))
+                spans.append((k, len(sound), len(sound) + len(m.sound), m.hiragana))
                 sound += m.sound
         return runs + [(sound, spans)] if sound else runs
 
@@ -206,6 +213,7 @@ class TermGroup:
 
     label: str  # the word as analysed (for logs and docs)
     terms: tuple[GroupTerm, ...]
+    kana: bool = False  # written all in hiragana (a recogniser's unsure guess)
 
 
 @dataclass(frozen=True)
@@ -247,7 +255,7 @@ class QueryBuilder:
             w = self.settings.hiragana_word_weight if m.hiragana else 1.0
             terms = [GroupTerm(t, w, 1.0) for t in m.forms]
             terms += [GroupTerm(t, w * PART_WEIGHT, PART_WEIGHT) for t in m.parts]
-            groups.append(TermGroup(m.forms[0], tuple(terms)))
+            groups.append(TermGroup(m.forms[0], tuple(terms), m.hiragana))
         used = self.synonyms.expansions_for(text) if text else []
         weight = self.settings.synonym_weight
         for syn in used:
@@ -262,7 +270,7 @@ class QueryBuilder:
                 g = groups[target]
                 have = {gt.text for gt in g.terms}
                 groups[target] = TermGroup(
-                    g.label, g.terms + tuple(gt for gt in extra if gt.text not in have))
+                    g.label, g.terms + tuple(gt for gt in extra if gt.text not in have), g.kana)
         if self.vocabulary is not None and self.settings.sound_weight > 0:
             groups = self._add_heard_words(text, groups, group_of)
         grams = tuple(dict.fromkeys(
@@ -282,17 +290,26 @@ class QueryBuilder:
         extra: list[TermGroup] = []
         for heard, words, inside in self.vocabulary.words_in(text):
             new = [w for w in words if w not in have]
-            if not new:
+            # the word may already be asked for (typed elsewhere, or added by a synonym):
+            # then the fragments join that group instead of a new one
+            owner = None if new else next(
+                (i for i, g in enumerate(groups)
+                 if i not in merged and any(gt.text in words for gt in g.terms)), None)
+            if not new and owner is None:
                 continue
             have.update(new)
             terms = [GroupTerm(w, self.settings.sound_weight, 1.0) for w in new]
             for k in sorted(inside):
                 g = group_of.get(k)
-                if g is not None and g not in merged:
+                if g is not None and g != owner and g not in merged:
                     merged.add(g)
                     terms += [GroupTerm(gt.text, gt.weight, min(gt.credit, PART_WEIGHT))
                               for gt in groups[g].terms]
-            extra.append(TermGroup(heard, tuple(terms)))
+            if owner is None:
+                extra.append(TermGroup(heard, tuple(terms)))
+            else:
+                groups[owner] = TermGroup(groups[owner].label, groups[owner].terms + tuple(terms),
+                                          groups[owner].kana)
         return [g for i, g in enumerate(groups) if i not in merged] + extra
 
     def _is_stopword(self, m: Morpheme) -> bool:
