@@ -38,6 +38,9 @@ ENTRIES = [
           category="福祉"),
     Entry(id="wifi", title="駅前で使える無料Wi-Fi",
           body="本厚木駅周辺で無料の公衆無線LANが使えます。", category="暮らし"),
+    Entry(id="moving", title="市内で引っ越したとき（転居届）",
+          body="市内で住所が変わったときは、14日以内に転居届を出してください。",
+          category="戸籍・住民票"),
     Entry(id="library", title="図書館の開館時間",
           body="中央図書館は午前9時から午後7時まで開いています。月曜日は休館日です。",
           category="図書館"),
@@ -144,7 +147,7 @@ def test_nothing_searchable_gives_no_hits(ix):
 def test_entries_and_categories_come_back(ix):
     assert [e.id for e in ix.entries()] == [e.id for e in ENTRIES]
     assert ix.entries()[1].keywords == ("大型ごみ",)
-    assert ix.categories()[0] == "ごみ"
+    assert ix.categories()[:2] == ["戸籍・住民票", "ごみ"]  # most entries first, then import order
     assert set(ix.categories()) == {e.category for e in ENTRIES}
 
 
@@ -212,3 +215,20 @@ def test_kana_run_is_read_back_into_the_entries_words(ix):
     assert top(ix, "ほうかごじどうくらぶにいれたい") == "afterschool"
     # words typed in kanji that the entries use are trusted, not re-read by sound
     assert not any(g.label == "ホーカゴ" for g in ix.explain("放課後児童クラブ").groups)
+
+
+def test_sounding_like_an_entry_word_is_not_a_match_for_an_unknown_word(ix):
+    """天気 (テンキ) sounds like 転居 (テンキョ), but 天気 is a word no entry uses: the
+    visitor asked about the weather, so confidence stays low."""
+    hits = ix.search("今日の天気は")
+    assert not hits or hits[0].confidence < 0.3
+    assert ix.search("転居届")[0].confidence >= 0.8
+
+
+def test_kana_fragments_merge_into_the_heard_word(ix):
+    """Sudachi cuts じゅうみんひょう into じゅう/みん/ひょう; the heard word 住民票 replaces
+    the fragments, so the question counts as one well-covered word."""
+    built = ix.explain("じゅうみんひょう")
+    assert len(built.groups) == 1
+    assert "住民票" in {gt.text for gt in built.groups[0].terms}
+    assert ix.search("じゅうみんひょう")[0].confidence >= 0.8
