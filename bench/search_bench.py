@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="typed queries only")
     args = ap.parse_args(argv)
     try:
+        if not args.quick:
+            try:
+                import pykakasi  # noqa: F401
+            except ImportError:
+                raise KioskError("the all-hiragana run needs pykakasi: python3 -m pip install "
+                                 "-e '.[bench]' (or run with --quick for typed queries only)"
+                                 ) from None
         entries, queries, relevant = load_faq(args.data)
         search = dataclasses.replace(SearchSettings(), **parse_overrides(args.set))
     except KioskError as exc:

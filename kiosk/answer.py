@@ -113,11 +113,10 @@ class AnswerComposer:
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
-        """Best first, by relevance × coverage (score × confidence). BM25 alone favours short
-        entries that repeat a common word of the question (「証明書」, 「なくした」); the
-        confidence counts the rare words the visitor actually said, so an entry that covers
-        the whole question wins over one that only matches part of it loudly."""
-        return tuple(sorted(hits, key=lambda h: (h.score * h.confidence, h.score), reverse=True))
+        """Best first, in the search stage's order: its score already mixes BM25 with how much
+        of the question an entry covers, so weighting by confidence again here would count
+        coverage twice and lift generic entries over the specific one."""
+        return tuple(sorted(hits, key=lambda h: h.score, reverse=True))
 
     def _rivals(self, best: Hit, other: Hit) -> bool:
         """Whether `other` is about as good an answer as `best`, so the kiosk must ask."""

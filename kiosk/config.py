@@ -79,7 +79,7 @@ class SearchSettings:
     bm25_k1: float = 0.9
     bm25_b: float = 0.75
     # Coordination bonus for matching more query words (0 = plain OR, <1 = scale).
-    or_scale: float = 0.9
+    or_scale: float = 0.0
     # Reading field: katakana readings cut into n-grams of these sizes (rebuild the index
     # after changing them).
     reading_ngram_min: int = 2
@@ -116,7 +116,7 @@ class AnswerSettings:
     """When an answer is given outright, asked back, or declined."""
 
     # Below this normalised score nothing is read out; categories are offered instead.
-    min_score: float = 0.3
+    min_score: float = 0.4
     # When the second candidate scores at least this fraction of the first, ask back.
     ambiguity_ratio: float = 0.85
     # Between min_score and this, the best candidate is only offered as a question back.

@@ -43,7 +43,8 @@ class Hit:
     """One ranked candidate for a query."""
 
     entry: Entry
-    score: float  # raw BM25F score, comparable only within one query
+    score: float  # ranking score (BM25F + coverage blend), only comparable within one query;
+    #               hits come sorted by it
     confidence: float  # 0..1, comparable across queries; the answer stage thresholds this
 
 
@@ -179,10 +180,13 @@ class SearchIndex:
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
             # is mostly made of the asker's words. Blend the three, then re-rank.
+            # The blend is put back on the BM25 scale of the best candidate, so `score`
+            # stays in rank order and ratios between candidates still mean something.
             best = scored[0][1] or 1.0
             cw, tw = self.settings.coverage_weight, self.settings.title_match_weight
-            scored.sort(key=lambda x: -(x[1] / best + cw * x[2] + tw * x[3]))
-        return [Hit(entry, score, conf) for entry, score, conf, _ in scored[:limit]]
+            scored = [(e, s + best * (cw * c + tw * t), c, t) for e, s, c, t in scored]
+            scored.sort(key=lambda x: -x[1])
+        return [Hit(entry, round(score, 4), conf) for entry, score, conf, _ in scored[:limit]]
 
     def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""

@@ -11,8 +11,9 @@ confidence (how much of the question the best entry covers).
 
 CONTRACT:
     SynonymTable.load(path: Path | None) -> SynonymTable   — None = the bundled table
+    SoundVocabulary.from_texts(texts, min_kana, stopwords) -> SoundVocabulary
     QueryBuilder(settings: SearchSettings, synonyms: SynonymTable | None,
-                 gram_min: int, gram_max: int)
+                 gram_min: int, gram_max: int, vocabulary: SoundVocabulary | None)
     QueryBuilder.build(text: str) -> BuiltQuery
 """
 
