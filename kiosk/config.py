@@ -144,6 +144,9 @@ class AdminSettings:
     max_unzipped_bytes: int = 50_000_000
     # Test questions a staff member can try against a candidate before publishing.
     test_questions: int = 3
+    # Serve the staff page from the kiosk process itself (`kiosk run`) instead of a separate
+    # `kiosk admin` service. Needs a staff password (`kiosk admin set-password`).
+    with_kiosk: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ class BundleSettings:
     # Ed25519 public key (PEM file from `kiosk keys new`) that bundles must be signed with;
     # "" = this kiosk refuses every bundle.
     public_key_file: str = ""
-    # Bundle location polled by `kiosk content pull --watch` (http://, https:// or a path).
+    # Bundle location polled by `kiosk run` and `kiosk content pull --watch` (http://,
+    # https:// or a path).
     pull_url: str = ""
     # Minutes between polls; 0 = never poll on a schedule.
     poll_minutes: int = 0

@@ -281,3 +281,30 @@ def test_kiosk_polls_the_configured_location(office, web, tmp_path):
     assert applied_state(settings)["version"] == 200
     with pytest.raises(KioskError, match="poll_minutes"):
         BundlePoller(_settings(tmp_path / "off", office["public"], 'pull_url = "x"'))
+
+
+def test_kiosk_run_polls_for_bundles_and_serves_the_staff_page(office, web, tmp_path):
+    """`kiosk run` itself keeps content current and, when configured, hosts the staff page."""
+    import urllib.request
+
+    from kiosk.cli.service import KioskService
+
+    settings = _settings(tmp_path / "service", None, f'public_key_file = "{office["public"]}"',
+                         f'pull_url = "{web}/content.kiosk"', "poll_minutes = 15",
+                         "[admin]", "port = 0", "with_kiosk = true",
+                         "[screen]", "port = 0")
+    ContentPublisher(settings).publish_entries(OLD, who="install")
+    service = KioskService(settings, headless=True, microphone=False)
+    service.start()
+    try:
+        for _ in range(300):
+            if applied_state(settings).get("version") == 200:
+                break
+            threading.Event().wait(0.05)
+        assert applied_state(settings)["version"] == 200
+        assert "pool-hours" in [e.id for e in service.searcher.entries()]
+        host, port = service.staff_desk.server_address[:2]
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as page:
+            assert page.status == 200
+    finally:
+        service.stop()

@@ -4,7 +4,9 @@
 a restart), whisper/vosk recogniser (loaded in the background: the screen works at once),
 voice, speaker (+ headphones), a reconnecting microphone and the endpointer; then serves the
 screen and /healthz on loopback. `--headless` serves only /healthz and takes keys from the
-terminal, for a box with no display. SIGTERM (systemd stop) ends it cleanly.
+terminal, for a box with no display. With [bundle] pull_url and poll_minutes set it also polls
+for signed content bundles, and with [admin] with_kiosk it serves the staff page. SIGTERM
+(systemd stop) ends it cleanly.
 """
 
 from __future__ import annotations
@@ -171,6 +173,8 @@ class KioskService:
             self.server = make_screen_server(self.kiosk, self.health, settings, port)
         self._want_microphone = microphone
         self.browser: subprocess.Popen[bytes] | None = None
+        self.staff_desk: Any = None
+        self.bundle_poller: Any = None
 
     @property
     def url(self) -> str:
@@ -208,12 +212,31 @@ class KioskService:
             except OSError as exc:
                 raise KioskError(f"cannot start the screen browser ({exc}); check [screen] "
                                  f"browser_command = {command!r}") from None
+        if self.settings.admin.with_kiosk:
+            from kiosk.staff_desk import StaffPasswords, serve_in_background
+
+            self.staff_desk = serve_in_background(self.settings)
+            host, port = self.staff_desk.server_address[:2]
+            log.info("staff page at http://%s:%s/", host, port)
+            if not StaffPasswords(self.settings.state_dir).users():
+                log.warning("no staff password is set, so nobody can sign in to the staff "
+                            "page: set one with `kiosk admin set-password --user NAME`")
+        bundle = self.settings.bundle
+        if bundle.pull_url and bundle.poll_minutes > 0:
+            from kiosk.bundles import BundlePoller
+
+            self.bundle_poller = BundlePoller(self.settings).start()
         if self.headless and sys.stdin.isatty():
             threading.Thread(target=_read_terminal_keys, args=(self.kiosk, self.stop_event),
                              name="kiosk-keys", daemon=True).start()
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.bundle_poller is not None:
+            self.bundle_poller.stop()
+        if self.staff_desk is not None:
+            self.staff_desk.shutdown()
+            self.staff_desk.server_close()
         self.kiosk.stop()
         self.server.shutdown()
         self.server.server_close()
