@@ -106,9 +106,10 @@ class SearchSettings:
     # multilingual-e5-small model, so a question that shares no word with its entry is
     # still found. Off = words only. The entry vectors are stored with each index version.
     semantic: bool = True
-    # Ranking = lexical score / best lexical score + semantic_weight × cosine, the cosine
-    # rescaled so the question's mean over all entries is 0 and its best entry is 1.
-    semantic_weight: float = 0.5
+    # Ranking = lexical score / best lexical score + semantic_weight × (1 − confidence of
+    # the best lexical candidate) × cosine, the cosine rescaled so the question's mean over
+    # all entries is 0 and its closest entry 1: meaning counts where the words fall short.
+    semantic_weight: float = 1.0
     # Confidence from meaning alone: an entry whose cosine is this far above the question's
     # mean over all entries counts 0 (low) … 1 (high); confidence is the larger of this and
     # the share of the question's words the entry holds.

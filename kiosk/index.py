@@ -267,11 +267,15 @@ class SearchIndex:
             scored = [(e, s + best * (cw * c + tw * t), c, t) for e, s, c, t in scored]
         if meaning is not None:
             # Words and meaning fused: the lexical score relative to the best one, plus
-            # semantic_weight × closeness (0 = this question's average entry, 1 = its
-            # closest), again on the best candidate's scale. An entry close in meaning is
-            # as sure an answer as one holding the question's words.
-            top = max((s for _, s, _, _ in scored), default=0.0) or 1.0
-            w = self.settings.semantic_weight
+            # closeness (0 = this question's average entry, 1 = its closest) × the semantic
+            # weight, again on the best candidate's scale. Meaning fills in where the words
+            # fail: the weight shrinks as the best lexical candidate covers more of the
+            # question (all of it: the words decide alone, so 国保に入りたい stays with
+            # 国保に入る rather than the entry about leaving it). An entry close in meaning
+            # is as sure an answer as one holding the question's words.
+            top, covered = max(((s, c) for _, s, c, _ in scored), default=(1.0, 0.0))
+            top = top or 1.0
+            w = self.settings.semantic_weight * (1.0 - covered)
             scored = [(e, s + top * w * meaning.closeness(e.id),
                        max(c, meaning.confidence(e.id, self.settings)), t)
                       for e, s, c, t in scored]
