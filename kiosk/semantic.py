@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 #: Inside an index version folder: one float32 row per entry, and which entry each row is.
 VECTORS_FILE = "vectors.npy"
 VECTORS_META = "vectors.json"
+#: Recent questions whose vectors are kept (a kiosk hears the same few questions often).
+QUERY_CACHE = 256
 
 
 class SemanticUnavailable(KioskError):
@@ -69,7 +71,8 @@ class E5Encoder:
         self.threads = threads
         self._model = None
         self._lock = threading.Lock()  # one embedding at a time: the C engine is not shared
-        self._cache: dict[bytes, np.ndarray] = {}
+        self._cache: dict[bytes, np.ndarray] = {}  # passage vectors by SHA-1 of the text
+        self._queries: dict[str, np.ndarray] = {}  # recent questions (people repeat them)
 
     def _load(self):
         if self._model is None:
@@ -100,18 +103,27 @@ class E5Encoder:
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
             model = self._load()
-            keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
-            for key, text in zip(keys, texts):
-                if key not in self._cache:
-                    # one at a time: batches pad every text to the longest one
+        keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
+        for key, text in zip(keys, texts):
+            if key not in self._cache:
+                # one text per call, the lock held only for it: a kiosk importing new
+                # content keeps answering questions in between (and a batch would pad
+                # every text to the longest one)
+                with self._lock:
                     self._cache[key] = np.asarray(model.passage(text), dtype=np.float32)
-            if not keys:
-                return np.zeros((0, model.dim), dtype=np.float32)
-            return np.stack([self._cache[k] for k in keys])
+        if not keys:
+            return np.zeros((0, model.dim), dtype=np.float32)
+        return np.stack([self._cache[k] for k in keys])
 
     def encode_query(self, text: str) -> np.ndarray:
         with self._lock:
-            return np.asarray(self._load().query(text), dtype=np.float32)
+            vector = self._queries.get(text)
+            if vector is None:
+                vector = np.asarray(self._load().query(text), dtype=np.float32)
+                if len(self._queries) >= QUERY_CACHE:
+                    del self._queries[next(iter(self._queries))]  # the oldest
+                self._queries[text] = vector
+            return vector
 
 
 _encoders: dict[int, E5Encoder] = {}
