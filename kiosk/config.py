@@ -120,7 +120,7 @@ class SearchSettings:
     # How many characters of an entry's answer are embedded after its title (rebuild the
     # index after changing it).
     semantic_body_chars: int = 0
-    # CPU threads the embedding model uses.
+    # CPU threads the embedding model uses (read when it first loads in a process).
     semantic_threads: int = 2
     # Words dropped from questions before searching (compared after analysis, in katakana).
     query_stopwords: tuple[str, ...] = (

@@ -126,19 +126,20 @@ class E5Encoder:
             return vector
 
 
-_encoders: dict[int, E5Encoder] = {}
+_encoder: list[E5Encoder] = []  # the process-wide encoder, once loaded
 _failed: list[str] = []  # the load error, once it happened (logged once per process)
-_encoders_lock = threading.Lock()
+_encoder_lock = threading.Lock()
 
 
 def get_encoder(settings: SearchSettings) -> TextEncoder | None:
     """The process-wide encoder, loaded on first use; None when [search] semantic is off or
-    the model cannot be loaded (then the reason is logged once and search is lexical)."""
+    the model cannot be loaded (then the reason is logged once and search is lexical).
+    One per process: OpenMP reads its thread count once, so the first load's
+    semantic_threads is the one used."""
     if not settings.semantic or _failed:
         return None
-    with _encoders_lock:
-        encoder = _encoders.get(settings.semantic_threads)
-        if encoder is None:
+    with _encoder_lock:
+        if not _encoder:
             encoder = E5Encoder(settings.semantic_threads)
             try:
                 encoder._load()
@@ -146,8 +147,8 @@ def get_encoder(settings: SearchSettings) -> TextEncoder | None:
                 _failed.append(str(exc))
                 log.warning("semantic search is off, searching by words only: %s", exc)
                 return None
-            _encoders[settings.semantic_threads] = encoder
-        return encoder
+            _encoder.append(encoder)
+        return _encoder[0]
 
 
 def passage_text(entry: Entry, body_chars: int) -> str:
