@@ -6,7 +6,8 @@ Indexes every FAQ (title = question, body = answer) through the same path `kiosk
 import` uses, runs the 375 dev queries typed and converted to all-hiragana (as a speech
 recogniser often returns them), and prints hit@1, hit@10, MRR, query latency p50/p95, index
 build time and how confidence separates right answers, wrong answers and off-topic questions.
-`--set` overrides [search] settings (e.g. --set reading_weight=0) for ablations; see
+`--set` overrides [search] settings (e.g. --set reading_weight=0, --set semantic=false for
+words only) for ablations; see
 docs/search.md for the recorded table. Tune on these dev queries only: the odd-numbered
 queries are held out.
 """
@@ -126,8 +127,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         if key not in fields:
             raise KioskError(f"--set {pair}: unknown search setting; known: {', '.join(fields)}")
         default = getattr(SearchSettings(), key)
-        out[key] = (tuple(v for v in value.split(",") if v) if isinstance(default, tuple)
-                    else type(default)(value))
+        if isinstance(default, bool):  # bool("false") is True
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise KioskError(f"--set {pair}: {key} is true or false")
+            out[key] = value.lower() in ("true", "1")
+        else:
+            out[key] = (tuple(v for v in value.split(",") if v) if isinstance(default, tuple)
+                        else type(default)(value))
     return out
 
 

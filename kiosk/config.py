@@ -102,6 +102,26 @@ class SearchSettings:
     # Confidence = share of the question's words an entry covers; a match only by sound
     # (reading n-grams) counts this much of a match by word.
     reading_trust: float = 0.6
+    # Semantic stage (kiosk/semantic.py): entries and questions embedded with the bundled
+    # multilingual-e5-small model, so a question that shares no word with its entry is
+    # still found. Off = words only. The entry vectors are stored with each index version.
+    semantic: bool = True
+    # Ranking = lexical score / best lexical score + semantic_weight × (1 − confidence of
+    # the best lexical candidate) × cosine, the cosine rescaled so the question's mean over
+    # all entries is 0 and its closest entry 1: meaning counts where the words fall short.
+    semantic_weight: float = 1.0
+    # Confidence from meaning alone: an entry whose cosine is this far above the question's
+    # mean over all entries counts 0 (low) … 1 (high); confidence is the larger of this and
+    # the share of the question's words the entry holds.
+    semantic_margin_low: float = 0.04
+    semantic_margin_high: float = 0.10
+    # The best `semantic_depth` entries by cosine join the lexical candidates.
+    semantic_depth: int = 30
+    # How many characters of an entry's answer are embedded after its title (rebuild the
+    # index after changing it).
+    semantic_body_chars: int = 0
+    # CPU threads the embedding model uses (read when it first loads in a process).
+    semantic_threads: int = 2
     # Words dropped from questions before searching (compared after analysis, in katakana).
     query_stopwords: tuple[str, ...] = (
         "教える", "知る", "欲しい", "良い", "する", "ある", "居る", "成る", "出来る", "思う",

@@ -14,19 +14,26 @@ CONTRACT (other stages rely on these names):
 
 Hit.confidence is the share of the question's words (weighted by rarity) that the entry
 contains — see SearchIndex._confidence and docs/search.md for how to pick a threshold.
+
+With [search] semantic on, build_index also stores one embedding per entry in the index
+folder (kiosk.semantic), and search fuses the lexical ranking with the question's cosine to
+each entry. An index without them (older, or built with semantic off) searches by words.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as windex
+from whoosh import query as wq
 from whoosh import scoring
 from whoosh.fields import ID, STORED, TEXT, Schema
 
@@ -36,6 +43,9 @@ from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
 from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
                          SynonymTable)
+from kiosk.semantic import EntryVectors, TextEncoder, get_encoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,10 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
     except OSError as exc:
         raise SearchIndexError(f"cannot write an index in {folder}: {exc.strerror or exc}; check "
                           "the folder's permissions and free disk space") from None
+    indexed: list[Entry] = []
     try:
         for e in entries:
+            indexed.append(e)
             keywords = " ".join(e.keywords)
             writer.add_document(
                 id=e.id, title=e.title, body=e.body, keywords=keywords,
@@ -119,6 +131,65 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
         writer.cancel()
         raise
     ix.close()
+    encoder = get_encoder(search)
+    if encoder is not None:
+        # beside whoosh's files, never in its pickled schema: the index stays readable
+        # without the model, and the vectors travel with the version (swap, rollback)
+        EntryVectors.build(indexed, encoder, search).write(folder)
+
+
+@dataclass(frozen=True)
+class _Meaning:
+    """How close in meaning one question is to each entry.
+
+    e5's cosines crowd into 0.75–0.9 whatever is asked, so only the distance from this
+    question's average entry says anything: `closeness` rescales it so the average entry is
+    0 and the closest 1 (for ranking); `confidence` maps the plain distance onto 0..1 with
+    [search] semantic_margin_low/high, so it can be compared across questions."""
+
+    cos: np.ndarray
+    mean: float
+    best: float
+    rows: dict[str, int]
+    closest: list[str]  # ids of the semantic_depth closest entries, if closer than average
+
+    def _cos(self, entry_id: str) -> float:
+        row = self.rows.get(entry_id)
+        return float(self.cos[row]) if row is not None else self.mean
+
+    def closeness(self, entry_id: str) -> float:
+        """0 for an entry no closer than average (meaning never pushes an entry down), 1 for
+        the closest."""
+        return max(0.0, self._cos(entry_id) - self.mean) / (self.best - self.mean)
+
+    def confidence(self, entry_id: str, settings: SearchSettings) -> float:
+        low, high = settings.semantic_margin_low, settings.semantic_margin_high
+        if high <= low:
+            return 0.0
+        margin = self._cos(entry_id) - self.mean
+        return round(min(1.0, max(0.0, (margin - low) / (high - low))), 4)
+
+
+def _usable_vectors(folder: Path, settings: SearchSettings,
+                    ) -> tuple[TextEncoder | None, EntryVectors | None]:
+    """The encoder and the stored entry vectors, when semantic search can be used on this
+    index; otherwise (None, None) and the index searches by words only."""
+    if not settings.semantic:
+        return None, None
+    vectors = EntryVectors.read(folder)
+    if vectors is None:
+        log.info("the index in %s has no entry vectors (built before semantic search, or "
+                 "with it off); searching by words only until the content is imported again",
+                 folder)
+        return None, None
+    encoder = get_encoder(settings)
+    if encoder is None:
+        return None, None
+    if vectors.model != encoder.name:
+        log.warning("the entry vectors in %s come from %r, not %r; searching by words only "
+                    "until the content is imported again", folder, vectors.model, encoder.name)
+        return None, None
+    return encoder, vectors
 
 
 class SearchIndex:
@@ -144,6 +215,10 @@ class SearchIndex:
                              for e in entries}
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
                                     getattr(reading, "gram_max", None), vocabulary)
+        self._encoder, self._vectors = _usable_vectors(directory, settings)
+        self._by_id = {e.id: e for e in entries} if self._vectors is not None else {}
+        self._rows = ({i: j for j, i in enumerate(self._vectors.ids)}
+                      if self._vectors is not None else {})
 
     @classmethod
     def open(cls, directory: str | Path,
@@ -169,6 +244,7 @@ class SearchIndex:
             return []
         limit = limit or self.settings.limit
         depth = max(limit, self.settings.rerank_depth)
+        meaning = self._meaning(built.meaning_text)
         with self._lock:
             results = self._searcher.search(built.query, limit=depth, terms=True)
             scored = []
@@ -176,17 +252,65 @@ class SearchIndex:
                 entry = _entry_from_json(r["entry"])
                 conf = self._confidence(built, r.matched_terms())
                 scored.append((entry, float(r.score), conf, self._title_match(built, entry)))
+            best = (scored[0][1] if scored else 0.0) or 1.0
+            if meaning is not None:
+                found = {e.id for e, *_ in scored}
+                scored += self._lexical_scores(built, [i for i in meaning.closest
+                                                       if i not in found])
         if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
             # is mostly made of the asker's words. Blend the three, then re-rank.
             # The blend is put back on the BM25 scale of the best candidate, so `score`
             # stays in rank order and ratios between candidates still mean something.
-            best = scored[0][1] or 1.0
             cw, tw = self.settings.coverage_weight, self.settings.title_match_weight
             scored = [(e, s + best * (cw * c + tw * t), c, t) for e, s, c, t in scored]
-            scored.sort(key=lambda x: -x[1])
+        if meaning is not None:
+            # Words and meaning fused: the lexical score relative to the best one, plus
+            # closeness (0 = this question's average entry, 1 = its closest) × the semantic
+            # weight, again on the best candidate's scale. Meaning fills in where the words
+            # fail: the weight shrinks as the best lexical candidate covers more of the
+            # question (all of it: the words decide alone, so 国保に入りたい stays with
+            # 国保に入る rather than the entry about leaving it). An entry close in meaning
+            # is as sure an answer as one holding the question's words.
+            top, covered = max(((s, c) for _, s, c, _ in scored), default=(1.0, 0.0))
+            top = top or 1.0
+            w = self.settings.semantic_weight * (1.0 - covered)
+            scored = [(e, s + top * w * meaning.closeness(e.id),
+                       max(c, meaning.confidence(e.id, self.settings)), t)
+                      for e, s, c, t in scored]
+        scored.sort(key=lambda x: -x[1])
         return [Hit(entry, round(score, 4), conf) for entry, score, conf, _ in scored[:limit]]
+
+    def _meaning(self, text: str) -> _Meaning | None:
+        """The question's cosine with every entry, or None when searching by words only."""
+        if self._vectors is None or self._encoder is None or not text:
+            return None
+        cos = self._vectors.similarities(self._encoder.encode_query(text))
+        mean, best = float(cos.mean()), float(cos.max())
+        if best <= mean:
+            return None
+        ids = self._vectors.ids
+        closest = [ids[j] for j in np.argsort(-cos)[:self.settings.semantic_depth]
+                   if cos[j] > mean and ids[j] in self._by_id]
+        return _Meaning(cos, mean, best, self._rows, closest)
+
+    def _lexical_scores(self, built: BuiltQuery, ids: list[str],
+                        ) -> list[tuple[Entry, float, float, float]]:
+        """(entry, BM25, confidence, title match) for entries found by meaning that the
+        lexical search did not rank (0 where no word of the question is in them)."""
+        if not ids:
+            return []
+        found = {}
+        only = wq.Or([wq.Term("id", i) for i in ids])
+        for r in self._searcher.search(built.query, filter=only, limit=len(ids), terms=True):
+            found[r["id"]] = (float(r.score), self._confidence(built, r.matched_terms()))
+        rows = []
+        for i in ids:
+            entry = self._by_id[i]
+            score, conf = found.get(i, (0.0, 0.0))
+            rows.append((entry, score, conf, self._title_match(built, entry)))
+        return rows
 
     def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""

@@ -226,6 +226,13 @@ class BuiltQuery:
     groups: tuple[TermGroup, ...] = ()
     grams: tuple[str, ...] = ()  # reading n-grams searched in the reading field
     synonyms: tuple[str, ...] = field(default=())  # keys of the table lines used
+    heard: tuple[str, ...] = ()  # the entries' words recognised by sound in kana stretches
+
+    @property
+    def meaning_text(self) -> str:
+        """The question for the embedding model: as asked, plus the city words heard in
+        its kana (e5 reads 「こくみんねんきん」 poorly, 国民 年金 well)."""
+        return " ".join((self.text, *self.heard)) if self.heard else self.text
 
 
 class QueryBuilder:
@@ -272,24 +279,28 @@ class QueryBuilder:
                 have = {gt.text for gt in g.terms}
                 groups[target] = TermGroup(
                     g.label, g.terms + tuple(gt for gt in extra if gt.text not in have), g.kana)
+        heard: list[str] = []
         if self.vocabulary is not None and self.settings.sound_weight > 0:
-            groups = self._add_heard_words(text, groups, group_of)
+            groups = self._add_heard_words(text, groups, group_of, heard)
         grams = tuple(dict.fromkeys(
             reading_grams(text, self.gram_min, self.gram_max, skip=self._is_stopword)))
         q = self._whoosh_query(groups, grams)
         if used:
             log.debug("synonyms used for %r: %s", text, [s.key for s in used])
-        return BuiltQuery(text, q, tuple(groups), grams, tuple(s.key for s in used))
+        return BuiltQuery(text, q, tuple(groups), grams, tuple(s.key for s in used),
+                          tuple(heard))
 
-    def _add_heard_words(self, text: str, groups: list[TermGroup],
-                         group_of: dict[int, int]) -> list[TermGroup]:
+    def _add_heard_words(self, text: str, groups: list[TermGroup], group_of: dict[int, int],
+                         heard: list[str]) -> list[TermGroup]:
         """Add the entries' words heard in kana stretches; the kana fragments Sudachi cut
         the stretch into (じゅう/みん/ひょう) merge into the heard word's group, so the
-        question counts one word 住民票, not three doubtful ones."""
+        question counts one word 住民票, not three doubtful ones. Each heard word is also
+        appended to `heard`."""
         have = {gt.text for g in groups for gt in g.terms}
         merged: set[int] = set()
         extra: list[TermGroup] = []
-        for heard, words, inside in self.vocabulary.words_in(text):
+        for sound, words, inside in self.vocabulary.words_in(text):
+            heard.append(words[0])
             new = [w for w in words if w not in have]
             # the word may already be asked for (typed elsewhere, or added by a synonym):
             # then the fragments join that group instead of a new one
@@ -307,7 +318,7 @@ class QueryBuilder:
                     terms += [GroupTerm(gt.text, gt.weight, min(gt.credit, PART_WEIGHT))
                               for gt in groups[g].terms]
             if owner is None:
-                extra.append(TermGroup(heard, tuple(terms)))
+                extra.append(TermGroup(sound, tuple(terms)))
             else:
                 groups[owner] = TermGroup(groups[owner].label, groups[owner].terms + tuple(terms),
                                           groups[owner].kana)

@@ -27,6 +27,7 @@ from kiosk.index_versions import (
     LiveIndex,
 )
 from kiosk.publishing import ContentPublisher, default_sources, ensure_index
+from kiosk.semantic import VECTORS_FILE, EntryVectors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,6 +231,22 @@ def test_rollback_returns_to_the_previous_version(published, tmp_path):
         assert live.search("図書館")[0].entry.id.startswith("b-")
     with pytest.raises(IndexVersionError, match="there is no index version 'nope'"):
         publisher.rollback(to="nope")
+
+
+def test_each_version_carries_its_own_entry_vectors_through_rollback(published, tmp_path):
+    """The embeddings live in the version folder: a rollback brings back the vectors of
+    the entries it brings back, and every version's vectors match its own entries."""
+    publisher, root = published
+    first = publisher.versions.current_path()
+    publisher.import_files(write_jsonl(tmp_path / "b.jsonl", library_entries("b", 7)))
+    second = publisher.versions.current_path()
+    assert EntryVectors.read(first).ids == tuple(f"a-{i}" for i in range(5))
+    assert EntryVectors.read(second).ids == tuple(f"b-{i}" for i in range(7))
+    publisher.rollback()
+    live = publisher.versions.current_path()
+    assert live == first and (live / VECTORS_FILE).is_file()
+    with LiveIndex(root, publisher.settings) as index:
+        assert index.search("図書館")[0].entry.id.startswith("a-")
 
 
 def test_old_versions_are_pruned_to_keep_versions(tmp_path):

