@@ -120,8 +120,9 @@ class SearchSettings:
     # How many characters of an entry's answer are embedded after its title (rebuild the
     # index after changing it).
     semantic_body_chars: int = 0
-    # CPU threads the embedding model uses (read when it first loads in a process).
-    semantic_threads: int = 2
+    # CPU threads the embedding model uses (read when it first loads in a process). One is as
+    # fast for a title-length text and never stalls when the speech engine holds the cores.
+    semantic_threads: int = 1
     # Words dropped from questions before searching (compared after analysis, in katakana).
     query_stopwords: tuple[str, ...] = (
         "教える", "知る", "欲しい", "良い", "する", "ある", "居る", "成る", "出来る", "思う",

