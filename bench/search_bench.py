@@ -73,6 +73,26 @@ def to_hiragana(text: str) -> str:
     return "".join(item["hira"] for item in kks.convert(text))
 
 
+def nouns_to_kana(text: str) -> str:
+    """What a recogniser unsure of the content words returns: every noun written with kanji
+    spelt in hiragana (「住民票はどこでとれますか」 → 「じゅうみんひょうはどこでとれますか」),
+    the rest as typed."""
+    import re
+
+    from sudachipy import dictionary, tokenizer
+
+    tok = nouns_to_kana.__dict__.setdefault("tok", dictionary.Dictionary(dict="core").create())
+    out = []
+    for m in tok.tokenize(text, tokenizer.Tokenizer.SplitMode.C):
+        surface = m.surface()
+        if m.part_of_speech()[0] == "名詞" and re.search(r"[一-鿿々]", surface):
+            out.append("".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c
+                               for c in m.reading_form()))
+        else:
+            out.append(surface)
+    return "".join(out)
+
+
 def build(entries: list[Entry], root: Path, settings: Settings) -> tuple[SearchIndex, float]:
     """Publish through the same path `kiosk content import` uses (new index version, checked,
     swapped live) and open it the way the kiosk does; time the publish."""
@@ -175,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = {"typed": queries}
         if not args.quick:
             runs["hiragana"] = {qid: to_hiragana(t) for qid, t in queries.items()}
+            runs["kana nouns"] = {qid: nouns_to_kana(t) for qid, t in queries.items()}
         print(f"localgovFAQ dev: {len(entries)} FAQs, {len(queries)} queries; "
               f"index build {build_s:.1f} s" + (f"; overrides {args.set}" if args.set else "")
               + ("; no synonyms" if args.no_synonyms else ""))

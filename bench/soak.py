@@ -26,7 +26,7 @@ from kiosk_rig import ReplayRecogniser, ReplayVoice, make_kiosk, questions, wait
 
 from kiosk.config import Settings
 from kiosk.loop import Command, Key, Press, State
-from kiosk.recogniser import open_recogniser
+from kiosk.recogniser import open_recogniser, vocabulary_from
 from kiosk.voice import Voice
 
 WARM_UP = 20
@@ -51,7 +51,8 @@ def main() -> int:
     kiosk, mic, speaker, settings = make_kiosk(
         recogniser=None, voice=ReplayVoice(voice) if args.voice == "replay" else voice,
         mic_pace=40.0, speaker_pace=50.0)
-    engine = open_recogniser(settings)
+    # the content's words as hints, as `kiosk run` gives them
+    engine = open_recogniser(settings, vocabulary=vocabulary_from(kiosk.searcher.entries()))
     kiosk.recogniser = ReplayRecogniser(engine) if args.asr == "replay" else engine
     qs = questions()
     outcomes = {"right": 0, "asked back": 0, "nothing found": 0, "wrong": 0}

@@ -190,6 +190,38 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
     return tuple(out)
 
 
+_KATAKANA_WORD = re.compile(r"[ァ-ヺー]+")
+_JAPANESE_LETTER = re.compile(r"[ぁ-ゖァ-ヺ一-鿿々〆ヶ]")
+_HIRAGANA_LETTER = re.compile(r"[ぁ-ゖ]")
+
+
+def mostly_kana(text: str, share: float) -> bool:
+    """True when at least `share` of the Japanese letters in `text` are hiragana: a question
+    a recogniser wrote in kana, not a typed one whose particles and endings are kana."""
+    letters = len(_JAPANESE_LETTER.findall(text))
+    return letters > 0 and len(_HIRAGANA_LETTER.findall(text)) >= share * letters
+
+
+def kana_reading(text: str) -> str:
+    """`text` as a person would type it into an input method: every Japanese word in
+    hiragana (kanji words by Sudachi's reading), everything else as written."""
+    tok = _tokenizer()
+    from sudachipy import tokenizer as sudachi_tokenizer
+
+    mode_c = sudachi_tokenizer.Tokenizer.SplitMode.C
+    out: list[str] = []
+    for chunk in _chunks(unicodedata.normalize("NFKC", text)):
+        for m in tok.tokenize(chunk, mode_c):
+            surface = m.surface()
+            if _HIRAGANA.fullmatch(surface) or not _JAPANESE_LETTER.search(surface):
+                out.append(surface)
+            else:
+                reading = m.reading_form() if not _KATAKANA_WORD.fullmatch(surface) else surface
+                out.append("".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c
+                                   for c in reading))
+    return "".join(out)
+
+
 def lemma_terms(text: str) -> list[str]:
     """The index terms of `text`, in order (repeats kept, as term frequency counts)."""
     return [t for m in analyse(text) if m.content for t in m.forms + m.parts]

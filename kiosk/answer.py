@@ -4,6 +4,8 @@ honestly that it does not know — it never reads out a wrong answer with confid
 CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
+    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]])
+        -> Answer   — the recogniser's transcripts, best first: answers the one the content fits
 
 Also used by the screen, the conversation loop and `kiosk ask`:
     Answer.ask_back      — 「〇〇についてですか？」 for an UNSURE answer
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kiosk.config import AnswerSettings
@@ -90,6 +92,11 @@ def topic_of(title: str) -> str:
     return head
 
 
+def _top_confidence(hits: Sequence[Hit]) -> float:
+    """The confidence of the candidate that would be read out."""
+    return max(hits, key=lambda h: h.score).confidence if hits else 0.0
+
+
 class AnswerComposer:
     """Turns ranked hits into an honest decision.
 
@@ -111,6 +118,30 @@ class AnswerComposer:
             count = min(1 + len(rivals), max(1, self.settings.max_choices))
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
         return Answer(AnswerKind.CONFIDENT, query, ranked)
+
+    def compose_heard(self, texts: Sequence[str],
+                      search: Callable[[str], Sequence[Hit]]) -> Answer:
+        """Answer what was heard: the recogniser's first transcript, unless one of its other
+        transcripts (n-best, in its order) fits an entry clearly better.
+
+        A recogniser's first choice among near-homophones is often a word the city content
+        never uses (「レッドボトル」 for ペットボトル); its runner-up is the one the content
+        covers. The first transcript keeps the benefit of the doubt: another wins only with
+        a confidence higher by [answer] alternative_margin, and the others are only searched
+        when the first is not fully covered."""
+        texts = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
+        if not texts:
+            return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
+        chosen, hits = texts[0], search(texts[0])
+        first = _top_confidence(hits)
+        if first < 1.0 and self.settings.alternative_margin < 1.0:
+            best = first
+            for text in texts[1:]:
+                other = search(text)
+                conf = _top_confidence(other)
+                if conf >= first + self.settings.alternative_margin and conf > best:
+                    chosen, hits, best = text, other, conf
+        return self.compose(chosen, hits)
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much

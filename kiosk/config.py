@@ -123,6 +123,8 @@ class SearchSettings:
     # CPU threads the embedding model uses (read when it first loads in a process). One is as
     # fast for a title-length text and never stalls when the speech engine holds the cores.
     semantic_threads: int = 1
+    kana_to_kanji: bool = True
+    kana_share: float = 0.8
     # Words dropped from questions before searching (compared after analysis, in katakana).
     query_stopwords: tuple[str, ...] = (
         "教える", "知る", "欲しい", "良い", "する", "ある", "居る", "成る", "出来る", "思う",
@@ -145,6 +147,9 @@ class AnswerSettings:
     # Most candidates offered when asking back, and categories offered when nothing fits.
     max_choices: int = 3
     max_suggestions: int = 6
+    # A recogniser's other transcript (n-best) is answered instead of its first one when the
+    # content covers it better by at least this much confidence (1 or more: never).
+    alternative_margin: float = 0.2
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from kiosk import KioskError
 from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
 from kiosk.config import SearchSettings, Settings
 from kiosk.content import Entry
+from kiosk.kana_kanji import get_converter
 from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
                          SynonymTable)
 from kiosk.semantic import EntryVectors, TextEncoder, get_encoder
@@ -214,7 +215,8 @@ class SearchIndex:
         self._title_terms = {e.id: frozenset(lemma_terms(e.title)) - probe.stopwords
                              for e in entries}
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
-                                    getattr(reading, "gram_max", None), vocabulary)
+                                    getattr(reading, "gram_max", None), vocabulary,
+                                    get_converter(settings))
         self._encoder, self._vectors = _usable_vectors(directory, settings)
         self._by_id = {e.id: e for e in entries} if self._vectors is not None else {}
         self._rows = ({i: j for j, i in enumerate(self._vectors.ids)}

@@ -267,6 +267,7 @@ class Recognise:
 @dataclass(frozen=True)
 class Search:
     text: str
+    alternatives: tuple[str, ...] = ()  # the recogniser's other transcripts, in its order
 
 
 @dataclass(frozen=True)
@@ -649,15 +650,15 @@ class Conversation:
                 self.state = State.WAITING
             return [LogEvent("command", {"command": command.value, "by": "voice"}),
                     *self._command(command)]
-        return self._search(text)
+        return self._search(text, tuple(a.strip() for a in event.alternatives if a.strip()))
 
-    def _search(self, text: str) -> list[Action]:
+    def _search(self, text: str, alternatives: tuple[str, ...] = ()) -> list[Action]:
         s = self.session
         assert s is not None
         s.heard = text
         s.questions += 1
         s.browse = ()
-        return [Search(text), *self._to(State.THINKING)]
+        return [Search(text, alternatives), *self._to(State.THINKING)]
 
     def _on_Typed(self, event: Typed, now: float) -> list[Action]:
         text = event.text.strip()
@@ -715,6 +716,8 @@ class Conversation:
         a = event.answer
         s.answer = a
         s.offer = 0
+        if a.query:  # the transcript answered: the recogniser's runner-up may have fitted better
+            s.heard = a.query
         best = a.best
         record = Record(a.query, a.kind.value, best.entry.id if best and a.kind is not AnswerKind.NONE else "",
                         best.entry.category if best and a.kind is not AnswerKind.NONE else "")
@@ -1073,7 +1076,7 @@ class Kiosk:
         elif isinstance(action, Recognise):
             self._recognise_q.put(("final", action.clip))
         elif isinstance(action, Search):
-            self._run_search(action.text)
+            self._run_search(action.text, action.alternatives)
         elif isinstance(action, Browse):
             self._run_browse(action.category)
         elif isinstance(action, Record):
@@ -1089,13 +1092,12 @@ class Kiosk:
             self.composer = AnswerComposer(self.settings.answer, categories)
         return self.composer
 
-    def _run_search(self, text: str) -> None:
+    def _run_search(self, text: str, alternatives: tuple[str, ...] = ()) -> None:
         try:
-            hits = self.searcher.search(text)
             composer = self._composer()
             if hasattr(self.searcher, "categories"):  # an import may have added categories
                 composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose(text, hits)
+            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")

@@ -13,7 +13,8 @@ CONTRACT:
     SynonymTable.load(path: Path | None) -> SynonymTable   — None = the bundled table
     SoundVocabulary.from_texts(texts, min_kana, stopwords) -> SoundVocabulary
     QueryBuilder(settings: SearchSettings, synonyms: SynonymTable | None,
-                 gram_min: int, gram_max: int, vocabulary: SoundVocabulary | None)
+                 gram_min: int, gram_max: int, vocabulary: SoundVocabulary | None,
+                 converter: KanaKanjiConverter | None)
     QueryBuilder.build(text: str) -> BuiltQuery
 """
 
@@ -23,13 +24,17 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whoosh import query as wq
 
 from kiosk import KioskError
-from kiosk.analysis import (Morpheme, analyse, lemma_terms, normalize_text, reading_grams,
-                            reading_runs, term_of)
+from kiosk.analysis import (Morpheme, analyse, kana_reading, lemma_terms, mostly_kana,
+                            normalize_text, reading_grams, reading_runs, term_of)
 from kiosk.config import SearchSettings
+
+if TYPE_CHECKING:
+    from kiosk.kana_kanji import KanaKanjiConverter
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +232,7 @@ class BuiltQuery:
     grams: tuple[str, ...] = ()  # reading n-grams searched in the reading field
     synonyms: tuple[str, ...] = field(default=())  # keys of the table lines used
     heard: tuple[str, ...] = ()  # the entries' words recognised by sound in kana stretches
+    asked: str = ""  # the question as it arrived, when it came in kana and `text` is in kanji
 
     @property
     def meaning_text(self) -> str:
@@ -240,8 +246,10 @@ class QueryBuilder:
 
     def __init__(self, settings: SearchSettings, synonyms: SynonymTable | None = None,
                  gram_min: int | None = None, gram_max: int | None = None,
-                 vocabulary: SoundVocabulary | None = None):
+                 vocabulary: SoundVocabulary | None = None,
+                 converter: KanaKanjiConverter | None = None):
         self.settings = settings
+        self.converter = converter
         self.synonyms = synonyms if synonyms is not None else SynonymTable()
         self.vocabulary = vocabulary
         self.gram_min = gram_min or settings.reading_ngram_min
@@ -250,6 +258,18 @@ class QueryBuilder:
 
     def build(self, text: str) -> BuiltQuery:
         text = normalize_text(text).strip()
+        asked = ""
+        if self.converter is not None and mostly_kana(text, self.settings.kana_share):
+            # a question in kana is searched as the same question in kanji; its sound (the
+            # reading n-grams) does not change, its words and meaning become readable
+            try:
+                written = normalize_text(self.converter.to_kanji(kana_reading(text))).strip()
+            except Exception as exc:  # never lose a question to the converter
+                log.warning("kana-to-kanji conversion failed (%s); searching %r as heard",
+                            exc, text)
+                written = ""
+            if written and written != text:
+                asked, text = text, written
         groups: list[TermGroup] = []
         group_of: dict[int, int] = {}  # morpheme index → its group
         seen: set[str] = set()
@@ -282,13 +302,13 @@ class QueryBuilder:
         heard: list[str] = []
         if self.vocabulary is not None and self.settings.sound_weight > 0:
             groups = self._add_heard_words(text, groups, group_of, heard)
-        grams = tuple(dict.fromkeys(
-            reading_grams(text, self.gram_min, self.gram_max, skip=self._is_stopword)))
+        grams = tuple(dict.fromkeys(  # the sound as heard: a wrong kanji guess keeps it
+            reading_grams(asked or text, self.gram_min, self.gram_max, skip=self._is_stopword)))
         q = self._whoosh_query(groups, grams)
         if used:
             log.debug("synonyms used for %r: %s", text, [s.key for s in used])
         return BuiltQuery(text, q, tuple(groups), grams, tuple(s.key for s in used),
-                          tuple(heard))
+                          tuple(heard), asked)
 
     def _add_heard_words(self, text: str, groups: list[TermGroup], group_of: dict[int, int],
                          heard: list[str]) -> list[TermGroup]:

@@ -59,3 +59,21 @@ def test_analyzers_pickle_without_the_dictionary():
 def test_long_bodies_are_analysed_in_slices():
     text = "図書館の本を返します。" * 3000  # ~33k chars; Sudachi alone refuses this size
     assert lemma_terms(text).count("図書館") == 3000
+
+
+def test_mostly_kana_tells_a_kana_question_from_a_typed_one():
+    from kiosk.analysis import mostly_kana
+
+    assert mostly_kana("じゅうみんひょうほしい", 0.8)
+    assert mostly_kana("じゅうみんひょう欲しい", 0.8)  # one kanji in a kana question
+    assert not mostly_kana("住民票の写しがほしいのですが", 0.8)
+    assert not mostly_kana("図書館は何時まで開いていますか", 0.8)
+    assert not mostly_kana("Wi-Fi", 0.8) and not mostly_kana("", 0.8)
+
+
+def test_kana_reading_spells_every_japanese_word_in_hiragana():
+    from kiosk.analysis import kana_reading
+
+    assert kana_reading("ごみの出し方を教えて") == "ごみのだしかたをおしえて"
+    assert kana_reading("マイナンバーカード") == "まいなんばーかーど"
+    assert kana_reading("Wi-Fiは3階") .startswith("Wi-Fiは3")

