@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kiosk.config import AnswerSettings
 from kiosk.index import Hit
@@ -127,8 +127,11 @@ class AnswerComposer:
         A recogniser's first choice among near-homophones is often a word the city content
         never uses (「レッドボトル」 for ペットボトル); its runner-up is the one the content
         covers. The first transcript keeps the benefit of the doubt: another wins only with
-        a confidence higher by [answer] alternative_margin, and the others are only searched
-        when the first is not fully covered."""
+        a confidence higher by [answer] alternative_margin, the others are only searched
+        when the first is not fully covered, and an answer from another transcript is asked
+        back (「ペットボトルの出し方についてですか？」), never read out at once — the
+        recogniser itself preferred something else, and a garbled runner-up can fit a wrong
+        entry well (measured: bench/asr_bench.py)."""
         texts = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
         if not texts:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
@@ -141,7 +144,11 @@ class AnswerComposer:
                 conf = _top_confidence(other)
                 if conf >= first + self.settings.alternative_margin and conf > best:
                     chosen, hits, best = text, other, conf
-        return self.compose(chosen, hits)
+        answer = self.compose(chosen, hits)
+        if chosen != texts[0] and answer.kind is AnswerKind.CONFIDENT:
+            answer = replace(answer, kind=AnswerKind.UNSURE,
+                             suggestions=self._suggestions(answer.candidates))
+        return answer
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much

@@ -149,8 +149,8 @@ class AnswerSettings:
     # Most candidates offered when asking back, and categories offered when nothing fits.
     max_choices: int = 3
     max_suggestions: int = 6
-    # A recogniser's other transcript (n-best) is answered instead of its first one when the
-    # content covers it better by at least this much confidence (1 or more: never).
+    # A recogniser's other transcript (n-best) is used (and asked back) instead of its first
+    # one when the content covers it better by at least this much confidence (1: never).
     alternative_margin: float = 0.2
 
 

@@ -215,12 +215,15 @@ def test_off_topic_question_known_gaps(ask, question):
 
 def test_a_runner_up_transcript_the_content_fits_is_answered(index):
     """A recogniser's first transcript may hold a word the content never uses; its
-    runner-up that the content covers is answered instead."""
+    runner-up that the content covers is the one asked back about."""
     composer = AnswerComposer(Settings().answer, index.categories())
     heard = ["レッドボトルはどうやって捨てればいいですか", "ペットボトルはどうやって捨てればいいですか"]
     answer = composer.compose_heard(heard, index.search)
     assert answer.query == heard[1]
     assert answer.best.entry.id == "garbage-cans-bottles"
+    # the recogniser preferred the other transcript: confirm before reading it out
+    assert answer.kind is AnswerKind.UNSURE
+    assert answer.ask_back == "缶・びん・ペットボトルの出し方についてですか？"
 
 
 def test_the_first_transcript_keeps_the_benefit_of_the_doubt(index):
