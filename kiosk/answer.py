@@ -5,7 +5,8 @@ CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
     AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]])
-        -> Answer   — the recogniser's transcripts, best first: answers the one the content fits
+        -> Answer   — the recogniser's transcripts in its order; one the content fits
+                      better than the first is used, and then always asked back
 
 Also used by the screen, the conversation loop and `kiosk ask`:
     Answer.ask_back      — 「〇〇についてですか？」 for an UNSURE answer
