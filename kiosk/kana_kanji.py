@@ -21,10 +21,9 @@ CONTRACT:
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Protocol
 
-from kiosk import KioskError
+from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
 
 log = logging.getLogger(__name__)
@@ -71,27 +70,21 @@ class MozcConverter:
         return self._load()(kana).strip() or kana
 
 
-_converter: list[KanaKanjiConverter] = []
-_failed: list[str] = []
-_converter_lock = threading.Lock()
+_converter: OptionalModel[MozcConverter] = OptionalModel(KanaKanjiUnavailable, log)
 
 
 def get_converter(settings: SearchSettings) -> KanaKanjiConverter | None:
     """The process-wide converter; None when [search] kana_to_kanji is off or the package
     cannot be loaded (logged once)."""
-    if not settings.kana_to_kanji or _failed:
+    if not settings.kana_to_kanji:
         return None
-    with _converter_lock:
-        if not _converter:
-            converter = MozcConverter()
-            try:
-                converter._load()
-            except KanaKanjiUnavailable as exc:
-                _failed.append(str(exc))
-                log.warning("%s", exc)
-                return None
-            _converter.append(converter)
-        return _converter[0]
+
+    def load() -> MozcConverter:
+        converter = MozcConverter()
+        converter._load()
+        return converter
+
+    return _converter.get(load)
 
 
 __all__ = ["KanaKanjiConverter", "KanaKanjiUnavailable", "MozcConverter", "get_converter"]

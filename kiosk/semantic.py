@@ -30,7 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kiosk import KioskError
+from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
 from kiosk.content import Entry
 
@@ -132,9 +132,8 @@ class E5Encoder:
             return vector
 
 
-_encoder: list[E5Encoder] = []  # the process-wide encoder, once loaded
-_failed: list[str] = []  # the load error, once it happened (logged once per process)
-_encoder_lock = threading.Lock()
+_encoder: OptionalModel[E5Encoder] = OptionalModel(
+    SemanticUnavailable, log, "semantic search is off, searching by words only: ")
 
 
 def get_encoder(settings: SearchSettings) -> TextEncoder | None:
@@ -142,19 +141,15 @@ def get_encoder(settings: SearchSettings) -> TextEncoder | None:
     the model cannot be loaded (then the reason is logged once and search is lexical).
     One per process: OpenMP reads its thread count once, so the first load's
     semantic_threads is the one used."""
-    if not settings.semantic or _failed:
+    if not settings.semantic:
         return None
-    with _encoder_lock:
-        if not _encoder:
-            encoder = E5Encoder(settings.semantic_threads)
-            try:
-                encoder._load()
-            except SemanticUnavailable as exc:
-                _failed.append(str(exc))
-                log.warning("semantic search is off, searching by words only: %s", exc)
-                return None
-            _encoder.append(encoder)
-        return _encoder[0]
+
+    def load() -> E5Encoder:
+        encoder = E5Encoder(settings.semantic_threads)
+        encoder._load()
+        return encoder
+
+    return _encoder.get(load)
 
 
 def passage_text(entry: Entry, body_chars: int) -> str:
