@@ -80,18 +80,15 @@ def nouns_to_kana(text: str) -> str:
     the rest as typed."""
     import re
 
-    from sudachipy import dictionary, tokenizer
+    from sudachipy import tokenizer
 
-    if "tok" not in nouns_to_kana.__dict__:
-        d = dictionary.Dictionary(dict="core")
-        nouns_to_kana.tok = d.tokenizer() if hasattr(d, "tokenizer") else d.create()
-    tok = nouns_to_kana.tok
+    from kiosk.analysis import _tokenizer, unfold_kana  # the kiosk's own Sudachi, loaded once
+
     out = []
-    for m in tok.tokenize(text, tokenizer.Tokenizer.SplitMode.C):
+    for m in _tokenizer().tokenize(text, tokenizer.Tokenizer.SplitMode.C):
         surface = m.surface()
         if m.part_of_speech()[0] == "名詞" and re.search(r"[一-鿿々]", surface):
-            out.append("".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c
-                               for c in m.reading_form()))
+            out.append(unfold_kana(m.reading_form()))
         else:
             out.append(surface)
     return "".join(out)

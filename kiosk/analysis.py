@@ -81,6 +81,11 @@ def fold_kana(text: str) -> str:
     return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
 
 
+def unfold_kana(text: str) -> str:
+    """Katakana → hiragana: a reading as a person types it into an input method."""
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+
+
 # Kana whose vowel is a/i/u/e/o, for folding long vowels in readings.
 _VOWEL_ROWS = {
     "ア": "アカガサザタダナハバパマヤャラワァ",
@@ -216,9 +221,8 @@ def kana_reading(text: str) -> str:
             if _HIRAGANA.fullmatch(surface) or not _JAPANESE_LETTER.search(surface):
                 out.append(surface)
             else:
-                reading = m.reading_form() if not _KATAKANA_WORD.fullmatch(surface) else surface
-                out.append("".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c
-                                   for c in reading))
+                out.append(unfold_kana(surface if _KATAKANA_WORD.fullmatch(surface)
+                                       else m.reading_form()))
     return "".join(out)
 
 
