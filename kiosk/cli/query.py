@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from kiosk import KioskError
@@ -113,10 +114,12 @@ def question_text(args: argparse.Namespace) -> str:
 
 
 def compose_answer(index: SearchIndex, settings: Settings, question: str,
-                   limit: int | None = None) -> Answer:
-    """Step 2: search and decide — answer, ask back, or say nothing fits."""
+                   limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
+    """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
+    are a recogniser's other transcripts of a spoken question (AnswerComposer.compose_heard)."""
     composer = AnswerComposer(settings.answer, index.categories())
-    return composer.compose(question, index.search(question, limit))
+    return composer.compose_heard((question, *alternatives),
+                                  lambda text: index.search(text, limit))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -133,9 +136,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             heard = transcribe_file(wav, settings, vocabulary_from(index.entries()))
             if not args.json:
                 sys.stdout.write(describe_transcript(heard))
-            limit = _limit(args, settings)
-            answer = AnswerComposer(settings.answer, index.categories()).compose_heard(
-                (heard.text, *heard.alternatives), lambda text: index.search(text, limit))
+            answer = compose_answer(index, settings, heard.text, _limit(args, settings),
+                                    heard.alternatives)
             if not args.json and answer.query != heard.text.strip():
                 sys.stdout.write(f"答えた聞き取り: {answer.query}  (the content fits it better)\n")
         else:
