@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 from make_speech_fixtures import QUESTIONS as FIXTURE_QUESTIONS  # noqa: E402
 from make_speech_fixtures import read_questions, speak  # noqa: E402
 
-from kiosk.audio import SPEECH_RATE, AudioClip  # noqa: E402
 from kiosk.config import Settings  # noqa: E402
-from kiosk.endpointing import Endpointer, SpeechEnded  # noqa: E402
-from kiosk.recogniser import character_error_rate, vocabulary_from  # noqa: E402
+from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
+from kiosk.speech.endpointing import Endpointer, SpeechEnded  # noqa: E402
+from kiosk.speech.recogniser import character_error_rate, vocabulary_from  # noqa: E402
 
 
 def add_noise(clip: AudioClip, snr_db: float, seed: int, extra_seconds: float = 3.0) -> AudioClip:
@@ -87,10 +87,10 @@ def main() -> int:
                     help="print each question that did not reach its entry")
     args = ap.parse_args()
 
-    from kiosk.answer import AnswerComposer
-    from kiosk.content import load_content
-    from kiosk.index import SearchIndex, build_index
-    from kiosk.speech_models import vosk_status
+    from kiosk.content.entries import load_content
+    from kiosk.dialogue.answer import AnswerComposer
+    from kiosk.search.index import SearchIndex, build_index
+    from kiosk.speech.models import vosk_status
 
     questions = read_questions(ROOT / "bench" / "asr_questions.tsv") + \
         read_questions(FIXTURE_QUESTIONS)
@@ -103,12 +103,12 @@ def main() -> int:
     vocabulary = vocabulary_from(entries)
 
     engines = []
-    from kiosk.asr_whisper import WhisperRecogniser
+    from kiosk.speech.whisper import WhisperRecogniser
 
     engines.append(WhisperRecogniser.from_settings(settings, vocabulary=vocabulary))
     home = Settings(base_dir=ROOT)
     if vosk_status(home).state == "ready":
-        from kiosk.asr_vosk import VoskRecogniser
+        from kiosk.speech.vosk import VoskRecogniser
 
         engines.append(VoskRecogniser.from_settings(home, vocabulary=vocabulary))
     else:

@@ -16,14 +16,15 @@ warnings.filterwarnings("ignore", category=SyntaxWarning)
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kiosk.audio import AudioClip, load_wav  # noqa: E402
 from kiosk.config import Settings, settings_from_dict  # noqa: E402
-from kiosk.endpointing import Endpointer  # noqa: E402
-from kiosk.index_versions import LiveIndex  # noqa: E402
-from kiosk.loop import Kiosk, State  # noqa: E402
-from kiosk.publishing import ensure_index  # noqa: E402
-from kiosk.recogniser import Transcript  # noqa: E402
-from kiosk.simulated_audio import RecordingSpeaker, SimulatedMicrophone  # noqa: E402
+from kiosk.content.publishing import ensure_index  # noqa: E402
+from kiosk.dialogue.conversation import State  # noqa: E402
+from kiosk.dialogue.runner import Kiosk  # noqa: E402
+from kiosk.search.versions import LiveIndex  # noqa: E402
+from kiosk.speech.audio import AudioClip, load_wav  # noqa: E402
+from kiosk.speech.endpointing import Endpointer  # noqa: E402
+from kiosk.speech.recogniser import Transcript  # noqa: E402
+from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "speech"
 

@@ -20,9 +20,9 @@ import time
 from kiosk_rig import SpeechTimer, make_kiosk, questions, wait_state
 
 from kiosk.config import Settings
-from kiosk.loop import Command, Key, Press, SpeechEnd, State
-from kiosk.recogniser import Transcript
-from kiosk.voice import Voice
+from kiosk.dialogue.conversation import Command, Key, Press, SpeechEnd, State
+from kiosk.speech.recogniser import Transcript
+from kiosk.voice.synthesis import Voice
 
 
 class KnownText:

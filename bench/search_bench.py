@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from kiosk import KioskError  # noqa: E402
 from kiosk.config import SearchSettings, Settings  # noqa: E402
-from kiosk.content import Entry  # noqa: E402
-from kiosk.index import SearchIndex, build_index  # noqa: E402
+from kiosk.content.entries import Entry  # noqa: E402
+from kiosk.search.index import SearchIndex, build_index  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "eval" / "localgovfaq"
 
@@ -82,7 +82,10 @@ def nouns_to_kana(text: str) -> str:
 
     from sudachipy import tokenizer
 
-    from kiosk.analysis import _tokenizer, unfold_kana  # the kiosk's own Sudachi, loaded once
+    from kiosk.search.analysis import (  # the kiosk's own Sudachi, loaded once
+        _tokenizer,
+        unfold_kana,
+    )
 
     out = []
     for m in _tokenizer().tokenize(text, tokenizer.Tokenizer.SplitMode.C):
@@ -99,8 +102,8 @@ def build(entries: list[Entry], root: Path, settings: Settings) -> tuple[SearchI
     swapped live) and open it the way the kiosk does; time the publish."""
     start = time.perf_counter()
     try:
-        from kiosk.index_versions import open_version
-        from kiosk.publishing import ContentPublisher
+        from kiosk.content.publishing import ContentPublisher
+        from kiosk.search.versions import open_version
     except ImportError:  # publishing not available: index directly
         build_index(entries, root / "direct", settings)
         return SearchIndex.open(root / "direct", settings), time.perf_counter() - start

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.config import VoiceSettings  # noqa: E402
-from kiosk.speakable import Speakable  # noqa: E402
-from kiosk.voice import Voice  # noqa: E402
+from kiosk.voice.speakable import Speakable  # noqa: E402
+from kiosk.voice.synthesis import Voice  # noqa: E402
 
 ANSWERS = [
     "市役所の受付時間は、平日の8:30〜17:15です。土・日・祝日はお休みです。お急ぎの方は、まず電話でご相談ください。",

@@ -3,9 +3,13 @@
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 __version__ = "0.1.0"
+
+#: The bundled default content and the search and voice tables (kiosk/data/README.md).
+DATA_DIR = Path(__file__).with_name("data")
 
 T = TypeVar("T")
 

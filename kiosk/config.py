@@ -102,7 +102,7 @@ class SearchSettings:
     # Confidence = share of the question's words an entry covers; a match only by sound
     # (reading n-grams) counts this much of a match by word.
     reading_trust: float = 0.6
-    # Semantic stage (kiosk/semantic.py): entries and questions embedded with the bundled
+    # Semantic stage (kiosk/search/semantic.py): entries and questions embedded with the bundled
     # multilingual-e5-small model, so a question that shares no word with its entry is
     # still found. Off = words only. The entry vectors are stored with each index version.
     semantic: bool = True
@@ -124,7 +124,7 @@ class SearchSettings:
     # fast for a title-length text and never stalls when the speech engine holds the cores.
     semantic_threads: int = 1
     # Questions whose Japanese letters are at least kana_share hiragana (a recogniser's kana)
-    # are written back in kanji before searching (kiosk/kana_kanji.py).
+    # are written back in kanji before searching (kiosk/search/kana_kanji.py).
     kana_to_kanji: bool = True
     kana_share: float = 0.8
     # Words dropped from questions before searching (compared after analysis, in katakana).
@@ -316,7 +316,7 @@ class VoiceSettings:
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """The conversation with a visitor: prompts, re-prompts, timeouts (kiosk/loop.py)."""
+    """The conversation with a visitor: prompts, re-prompts, timeouts (kiosk/dialogue/runner.py)."""
 
     # Seconds without any visitor action (after the kiosk stopped talking) before it warns.
     session_timeout_seconds: float = 40.0
@@ -341,7 +341,7 @@ class LoopSettings:
 
 @dataclass(frozen=True)
 class ScreenSettings:
-    """The visitor screen and /healthz, served by `kiosk run` on loopback (kiosk/screen.py)."""
+    """The visitor screen and /healthz, served by `kiosk run` on loopback (kiosk/web/screen.py)."""
 
     # Address of the local web server (screen page, /healthz); keep it on loopback.
     host: str = "127.0.0.1"
@@ -356,7 +356,7 @@ class ScreenSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    """Structured logs and the opt-in query log (kiosk/eventlog.py, docs/operations.md)."""
+    """Structured logs and the opt-in query log (kiosk/dialogue/eventlog.py, docs/operations.md)."""
 
     # Folder for the JSON-lines logs; "" = <state_dir>/logs.
     log_dir: str = ""

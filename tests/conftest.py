@@ -60,6 +60,6 @@ def speech_settings(tmp_path_factory):
 def whisper_recogniser(speech_settings):
     """The bundled whisper engine, loaded once per session (~1 s; shared by every test that
     recognises speech). Tests that set a vocabulary should set it explicitly."""
-    from kiosk.asr_whisper import WhisperRecogniser
+    from kiosk.speech.whisper import WhisperRecogniser
 
     return WhisperRecogniser.from_settings(speech_settings)

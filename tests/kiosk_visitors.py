@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 
 from kiosk.config import Settings
-from kiosk.index_versions import LiveIndex
+from kiosk.search.versions import LiveIndex
 
 
 @contextlib.contextmanager

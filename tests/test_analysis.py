@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pickle
 
-from kiosk.analysis import (LemmaAnalyzer, ReadingAnalyzer, fold_kana, fold_reading,
-                            lemma_terms, normalize_text, reading_grams)
+from kiosk.search.analysis import (
+    LemmaAnalyzer,
+    ReadingAnalyzer,
+    fold_kana,
+    fold_reading,
+    lemma_terms,
+    normalize_text,
+    reading_grams,
+)
 
 
 def test_kana_folding_makes_hiragana_and_katakana_one_term():
@@ -62,7 +69,7 @@ def test_long_bodies_are_analysed_in_slices():
 
 
 def test_mostly_kana_tells_a_kana_question_from_a_typed_one():
-    from kiosk.analysis import mostly_kana
+    from kiosk.search.analysis import mostly_kana
 
     assert mostly_kana("じゅうみんひょうほしい", 0.8)
     assert mostly_kana("じゅうみんひょう欲しい", 0.8)  # one kanji in a kana question
@@ -72,7 +79,7 @@ def test_mostly_kana_tells_a_kana_question_from_a_typed_one():
 
 
 def test_kana_reading_spells_every_japanese_word_in_hiragana():
-    from kiosk.analysis import kana_reading
+    from kiosk.search.analysis import kana_reading
 
     assert kana_reading("ごみの出し方を教えて") == "ごみのだしかたをおしえて"
     assert kana_reading("マイナンバーカード") == "まいなんばーかーど"

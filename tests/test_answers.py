@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.answer import Answer, AnswerComposer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, Settings
-from kiosk.content import Entry, load_content, validate_content
-from kiosk.index import Hit, SearchIndex, build_index
-from kiosk.publishing import default_sources
+from kiosk.content.entries import Entry, load_content, validate_content
+from kiosk.content.publishing import default_sources
+from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind, topic_of
+from kiosk.search.index import Hit, SearchIndex, build_index
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "kiosk" / "data"
@@ -114,7 +114,7 @@ QUESTIONS = [
     ("訪問販売でだまされた", "consumer-trouble"),
     ("夫から暴力をうけている", "dv-consult"),
     ("期日前投票はどこでできる", "election-early-voting"),
-    # all-kana, read back into kanji before searching (kiosk/kana_kanji.py); Sudachi alone
+    # all-kana, read back into kanji before searching (kiosk/search/kana_kanji.py); Sudachi alone
     # cut きじつ… into the wrong words and the reading n-grams lost it
     ("きじつまえとうひょう", "election-early-voting"),
     ("ぜいきんのはらいかたをおしえて", "tax-payment"),

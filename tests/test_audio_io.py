@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from kiosk import KioskError
-from kiosk.audio import (
+from kiosk.config import AudioSettings, Settings
+from kiosk.speech.audio import (
     AudioClip,
     AudioError,
     DeviceLost,
@@ -34,12 +35,11 @@ from kiosk.audio import (
     from_int16,
     keep_recording,
     load_wav,
-    rescan_devices,
     resample,
+    rescan_devices,
     to_int16,
     wav_bytes,
 )
-from kiosk.config import AudioSettings, Settings
 
 SYSTEM_ALSA = Path("/usr/share/alsa/alsa.conf")
 

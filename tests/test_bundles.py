@@ -13,18 +13,29 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from kiosk_visitors import keep_searching
 
 from kiosk import KioskError
-from kiosk.audit import AuditLog
-from kiosk.bundles import (CONTENT_FILE, MANIFEST, SIGNATURE, BundleError, BundlePoller,
-                           applied_state,
-                           load_private_key, load_public_key, make_bundle, new_key_pair,
-                           pack_bundle, pull_bundle, read_bundle)
 from kiosk.config import load_settings
-from kiosk.content import Entry
-from kiosk.index_versions import IndexVersions, LiveIndex
-from kiosk.publishing import ContentPublisher
-from kiosk_visitors import keep_searching
+from kiosk.content.audit import AuditLog
+from kiosk.content.bundles import (
+    CONTENT_FILE,
+    MANIFEST,
+    SIGNATURE,
+    BundleError,
+    BundlePoller,
+    applied_state,
+    load_private_key,
+    load_public_key,
+    make_bundle,
+    new_key_pair,
+    pack_bundle,
+    pull_bundle,
+    read_bundle,
+)
+from kiosk.content.entries import Entry
+from kiosk.content.publishing import ContentPublisher
+from kiosk.search.versions import IndexVersions, LiveIndex
 
 CSV_HEAD = "id,title,body,category\n"
 

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_answers import bundled_entries
 
 from kiosk.config import Settings
-from kiosk.index import build_index
-
-from test_answers import bundled_entries
+from kiosk.search.index import build_index
 
 ROOT = Path(__file__).resolve().parents[1]
 

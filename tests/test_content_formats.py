@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kiosk import DATA_DIR
 from kiosk.config import ContentSettings
-from kiosk.content import (
+from kiosk.content.entries import (
     ContentError,
     Entry,
     csv_bytes,
@@ -20,7 +21,6 @@ from kiosk.content import (
     validate_content,
     write_csv,
 )
-from kiosk.publishing import DATA_DIR
 
 GOOD = {"id": "library-hours", "title": "図書館は何時まで開いていますか",
         "body": "中央図書館は、午前9時から午後8時までです。", "category": "図書館",

@@ -18,16 +18,16 @@ import pytest
 
 from kiosk import KioskError
 from kiosk.config import ContentSettings, Settings
-from kiosk.content import ContentError
-from kiosk.index_versions import (
+from kiosk.content.entries import ContentError
+from kiosk.content.publishing import ContentPublisher, default_sources, ensure_index
+from kiosk.search.semantic import VECTORS_FILE, EntryVectors
+from kiosk.search.versions import (
     CURRENT,
     VERSION_SYNONYMS,
     IndexVersionError,
     IndexVersions,
     LiveIndex,
 )
-from kiosk.publishing import ContentPublisher, default_sources, ensure_index
-from kiosk.semantic import VECTORS_FILE, EntryVectors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -343,7 +343,7 @@ def test_cli_export_round_trip_and_rollback(tmp_path):
     assert again.returncode == 0, again.stderr
     publisher = ContentPublisher(Settings(base_dir=tmp_path))
     newest, oldest = publisher.versions_list()
-    from kiosk.index_versions import open_version
+    from kiosk.search.versions import open_version
 
     with open_version(oldest.path, publisher.settings) as a, \
             open_version(newest.path, publisher.settings) as b:
@@ -356,17 +356,17 @@ def test_cli_export_round_trip_and_rollback(tmp_path):
 
 def test_a_failed_build_changes_nothing_and_says_what_to_do(published, tmp_path, monkeypatch):
     """Failure injected after the index files are written (a full disk at the last step)."""
-    import kiosk.publishing
+    import kiosk.content.publishing
 
     publisher, root = published
     before = snapshot(root)
-    real_build = kiosk.publishing.build_index
+    real_build = kiosk.content.publishing.build_index
 
     def build_then_fail(entries, folder, settings):
         real_build(entries, folder, settings)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(kiosk.publishing, "build_index", build_then_fail)
+    monkeypatch.setattr(kiosk.content.publishing, "build_index", build_then_fail)
     with pytest.raises(KioskError, match="No space left on device.*live content was not "
                                          "changed"):
         publisher.import_files(write_jsonl(tmp_path / "b.jsonl", library_entries("b")))

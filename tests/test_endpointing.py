@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.audio import SPEECH_RATE, AudioClip, load_wav
 from kiosk.config import EndpointingSettings
-from kiosk.endpointing import Endpointer, NoSpeech, SpeechEnded, SpeechStarted
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
+from kiosk.speech.endpointing import Endpointer, NoSpeech, SpeechEnded, SpeechStarted
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = ROOT / "tests" / "fixtures" / "speech" / "q07.wav"  # 粗大ごみを出したいです

@@ -11,19 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.audio import AudioClip, load_wav
 from kiosk.config import Settings, settings_from_dict
-from kiosk.content import Entry
-from kiosk.endpointing import Endpointer
-from kiosk.eventlog import QueryLog, setup_logging
-from kiosk.index_versions import LiveIndex
-from kiosk.loop import (
+from kiosk.content.entries import Entry
+from kiosk.content.publishing import ContentPublisher, ensure_index
+from kiosk.dialogue.conversation import (
     Answered,
     Command,
     Conversation,
     Heard,
     Key,
-    Kiosk,
     Press,
     Say,
     Search,
@@ -32,9 +28,13 @@ from kiosk.loop import (
     Typed,
     command_in,
 )
-from kiosk.publishing import ContentPublisher, ensure_index
-from kiosk.recogniser import vocabulary_from
-from kiosk.simulated_audio import RecordingSpeaker, SimulatedMicrophone
+from kiosk.dialogue.eventlog import QueryLog, setup_logging
+from kiosk.dialogue.runner import Kiosk
+from kiosk.search.versions import LiveIndex
+from kiosk.speech.audio import AudioClip, load_wav
+from kiosk.speech.endpointing import Endpointer
+from kiosk.speech.recogniser import vocabulary_from
+from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone
 
 SPEECH = Path(__file__).parent / "fixtures" / "speech"
 
@@ -112,7 +112,7 @@ def recogniser(whisper_recogniser):
 
 @pytest.fixture(scope="session")
 def voice():
-    from kiosk.voice import Voice
+    from kiosk.voice.synthesis import Voice
 
     return Voice(Settings())
 
@@ -202,7 +202,7 @@ def test_follow_up_words_are_recognised_only_in_short_replies():
 
 
 def test_machine_never_answers_with_confidence_when_nothing_fits(tmp_path):
-    from kiosk.answer import Answer, AnswerKind
+    from kiosk.dialogue.answer import Answer, AnswerKind
 
     m = Conversation(Settings(base_dir=tmp_path))
     m.handle(Press(), 0.0)
@@ -369,7 +369,7 @@ def test_no_answer_is_honest_and_offers_categories_by_touch(rig):
     view = rig.kiosk.view()
     assert view.answer is None and view.categories
     rig.wait(lambda: any("見つかりませんでした" in t for t in rig.voice.said), 10, "the honest reply")
-    from kiosk.loop import CategoryPicked, Choose
+    from kiosk.dialogue.conversation import CategoryPicked, Choose
 
     rig.kiosk.post(CategoryPicked(view.categories[0]))
     rig.wait(lambda: rig.kiosk.view().choices, 10, "entries of the category")
@@ -482,7 +482,7 @@ def test_speaker_loss_is_shown_and_the_screen_keeps_working(rig):
     rig.speaker.lost = False
     rig.kiosk.post(Key(Command.REPEAT))
     rig.wait(lambda: rig.kiosk.view().speaker, 20, "the speaker to come back")
-    assert rig.kiosk.health()["last_error"]
+    assert rig.kiosk.web.health()["last_error"]
 
 
 def test_import_during_a_session_swaps_content_without_dropping_it(tmp_path, models_dir,

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.audio import SPEECH_RATE, AudioClip, load_wav
 from kiosk.config import AsrSettings, Settings
-from kiosk.recogniser import (
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
+from kiosk.speech.models import ModelError, vosk_status
+from kiosk.speech.recogniser import (
     Recogniser,
     Transcript,
     character_error_rate,
@@ -29,7 +30,6 @@ from kiosk.recogniser import (
     open_recogniser,
     vocabulary_from,
 )
-from kiosk.speech_models import ModelError, vosk_status
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"
@@ -42,7 +42,7 @@ BUNDLED_CONTENT = sorted((ROOT / "kiosk" / "data").glob("*.jsonl"))
 
 @pytest.fixture(scope="module")
 def content_entries():
-    from kiosk.content import load_content
+    from kiosk.content.entries import load_content
 
     return load_content(BUNDLED_CONTENT)
 
@@ -86,7 +86,7 @@ def test_whisper_transcribes_the_spoken_questions(fixture_transcripts):
 
 def test_spoken_questions_reach_the_right_entry(fixture_transcripts, content_entries, tmp_path):
     from kiosk.cli.query import compose_answer
-    from kiosk.index import SearchIndex, build_index
+    from kiosk.search.index import SearchIndex, build_index
 
     settings = Settings(base_dir=tmp_path)
     build_index(content_entries, tmp_path / "ix", settings)
@@ -126,7 +126,7 @@ def test_clips_at_other_rates_are_resampled(whisper):
 
 
 def test_kiosk_ask_wav_prints_transcript_and_answer(speech_settings, content_entries, tmp_path):
-    from kiosk.index import build_index
+    from kiosk.search.index import build_index
 
     build_index(content_entries, tmp_path / "ix", speech_settings)
     cfg = tmp_path / "kiosk.toml"
@@ -142,7 +142,7 @@ def test_kiosk_ask_wav_prints_transcript_and_answer(speech_settings, content_ent
     assert "マイナンバーカード" in run.stdout.split("\n", 1)[1]
 
     silent = tmp_path / "silent.wav"
-    from kiosk.audio import write_wav
+    from kiosk.speech.audio import write_wav
 
     write_wav(silent, AudioClip(np.zeros(SPEECH_RATE * 2, np.float32), SPEECH_RATE))
     run = subprocess.run(
@@ -183,7 +183,7 @@ def _ko_model_dir() -> Path:
 
 
 def test_auto_uses_whisper_without_vosk_model(speech_settings):
-    from kiosk.speech_models import active_engine
+    from kiosk.speech.models import active_engine
 
     assert vosk_status(speech_settings).state == "missing"
     assert active_engine(speech_settings) == "whisper"
@@ -214,7 +214,7 @@ def test_forced_vosk_without_model_names_the_fix(tmp_path):
 
 @pytest.fixture(scope="module")
 def vosk_ko():
-    from kiosk.asr_vosk import VoskRecogniser
+    from kiosk.speech.vosk import VoskRecogniser
 
     return VoskRecogniser(str(_ko_model_dir()), max_alternatives=3)
 
@@ -299,7 +299,7 @@ def _installed_ja_vosk() -> Settings:
 
 def test_vosk_japanese_end_to_end():
     settings = _installed_ja_vosk()
-    from kiosk.asr_vosk import VoskRecogniser
+    from kiosk.speech.vosk import VoskRecogniser
 
     rec = VoskRecogniser.from_settings(settings)
     cers = [character_error_rate(text, rec.transcribe(load_wav(FIXTURES / name)).text)
@@ -309,7 +309,7 @@ def test_vosk_japanese_end_to_end():
 
 def test_vosk_japanese_grammar():
     settings = _installed_ja_vosk()
-    from kiosk.asr_vosk import VoskRecogniser
+    from kiosk.speech.vosk import VoskRecogniser
 
     rec = VoskRecogniser.from_settings(settings)
     assert rec.transcribe(speak("はい"), phrases=["はい", "いいえ"]).text == "はい"

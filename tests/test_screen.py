@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import Settings, settings_from_dict
-from kiosk.endpointing import Endpointer
-from kiosk.health import Health, HealthHandler, make_server
-from kiosk.index_versions import LiveIndex
-from kiosk.loop import Kiosk, State
-from kiosk.publishing import ensure_index
-from kiosk.screen import furigana, make_screen_server, serve_in_background, url_of
-from kiosk.simulated_audio import RecordingSpeaker, SimulatedMicrophone
+from kiosk.content.publishing import ensure_index
+from kiosk.dialogue.conversation import State
+from kiosk.dialogue.runner import Kiosk
+from kiosk.search.versions import LiveIndex
+from kiosk.speech.endpointing import Endpointer
+from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone
+from kiosk.web.health import Health, HealthHandler, make_server
+from kiosk.web.screen import furigana, make_screen_server, serve_in_background, url_of
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -39,7 +40,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def voice():
-    from kiosk.voice import Voice
+    from kiosk.voice.synthesis import Voice
 
     return Voice(Settings())
 
@@ -59,7 +60,7 @@ def screen(tmp_path_factory, voice):
                   tick_seconds=0.05)
     kiosk.clock_control = clock  # type: ignore[attr-defined]
     health = Health(model_loaded=lambda: False, devices=lambda: {"microphone": True},
-                    index_version=lambda: searcher.version or "", loop=kiosk.health)
+                    index_version=lambda: searcher.version or "", loop=kiosk.web.health)
     server = make_screen_server(kiosk, health, settings, port=0)
     serve_in_background(server)
     kiosk.start()
@@ -91,7 +92,7 @@ def page(browser, screen):
     pg.wait_for_function("document.body.dataset.state !== undefined")
     yield pg
     context.close()
-    from kiosk.loop import Command, Key
+    from kiosk.dialogue.conversation import Command, Key
 
     kiosk.post(Key(Command.END))  # leave the kiosk idle for the next test
     kiosk.settle()

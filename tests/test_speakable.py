@@ -13,11 +13,11 @@ from pathlib import Path
 import pyopenjtalk
 import pytest
 
-from kiosk.answer import Answer, AnswerKind
 from kiosk.config import VoiceSettings
-from kiosk.content import Entry
-from kiosk.index import Hit
-from kiosk.speakable import (
+from kiosk.content.entries import Entry
+from kiosk.dialogue.answer import Answer, AnswerKind
+from kiosk.search.index import Hit
+from kiosk.voice.speakable import (
     BUNDLED_READINGS,
     ReadingDictionary,
     ReadingsError,

@@ -16,8 +16,7 @@ import pytest
 
 from kiosk.cli import main
 from kiosk.config import AsrSettings, Settings
-from kiosk.recogniser import open_recogniser
-from kiosk.speech_models import (
+from kiosk.speech.models import (
     MANIFEST,
     ModelError,
     active_engine,
@@ -28,6 +27,7 @@ from kiosk.speech_models import (
     vosk_status,
     whisper_status,
 )
+from kiosk.speech.recogniser import open_recogniser
 
 NAME = "vosk-model-small-ja-0.22"
 

@@ -14,14 +14,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from axe import assert_accessible, launch_chromium
 from kiosk_visitors import keep_searching
-from kiosk.audit import AuditLog
+
 from kiosk.config import load_settings
-from kiosk.content import Entry
-from kiosk.publishing import ContentPublisher
-from kiosk.staff_desk import StaffPasswords, make_server
+from kiosk.content.audit import AuditLog
+from kiosk.content.entries import Entry
+from kiosk.content.publishing import ContentPublisher
+from kiosk.staff.desk import StaffPasswords, make_server
 
 USER, PASSWORD = "tanaka", "correct horse battery"
 NEW_ID = "staff-test-pool"
@@ -363,7 +363,7 @@ def test_shift_jis_csv_json_lines_and_markdown_zip_uploads(staff, desk: Desk, tm
 def test_unanswered_report_has_a_table_and_an_accessible_chart(staff, desk: Desk):
     import datetime as dt
 
-    from kiosk.eventlog import QueryLog
+    from kiosk.dialogue.eventlog import QueryLog
 
     qlog = QueryLog(desk.settings)
     now = dt.datetime.now(dt.timezone.utc)
@@ -423,7 +423,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path):
-    from kiosk.staff_desk import Upload, UploadError, write_upload
+    from kiosk.staff.desk import Upload, UploadError, write_upload
 
     settings = load_settings(write_config(tmp_path, max_zip_files=2,
                                           max_unzipped_bytes=100_000))
@@ -450,7 +450,7 @@ def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path)
 
 
 def test_sessions_end_after_the_idle_time_and_limits_wear_off():
-    from kiosk.staff_desk import Sessions, SignInLimiter
+    from kiosk.staff.desk import Sessions, SignInLimiter
 
     now = [1000.0]
     sessions = Sessions(idle_seconds=60, clock=lambda: now[0])

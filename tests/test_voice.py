@@ -1,5 +1,5 @@
 """The kiosk voice end to end: pyttsx3 with the Open JTalk driver writing real WAV files, and
-kiosk.voice.Voice streaming real audio to a fake speaker (the hardware edge: there is no
+kiosk.voice.synthesis.Voice streaming real audio to a fake speaker (the hardware edge: there is no
 sound card here). The voice is loaded once for the whole session."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kiosk.openjtalk_driver as driver
-from kiosk.audio import AudioClip
+import kiosk.voice.openjtalk as driver
 from kiosk.cli import main
 from kiosk.config import VoiceSettings
-from kiosk.voice import Voice
+from kiosk.speech.audio import AudioClip
+from kiosk.voice.synthesis import Voice
 
 SENTENCE = "市役所の受付時間は午前八時半から午後五時十五分までです。"
 
@@ -242,8 +242,8 @@ def test_kiosk_say_bad_input_is_explained(tmp_path: Path, capsys):
 
 def test_kiosk_ask_out_writes_the_spoken_answer(tmp_path: Path, capsys):
     from kiosk.config import Settings
-    from kiosk.content import Entry
-    from kiosk.index import build_index
+    from kiosk.content.entries import Entry
+    from kiosk.search.index import build_index
 
     index = tmp_path / "index"
     index.mkdir()
@@ -271,7 +271,7 @@ def test_interrupted_utterance_reports_not_completed(engine):
 
 
 def test_a_lost_speaker_is_reported_and_repeat_still_works(voice: Voice):
-    from kiosk.audio import DeviceLost
+    from kiosk.speech.audio import DeviceLost
 
     class Unplugged:
         def play(self, clip, stop_event=None):

@@ -3,7 +3,7 @@
     python3 tools/make_speech_fixtures.py            # rewrite every WAV listed in questions.tsv
 
 Each question in tests/fixtures/speech/questions.tsv is spoken with the project's own voice
-(kiosk.voice.Voice: Open JTalk through the kiosk's driver; if that module cannot be loaded,
+(kiosk.voice.synthesis.Voice: Open JTalk through the kiosk's driver; if that module cannot be loaded,
 pyopenjtalk.tts directly — the same engine and default voice) and stored as 16 kHz mono
 16-bit WAV, about 50-100 KB each. The benchmark (bench/asr_bench.py) uses `speak()` too.
 """
@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.audio import SPEECH_RATE, AudioClip, write_wav  # noqa: E402
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, write_wav  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"
 QUESTIONS = FIXTURES / "questions.tsv"
@@ -42,7 +42,7 @@ def speak(text: str, *, slow: bool = False) -> AudioClip:
     it (as an endpointer would cut it)."""
     global _voice
     try:
-        from kiosk.voice import Voice
+        from kiosk.voice.synthesis import Voice
 
         if _voice is None:
             _voice = Voice()

@@ -1,5 +1,5 @@
 """`kiosk content …`: staff import, validation, rollback, version list and CSV export.
-The commands only wire kiosk.content and kiosk.publishing; everything they print is made
+The commands only wire kiosk.content.entries and kiosk.content.publishing; everything they print is made
 here (the library functions return problems, never print)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kiosk.config import load_settings
-from kiosk.content import ContentError, ContentProblem
-from kiosk.index_versions import VersionInfo
-from kiosk.publishing import ContentPublisher, ensure_index
+from kiosk.content.entries import ContentError, ContentProblem
+from kiosk.content.publishing import ContentPublisher, ensure_index
+from kiosk.search.versions import VersionInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from kiosk.speech_models import ensure_whisper_model, install_vosk_model
+    from kiosk.speech.models import ensure_whisper_model, install_vosk_model
 
     settings = load_settings(args.config)
     if args.whisper:
@@ -58,7 +58,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def _model_lines(settings) -> tuple[list[str], bool]:
-    from kiosk.speech_models import active_engine, model_statuses
+    from kiosk.speech.models import active_engine, model_statuses
 
     statuses = model_statuses(settings)
     try:
@@ -85,7 +85,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from kiosk.audio import AudioError, find_device, list_devices
+    from kiosk.speech.audio import AudioError, find_device, list_devices
 
     settings = load_settings(args.config)
     ok = True
@@ -118,8 +118,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     lines, models_ok = _model_lines(settings)
     print("\n".join(lines))
     print("Search helpers (without them the kiosk still searches, less well):")
-    from kiosk.kana_kanji import get_converter
-    from kiosk.semantic import get_encoder
+    from kiosk.search.kana_kanji import get_converter
+    from kiosk.search.semantic import get_encoder
 
     for label, wanted, load in (
             ("meaning (multilingual-e5-small)", settings.search.semantic, get_encoder),

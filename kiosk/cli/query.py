@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk import KioskError
-from kiosk.answer import Answer, AnswerComposer, AnswerKind
 from kiosk.config import Settings, load_settings
-from kiosk.index import Hit, SearchIndex
-from kiosk.index_versions import IndexVersions, open_version
-from kiosk.publishing import ensure_index
+from kiosk.content.publishing import ensure_index
+from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
+from kiosk.search.index import Hit, SearchIndex
+from kiosk.search.versions import IndexVersions, open_version
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ask = subparsers.add_parser(
@@ -130,8 +131,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = "" if wav else question_text(args)
     heard = None
     with open_search_index(settings, args.index) as index:
-        if wav:  # speech in: the recogniser replaces step 1 (see kiosk.recogniser)
-            from kiosk.recogniser import describe_transcript, transcribe_file, vocabulary_from
+        if wav:  # speech in: the recogniser replaces step 1 (see kiosk.speech.recogniser)
+            from kiosk.speech.recogniser import (
+                describe_transcript,
+                transcribe_file,
+                vocabulary_from,
+            )
 
             heard = transcribe_file(wav, settings, vocabulary_from(index.entries()))
             if not args.json:

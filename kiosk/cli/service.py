@@ -24,8 +24,9 @@ from typing import Any
 
 from kiosk import KioskError
 from kiosk.config import Settings, load_settings
-from kiosk.eventlog import QueryLog, log_dir, setup_logging
-from kiosk.loop import KEYMAP, Command, DeviceChanged, Key, Kiosk, Press
+from kiosk.dialogue.conversation import KEYMAP, Command, DeviceChanged, Key, Press
+from kiosk.dialogue.eventlog import QueryLog, log_dir, setup_logging
+from kiosk.dialogue.runner import Kiosk
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,12 @@ class KioskService:
 
     def __init__(self, settings: Settings, *, headless: bool = False, port: int | None = None,
                  microphone: bool = True):
-        from kiosk.audio import ReconnectingMicrophone, Speaker
-        from kiosk.endpointing import Endpointer
-        from kiosk.health import Health, HealthHandler, make_server
-        from kiosk.index_versions import LiveIndex
-        from kiosk.publishing import ensure_index
-        from kiosk.voice import Voice
+        from kiosk.content.publishing import ensure_index
+        from kiosk.search.versions import LiveIndex
+        from kiosk.speech.audio import ReconnectingMicrophone, Speaker
+        from kiosk.speech.endpointing import Endpointer
+        from kiosk.voice.synthesis import Voice
+        from kiosk.web.health import Health, HealthHandler, make_server
 
         self.settings = settings
         self.headless = headless
@@ -157,18 +158,18 @@ class KioskService:
         self.engine = ""
         self.model_error = ""
         self.health = Health(
-            model_loaded=lambda: self.kiosk.recogniser is not None,
+            model_loaded=lambda: self.kiosk.speech.recogniser is not None,
             engine=lambda: self.engine or self.model_error,
             devices=lambda: {"microphone": self.kiosk.machine.mic_ok,
                              "speaker": self.kiosk.machine.speaker_ok},
             index_version=lambda: self.searcher.version or "",
-            loop=self.kiosk.health)
+            loop=self.kiosk.web.health)
         if headless:
             self.server = make_server(HealthHandler, settings.screen.host,
                                       settings.screen.port if port is None else port,
                                       health=self.health)
         else:
-            from kiosk.screen import make_screen_server
+            from kiosk.web.screen import make_screen_server
 
             self.server = make_screen_server(self.kiosk, self.health, settings, port)
         self._want_microphone = microphone
@@ -183,7 +184,7 @@ class KioskService:
 
     def _load_recogniser(self) -> None:
         """Loading whisper takes seconds; the screen and typing work meanwhile."""
-        from kiosk.recogniser import open_recogniser, vocabulary_from
+        from kiosk.speech.recogniser import open_recogniser, vocabulary_from
 
         try:
             recogniser = open_recogniser(self.settings,
@@ -195,7 +196,7 @@ class KioskService:
             self.kiosk.post(DeviceChanged("microphone", False, self.model_error))
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
-        self.kiosk.recogniser = recogniser
+        self.kiosk.speech.recogniser = recogniser
         log.info("speech recognition ready (%s)", self.engine)
 
     def start(self) -> None:
@@ -213,7 +214,7 @@ class KioskService:
                 raise KioskError(f"cannot start the screen browser ({exc}); check [screen] "
                                  f"browser_command = {command!r}") from None
         if self.settings.admin.with_kiosk:
-            from kiosk.staff_desk import StaffPasswords, serve_in_background
+            from kiosk.staff.desk import StaffPasswords, serve_in_background
 
             self.staff_desk = serve_in_background(self.settings)
             host, port = self.staff_desk.server_address[:2]
@@ -223,7 +224,7 @@ class KioskService:
                             "page: set one with `kiosk admin set-password --user NAME`")
         bundle = self.settings.bundle
         if bundle.pull_url and bundle.poll_minutes > 0:
-            from kiosk.bundles import BundlePoller
+            from kiosk.content.bundles import BundlePoller
 
             self.bundle_poller = BundlePoller(self.settings).start()
         if self.headless and sys.stdin.isatty():

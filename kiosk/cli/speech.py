@@ -13,7 +13,7 @@ from kiosk import KioskError
 from kiosk.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from kiosk.answer import Answer
+    from kiosk.dialogue.answer import Answer
 
 #: Credits the mei voice's CC-BY 3.0 licence requires wherever the voice is used.
 CREDITS = """\
@@ -60,7 +60,7 @@ def cmd_say(args: argparse.Namespace) -> int:
         return 0
     settings = load_settings(args.config)
     if args.list_voices:
-        from kiosk.openjtalk_driver import find_voice_files
+        from kiosk.voice.openjtalk import find_voice_files
 
         for v in find_voice_files(settings.models_dir):
             where = "bundled" if v.bundled else str(v.path)
@@ -108,7 +108,7 @@ def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def speakable_text(settings: Settings, text: str) -> str:
-    from kiosk.speakable import ReadingDictionary, Speakable
+    from kiosk.voice.speakable import ReadingDictionary, Speakable
 
     return Speakable(settings.voice, ReadingDictionary.for_settings(settings)).normalise(text)
 
@@ -116,7 +116,7 @@ def speakable_text(settings: Settings, text: str) -> str:
 def speak_answer(settings: Settings, answer: Answer, *, out: str | Path | None = None,
                  speak: bool = False, slow: bool = False) -> None:
     """`kiosk ask --speak/--out`: the answer as the kiosk would say it."""
-    from kiosk.speakable import ReadingDictionary, Speakable
+    from kiosk.voice.speakable import ReadingDictionary, Speakable
 
     spoken = Speakable(settings.voice, ReadingDictionary.for_settings(settings)).for_answer(answer)
     if out:
@@ -128,14 +128,14 @@ def speak_answer(settings: Settings, answer: Answer, *, out: str | Path | None =
 def say_text(settings: Settings, spoken: str, *, out: str | Path | None = None,
              slow: bool = False) -> Path | None:
     """Save speakable text to a WAV file, or play it through the configured speaker."""
-    from kiosk.voice import Voice
+    from kiosk.voice.synthesis import Voice
 
     voice = Voice(settings)
     if out:
         path = voice.save(spoken, out, slow=slow)
         sys.stderr.write(f"wrote {path}\n")
         return path
-    from kiosk.audio import Speaker
+    from kiosk.speech.audio import Speaker
 
     voice.speak(spoken, Speaker.from_settings(settings), threading.Event(), slow=slow)
     return None

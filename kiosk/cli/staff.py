@@ -78,15 +78,15 @@ def register_content_commands(content_subparsers: argparse._SubParsersAction) ->
 
 
 def _admin(args: argparse.Namespace) -> int:
-    from kiosk.staff_desk import serve
+    from kiosk.staff.desk import serve
 
     serve(load_settings(args.config), host=args.host, port=args.port)
     return 0
 
 
 def _set_password(args: argparse.Namespace) -> int:
-    from kiosk.audit import AuditLog, local_user
-    from kiosk.staff_desk import StaffPasswords
+    from kiosk.content.audit import AuditLog, local_user
+    from kiosk.staff.desk import StaffPasswords
 
     settings = load_settings(args.config)
     if args.password_stdin:
@@ -104,7 +104,7 @@ def _set_password(args: argparse.Namespace) -> int:
 
 
 def _keys_new(args: argparse.Namespace) -> int:
-    from kiosk.bundles import new_key_pair
+    from kiosk.content.bundles import new_key_pair
 
     private, public = new_key_pair(Path(args.out), args.name)
     print(f"Private key: {private} (keep it secret; it signs bundles)")
@@ -113,7 +113,7 @@ def _keys_new(args: argparse.Namespace) -> int:
 
 
 def _content_bundle(args: argparse.Namespace) -> int:
-    from kiosk.bundles import make_bundle
+    from kiosk.content.bundles import make_bundle
 
     manifest = make_bundle(load_settings(args.config), Path(args.key), Path(args.out),
                            args.version)
@@ -122,8 +122,8 @@ def _content_bundle(args: argparse.Namespace) -> int:
 
 
 def _content_pull(args: argparse.Namespace) -> int:
-    from kiosk.audit import local_user
-    from kiosk.bundles import BundlePoller, pull_bundle
+    from kiosk.content.audit import local_user
+    from kiosk.content.bundles import BundlePoller, pull_bundle
 
     settings = load_settings(args.config)
     if args.watch:

@@ -25,15 +25,25 @@ from pathlib import Path
 
 from whoosh import index as windex
 
-from kiosk import KioskError
+from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings
-from kiosk.content import ContentError, ContentProblem, Entry, validate_content, write_csv
-from kiosk.index import build_index
-from kiosk.index_versions import VERSION_SYNONYMS, IndexVersions, VersionInfo, open_version
-from kiosk.query import BUNDLED_SYNONYMS, SynonymTable
+from kiosk.content.entries import (
+    ContentError,
+    ContentProblem,
+    Entry,
+    validate_content,
+    write_csv,
+)
+from kiosk.search.index import build_index
+from kiosk.search.query import BUNDLED_SYNONYMS, SynonymTable
+from kiosk.search.versions import (
+    VERSION_SYNONYMS,
+    IndexVersions,
+    VersionInfo,
+    open_version,
+)
 
 #: The bundled default content: every *.jsonl file here (see kiosk/data/README.md).
-DATA_DIR = Path(__file__).with_name("data")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
-from kiosk.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.audio import SPEECH_RATE, AudioClip
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame

@@ -15,7 +15,8 @@ Why these classes are tiny: whoosh pickles the analyzer of every field into the 
 TOC. Each analyzer here pickles as its importable class name plus a couple of ints; the
 Sudachi dictionary is a lazily-created module-level singleton, so an index written by one
 process reopens in any other (and the dictionary loads once per process). Do not rename
-these classes or move them out of this module: existing indexes refer to them by name.
+these classes: existing indexes refer to them by name. Indexes written before the stage
+folders name this module `kiosk.analysis`; `kiosk.search` registers that old name.
 """
 
 from __future__ import annotations

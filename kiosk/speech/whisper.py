@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.audio import SPEECH_RATE, AudioClip
-from kiosk.recogniser import (
+from kiosk.speech.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.models import ModelError, ensure_whisper_model
+from kiosk.speech.recogniser import (
     Transcript,
     closest_phrase,
     is_hallucination,
@@ -27,7 +28,6 @@ from kiosk.recogniser import (
     normalise_for_comparison,
     vocabulary_words,
 )
-from kiosk.speech_models import ModelError, ensure_whisper_model
 
 log = logging.getLogger(__name__)
 

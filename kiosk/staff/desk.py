@@ -1,7 +1,7 @@
 """Staff content desk: a small web page where city staff load, check, publish and roll back
 the kiosk's content without a developer.
 
-It deliberately reuses the import path everyone else uses (kiosk.content for parsing and
+It deliberately reuses the import path everyone else uses (kiosk.content.entries for parsing and
 validation, kiosk.publishing/index_versions for the atomic swap), so an upload is checked by
 exactly the same rules as `kiosk content import`. Uploads are read in memory and, where the
 import path needs files, written under names of our own into a private temporary folder
@@ -50,12 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
-from kiosk.audit import AuditLog
 from kiosk.config import Settings
+from kiosk.content.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).with_name("web") / "staff"
+WEB_DIR = Path(__file__).with_name("assets")
 PASSWORD_FILE = "staff-passwords.json"
 SESSION_COOKIE = "kiosk_staff"
 PRESESSION_COOKIE = "kiosk_signin"
@@ -663,7 +663,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
             "no staff password is set yet, so nobody could sign in. Set one first with: "
             "kiosk admin set-password --user NAME"
         )
-    from kiosk.publishing import ensure_index
+    from kiosk.content.publishing import ensure_index
 
     ensure_index(settings)  # a new install starts with the bundled content live
     server = make_server(settings, host, port)
@@ -1078,7 +1078,7 @@ class Draft:
 
     def ask(self, question: str):
         """What the kiosk would answer with this content (built on first question)."""
-        from kiosk.index import SearchIndex, build_index
+        from kiosk.search.index import SearchIndex, build_index
 
         with self._lock:
             if self._index is None:
@@ -1096,7 +1096,7 @@ class Draft:
 
 
 def _compose(index, question: str, settings: Settings):
-    from kiosk.answer import AnswerComposer
+    from kiosk.dialogue.answer import AnswerComposer
 
     hits = index.search(question)
     return AnswerComposer(settings.answer, index.categories()).compose(question, hits)
@@ -1115,7 +1115,7 @@ class ContentDesk:
     def _live_index(self):
         """The kiosk's live index (None until something is published); it follows every
         publish and rollback by itself."""
-        from kiosk.index_versions import LiveIndex
+        from kiosk.search.versions import LiveIndex
 
         with self._live_lock:
             if self._live is None:
@@ -1151,7 +1151,7 @@ class ContentDesk:
     def prepare(self, upload: Upload) -> Draft:
         """Read and check an upload exactly as `kiosk content import` would, without
         publishing it."""
-        from kiosk.content import ContentProblem, validate_content
+        from kiosk.content.entries import ContentProblem, validate_content
 
         folder = Path(tempfile.mkdtemp(prefix="kiosk-upload-"))  # mode 0700
         try:
@@ -1166,7 +1166,7 @@ class ContentDesk:
             raise
 
     def publish(self, draft: Draft, who: str) -> str:
-        from kiosk.publishing import ContentPublisher
+        from kiosk.content.publishing import ContentPublisher
 
         result = ContentPublisher(self.settings).publish_entries(
             draft.entries, who=who, note=f"uploaded {draft.filename}")
@@ -1175,19 +1175,19 @@ class ContentDesk:
     # versions
 
     def versions(self) -> list[dict[str, Any]]:
-        from kiosk.index_versions import IndexVersions
+        from kiosk.search.versions import IndexVersions
 
         return [{"version": v.id, "when": _when(v.created),
                  "who": v.who, "entries": v.entries, "note": v.note, "live": v.current}
                 for v in IndexVersions.from_settings(self.settings).list()]
 
     def rollback(self, version: str) -> None:
-        from kiosk.index_versions import IndexVersions
+        from kiosk.search.versions import IndexVersions
 
         IndexVersions.from_settings(self.settings).rollback(to=version)
 
     def export_csv(self) -> bytes:
-        from kiosk.content import csv_bytes
+        from kiosk.content.entries import csv_bytes
 
         return csv_bytes(self.live_entries())
 
@@ -1196,7 +1196,7 @@ class ContentDesk:
     def unanswered_report(self) -> dict[str, Any] | None:
         """Unanswered questions and categories per week from the opt-in query log; None when
         the log is switched off and empty."""
-        from kiosk.eventlog import QueryLog
+        from kiosk.dialogue.eventlog import QueryLog
 
         qlog = QueryLog(self.settings)
         if not qlog.enabled and not qlog.read():

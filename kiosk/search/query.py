@@ -6,7 +6,7 @@ a long question. Each content word becomes one *group*: its normalized/dictionar
 compound parts, searched in title, body and keywords with the configured field weights; the
 synonym table adds city terms to the group of the everyday word they replace; the question's
 katakana reading, cut into n-grams, is searched in the reading field so kana or wrong-kanji
-words still meet the right entry. Groups are also what `kiosk.index` counts to compute a
+words still meet the right entry. Groups are also what `kiosk.search.index` counts to compute a
 confidence (how much of the question the best entry covers).
 
 CONTRACT:
@@ -28,17 +28,26 @@ from typing import TYPE_CHECKING
 
 from whoosh import query as wq
 
-from kiosk import KioskError
-from kiosk.analysis import (Morpheme, analyse, kana_reading, lemma_terms, mostly_kana,
-                            normalize_text, reading_grams, reading_runs, term_of)
+from kiosk import DATA_DIR, KioskError
 from kiosk.config import SearchSettings
+from kiosk.search.analysis import (
+    Morpheme,
+    analyse,
+    kana_reading,
+    lemma_terms,
+    mostly_kana,
+    normalize_text,
+    reading_grams,
+    reading_runs,
+    term_of,
+)
 
 if TYPE_CHECKING:
-    from kiosk.kana_kanji import KanaKanjiConverter
+    from kiosk.search.kana_kanji import KanaKanjiConverter
 
 log = logging.getLogger(__name__)
 
-BUNDLED_SYNONYMS = Path(__file__).with_name("data") / "synonyms.tsv"
+BUNDLED_SYNONYMS = DATA_DIR / "synonyms.tsv"
 #: Lemma fields searched for every word, with the SearchSettings attribute of their weight.
 LEMMA_FIELDS = (("title", "title_weight"), ("body", "body_weight"),
                 ("keywords", "keywords_weight"))

@@ -43,8 +43,8 @@ from typing import Any
 
 from kiosk import KioskError
 from kiosk.config import Settings
-from kiosk.content import Entry, write_atomically
-from kiosk.index import Hit, SearchIndex
+from kiosk.content.entries import Entry, write_atomically
+from kiosk.search.index import Hit, SearchIndex
 
 log = logging.getLogger(__name__)
 

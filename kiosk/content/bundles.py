@@ -7,7 +7,7 @@ only when the signature verifies against its configured public key and every fil
 manifest, so anything unsigned, tampered with or cut short is refused before it is read as
 content. A bundle whose version is not newer than the one already applied is refused too, so
 an attacker who can serve files cannot roll a fleet back to old (perhaps wrong) answers.
-The content goes through the same import path as any staff upload (kiosk.publishing).
+The content goes through the same import path as any staff upload (kiosk.content.publishing).
 
 CONTRACT:
     new_key_pair(folder, name="kiosk-signing") -> (private_path, public_path)
@@ -46,9 +46,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from kiosk import KioskError
-from kiosk.audit import AuditLog, local_user
 from kiosk.config import Settings
-from kiosk.content import write_atomically
+from kiosk.content.audit import AuditLog, local_user
+from kiosk.content.entries import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def pack_bundle(files: dict[str, bytes], key: Ed25519PrivateKey, version: int,
 def _table_files(settings: Settings) -> dict[str, Path | None]:
     """The synonym table and staff reading dictionary this kiosk uses (None = none/bundled
     only), by their name inside a bundle."""
-    from kiosk.query import BUNDLED_SYNONYMS
+    from kiosk.search.query import BUNDLED_SYNONYMS
 
     syn = settings.content.synonyms_file
     readings = settings.voice.readings_file
@@ -225,9 +225,9 @@ def _table_files(settings: Settings) -> dict[str, Path | None]:
 def make_bundle(settings: Settings, key_file: Path, out_file: Path,
                 version: int | None = None) -> BundleManifest:
     """Bundle the live content (plus synonyms and reading dictionary) into one signed file."""
-    from kiosk.content import csv_bytes
-    from kiosk.index_versions import VERSION_SYNONYMS
-    from kiosk.publishing import ContentPublisher
+    from kiosk.content.entries import csv_bytes
+    from kiosk.content.publishing import ContentPublisher
+    from kiosk.search.versions import VERSION_SYNONYMS
 
     key = load_private_key(key_file)
     publisher = ContentPublisher(settings)
@@ -473,10 +473,10 @@ def _apply(settings: Settings, bundle: VerifiedBundle, who: str) -> list[str]:
     """Check the bundle's content and tables with the normal import rules, then publish
     (the new index version carries the bundle's synonym table). Returns notes for the
     operator."""
-    from kiosk.content import ContentError
-    from kiosk.publishing import ContentPublisher
-    from kiosk.query import SynonymError
-    from kiosk.speakable import ReadingDictionary, ReadingsError
+    from kiosk.content.entries import ContentError
+    from kiosk.content.publishing import ContentPublisher
+    from kiosk.search.query import SynonymError
+    from kiosk.voice.speakable import ReadingDictionary, ReadingsError
 
     readings = bundle.files.get(READINGS_FILE, b"")
     with tempfile.TemporaryDirectory(prefix="kiosk-bundle-") as tmp:

@@ -1,5 +1,5 @@
 """The kiosk's Japanese voice: Open JTalk (pyopenjtalk-plus, bundled mei voice) as a pyttsx3
-driver, plus the synthesis engine that kiosk.voice streams from.
+driver, plus the synthesis engine that kiosk.voice.synthesis streams from.
 
 pyttsx3's own Linux engine (espeak-ng) reads every kanji as "Chinese letter", so the kiosk
 brings its own driver. Importing this module registers it as `pyttsx3.drivers.openjtalk`,
@@ -10,7 +10,7 @@ and voices, and the started-utterance / started-word / finished-utterance events
 Differences from pyttsx3's bundled drivers, on purpose:
 - save_to_file has written a complete WAV (48 kHz, 16-bit, mono) before runAndWait returns.
 - A "word" in started-word is one sentence or clause: Japanese has no spaces to split at.
-- Playback goes through kiosk.audio.Speaker (sounddevice, resampled to the device's rate);
+- Playback goes through kiosk.speech.audio.Speaker (sounddevice, resampled to the device's rate);
   set the extra property "speaker" to any object with play(clip, stop_event) to redirect it.
 """
 
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
-from kiosk.audio import AudioClip, wav_bytes
 from kiosk.config import Settings, VoiceSettings, load_settings
-from kiosk.speakable import split_sentences
+from kiosk.speech.audio import AudioClip, wav_bytes
+from kiosk.voice.speakable import split_sentences
 
 DRIVER_NAME = "openjtalk"
 #: The voice bundled with pyopenjtalk-plus.
@@ -234,7 +234,7 @@ class Chunk:
 
 
 def plan_chunks(text: str, settings: VoiceSettings, *, split_first: bool = True) -> list[Chunk]:
-    """Sentences (and the comma-split parts kiosk.speakable made) with their pauses. The first
+    """Sentences (and the comma-split parts kiosk.voice.speakable made) with their pauses. The first
     part is cut at its first comma when long, so the first sound comes sooner."""
     pieces = split_sentences(text)
     if split_first and pieces and len(pieces[0]) > settings.first_chunk_max_chars:
@@ -376,7 +376,7 @@ class OpenJTalkDriver:
 
     def _get_speaker(self) -> Any:
         if self._speaker is None:
-            from kiosk.audio import Speaker
+            from kiosk.speech.audio import Speaker
 
             self._speaker = Speaker.from_settings(self._settings)
         return self._speaker

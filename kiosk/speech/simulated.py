@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiosk.audio import SPEECH_RATE, AudioClip, DeviceLost
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, DeviceLost
 
 
 class SimulatedMicrophone:
@@ -105,7 +105,7 @@ class Played:
 
 class RecordingSpeaker:
     """Keeps what was played and when, taking the clip's (paced) duration to play it and
-    stopping within 5 ms of stop_event — like kiosk.audio.Speaker, without a sound card."""
+    stopping within 5 ms of stop_event — like kiosk.speech.audio.Speaker, without a sound card."""
 
     def __init__(self, pace: float = 1.0, name: str = "speaker", keep: int = 1000):
         self.pace = float(pace)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from kiosk.audio import AudioClip
+from kiosk.speech.audio import AudioClip
 
 
 @dataclass(frozen=True)
@@ -140,14 +140,14 @@ def vocabulary_from(entries: Sequence[Any]) -> list[str]:
 def open_recogniser(settings: Any, *, vocabulary: Sequence[str] = ()) -> Recogniser:
     """The engine asr.engine asks for; "auto" = vosk when its Japanese model is installed,
     else the bundled whisper. Model problems raise ModelError naming the fixing command."""
-    from kiosk.speech_models import active_engine
+    from kiosk.speech.models import active_engine
 
     engine = active_engine(settings)
     if engine == "vosk":
-        from kiosk.asr_vosk import VoskRecogniser
+        from kiosk.speech.vosk import VoskRecogniser
 
         return VoskRecogniser.from_settings(settings, vocabulary=vocabulary)
-    from kiosk.asr_whisper import WhisperRecogniser
+    from kiosk.speech.whisper import WhisperRecogniser
 
     return WhisperRecogniser.from_settings(settings, vocabulary=vocabulary)
 
@@ -156,7 +156,7 @@ def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = ()) ->
     """A WAV file's question as text (`kiosk ask --wav`); silence is an error a person can
     fix rather than an empty search."""
     from kiosk import KioskError
-    from kiosk.audio import load_wav
+    from kiosk.speech.audio import load_wav
 
     clip = load_wav(path)
     transcript = open_recogniser(settings, vocabulary=vocabulary).transcribe(clip)

@@ -1,6 +1,6 @@
 """Index stage: the whoosh full-text index over content entries (BM25F over title, body,
-keywords and a katakana reading field). Japanese analysis lives in kiosk.analysis; index
-versions and atomic swaps live in kiosk.index_versions.
+keywords and a katakana reading field). Japanese analysis lives in kiosk.search.analysis; index
+versions and atomic swaps live in kiosk.search.versions.
 
 CONTRACT (other stages rely on these names):
     Hit                                   — one ranked candidate
@@ -16,7 +16,7 @@ Hit.confidence is the share of the question's words (weighted by rarity) that th
 contains — see SearchIndex._confidence and docs/search.md for how to pick a threshold.
 
 With [search] semantic on, build_index also stores one embedding per entry in the index
-folder (kiosk.semantic), and search fuses the lexical ranking with the question's cosine to
+folder (kiosk.search.semantic), and search fuses the lexical ranking with the question's cosine to
 each entry. An index without them (older, or built with semantic off) searches by words.
 """
 
@@ -38,13 +38,19 @@ from whoosh import scoring
 from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kiosk import KioskError
-from kiosk.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
 from kiosk.config import SearchSettings, Settings
-from kiosk.content import Entry
-from kiosk.kana_kanji import get_converter
-from kiosk.query import (LEMMA_FIELDS, READING_FIELD, BuiltQuery, QueryBuilder, SoundVocabulary,
-                         SynonymTable)
-from kiosk.semantic import EntryVectors, TextEncoder, get_encoder
+from kiosk.content.entries import Entry
+from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
+from kiosk.search.kana_kanji import get_converter
+from kiosk.search.query import (
+    LEMMA_FIELDS,
+    READING_FIELD,
+    BuiltQuery,
+    QueryBuilder,
+    SoundVocabulary,
+    SynonymTable,
+)
+from kiosk.search.semantic import EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,7 @@ def _split_settings(settings: Settings | SearchSettings | None,
 
 
 def make_schema(settings: SearchSettings) -> Schema:
-    """The index schema. Analyzers pickle by class name (see kiosk.analysis)."""
+    """The index schema. Analyzers pickle by class name (see kiosk.search.analysis)."""
     lemma = LemmaAnalyzer()
     return Schema(
         id=ID(stored=True, unique=True),

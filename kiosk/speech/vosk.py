@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kiosk.audio import SPEECH_RATE, AudioClip, to_int16
-from kiosk.recogniser import Transcript, join_japanese
-from kiosk.speech_models import ModelError, check_vosk_folder, require_vosk_model
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, to_int16
+from kiosk.speech.models import ModelError, check_vosk_folder, require_vosk_model
+from kiosk.speech.recogniser import Transcript, join_japanese
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk import KioskError
-from kiosk.answer import Answer, AnswerKind, topic_of
+from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings, VoiceSettings
-from kiosk.content import Entry
+from kiosk.content.entries import Entry
+from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
-BUNDLED_READINGS = Path(__file__).with_name("data") / "readings.tsv"
+BUNDLED_READINGS = DATA_DIR / "readings.tsv"
 
 # Digits as said one by one (telephone style: ニー, ゴー, キュー are clearer than ニ, ゴ, ク).
 _DIGIT_KANA = dict(zip("0123456789", ("ゼロ", "イチ", "ニー", "サン", "ヨン", "ゴー", "ロク",

@@ -1,7 +1,7 @@
 """/healthz: one JSON answer an operator (or a monitoring script, or systemd's watchdog helper)
 can read to know whether the kiosk can serve visitors — model loaded, devices present, index
 version, uptime, last error. Served on loopback only, by the same small HTTP server as the
-screen (kiosk/screen.py), or alone with `kiosk run --headless`.
+screen (kiosk/web/screen.py), or alone with `kiosk run --headless`.
 
 CONTRACT:
     Health(probes…).snapshot() -> dict        — what /healthz returns

@@ -1,8 +1,8 @@
 """Voice stage: speakable text → audio, through pyttsx3 with the project's Open JTalk driver.
 
-The voice is loaded once (kiosk.openjtalk_driver.load_synth, the same engine the pyttsx3
+The voice is loaded once (kiosk.voice.openjtalk.load_synth, the same engine the pyttsx3
 driver speaks with) and kept across answers. Text arrives already made speakable
-(kiosk.speakable: one segment per line); it is synthesized sentence by sentence and the first
+(kiosk.voice.speakable: one segment per line); it is synthesized sentence by sentence and the first
 sentence plays while the rest is synthesized, so the visitor hears sound quickly.
 pyttsx3's own say() cannot hand audio to the kiosk's speaker part by part, hence this class.
 
@@ -26,9 +26,9 @@ from typing import Protocol
 
 import numpy as np
 
-from kiosk.audio import AudioClip
 from kiosk.config import Settings, VoiceSettings
-from kiosk.openjtalk_driver import (
+from kiosk.speech.audio import AudioClip
+from kiosk.voice.openjtalk import (
     OpenJTalkSynth,
     VoiceError,
     load_synth,
@@ -41,7 +41,7 @@ from kiosk.openjtalk_driver import (
 
 
 class Player(Protocol):
-    """Anything that plays a clip and can be interrupted: kiosk.audio.Speaker, or a fake."""
+    """Anything that plays a clip and can be interrupted: kiosk.speech.audio.Speaker, or a fake."""
 
     def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None: ...
 

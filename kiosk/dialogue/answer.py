@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from kiosk.config import AnswerSettings
-from kiosk.index import Hit
+from kiosk.search.index import Hit
 
 
 class AnswerKind(enum.Enum):

@@ -31,23 +31,23 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Settings
-from kiosk.health import Health, HealthHandler, make_server
-from kiosk.loop import (
+from kiosk.dialogue.conversation import (
     KEYMAP,
     Approach,
     CategoryPicked,
     Choose,
     Command,
     Key,
-    Kiosk,
     Press,
     Typed,
     View,
 )
+from kiosk.dialogue.runner import Kiosk
+from kiosk.web.health import Health, HealthHandler, make_server
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).with_name("web") / "screen"
+WEB_DIR = Path(__file__).with_name("assets") / "screen"
 _STATIC = {"screen.css": "text/css; charset=utf-8", "screen.js": "text/javascript; charset=utf-8"}
 _KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々〆ヶ]")
 _MAX_QUERY_CHARS = 200

@@ -1,0 +1,585 @@
+"""The runner: carries the conversation's actions out with real stages, on threads.
+
+A microphone thread feeds the endpointer, a speech thread plays the voice, a worker runs
+the recogniser, and the event thread runs the `Conversation` and executes its actions.
+Stages are injected, so tests drive it with a fake microphone streaming real audio frames
+and a fake speaker recording what was played, and everything else real.
+
+CONTRACT:
+    Kiosk(settings, microphone=, speaker=, recogniser=, voice=, searcher=, …)
+        .post(event) / .start() / .stop() / .subscribe(callback) / .view() / .settle()
+        .microphone_lost(exc) / .microphone_back()  — ReconnectingMicrophone callbacks
+    tone_clip(hz, seconds, volume) -> AudioClip
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from kiosk.config import Settings
+from kiosk.content.entries import Entry
+from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
+from kiosk.dialogue.eventlog import EventLog, QueryLog
+from kiosk.search.index import Hit
+from kiosk.speech.audio import AudioClip, DeviceLost
+from kiosk.speech.endpointing import FRAME as VAD_FRAME
+
+log = logging.getLogger(__name__)
+
+
+from kiosk.dialogue.conversation import (
+    Action,
+    Answered,
+    Browse,
+    Browsed,
+    CategoryPicked,
+    Choose,
+    Conversation,
+    DeviceChanged,
+    EndUtterance,
+    Event,
+    Heard,
+    Key,
+    Listen,
+    LogEvent,
+    NoSpeechHeard,
+    Partial,
+    Press,
+    Recognise,
+    Record,
+    Say,
+    Search,
+    Show,
+    SpeechEnd,
+    SpeechFinished,
+    SpeechStart,
+    State,
+    Stop,
+    Tick,
+    Tone,
+    Typed,
+    View,
+)
+from kiosk.dialogue.wording import Prompts
+
+# --- the runner --------------------------------------------------------------------------
+
+class VoiceLike(Protocol):
+    def speak(self, text: str, speaker: Any, stop_event: threading.Event, **kwargs: Any) -> Any: ...
+
+
+class SpeakerLike(Protocol):
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool: ...
+
+
+class SearcherLike(Protocol):
+    """kiosk.search.versions.LiveIndex (or a SearchIndex): what the loop asks of the index."""
+
+    def search(self, query: str, limit: int | None = None) -> list[Hit]: ...
+
+    def entries(self) -> list[Entry]: ...
+
+    def categories(self) -> list[str]: ...
+
+
+def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> AudioClip:
+    """A soft sine beep with 10 ms fades (no click), distinct from the voice."""
+    n = max(1, int(seconds * rate))
+    t = np.arange(n, dtype=np.float32) / rate
+    wave = np.sin(2 * np.pi * hz * t).astype(np.float32) * float(volume)
+    fade = min(n // 2, int(0.01 * rate))
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        wave[:fade] *= ramp
+        wave[-fade:] *= ramp[::-1]
+    return AudioClip(wave, rate)
+
+
+#: After this many seconds of quiet audio the VAD's state is restarted, so it stays sensitive
+#: to short replies.
+_VAD_REFRESH_SECONDS = 1.0
+#: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
+#: syllable is lost (in a noisy lobby the VAD stays awake by itself).
+_QUIET_RMS = 0.005
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    done: threading.Event
+
+
+class _VolumeSpeaker:
+    """Scales what the voice plays by the visitor's volume step, reporting device loss."""
+
+    def __init__(self, speaker: SpeakerLike, gain: float, on_lost: Callable[[DeviceLost], None]):
+        self.speaker, self.gain, self.on_lost = speaker, gain, on_lost
+        self.played = False
+
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool:
+        if self.gain != 1.0:
+            clip = AudioClip(np.clip(clip.samples * self.gain, -1.0, 1.0).astype(np.float32), clip.rate)
+        try:
+            done = self.speaker.play(clip, stop_event)
+        except DeviceLost as exc:
+            self.on_lost(exc)
+            raise
+        self.played = True
+        return done
+
+
+class Kiosk:
+    """Runs the conversation with real stages. Thread-safe `post()`; the machine itself
+    runs on one event thread, so it needs no locks."""
+
+    def __init__(self, settings: Settings, *, microphone: Iterable[AudioClip] | None,
+                 speaker: SpeakerLike, recogniser: Any, voice: VoiceLike, searcher: SearcherLike,
+                 endpointer: Any = None, headphones: SpeakerLike | None = None,
+                 speakable: Any = None, composer: AnswerComposer | None = None,
+                 clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
+                 query_log: QueryLog | None = None, events: EventLog | None = None,
+                 prompts: Prompts | None = None):
+        self.settings = settings
+        self.microphone = microphone
+        self.speaker = speaker
+        self.headphones = headphones
+        self.recogniser = recogniser
+        self.voice = voice
+        self.searcher = searcher
+        self.endpointer = endpointer
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.query_log = query_log or QueryLog(settings)
+        self.events = events or EventLog()
+        self.composer = composer
+        if speakable is None:
+            from kiosk.voice.speakable import Speakable
+            speakable = Speakable(settings.voice)
+        self.speakable = speakable
+        self.machine = Conversation(settings, prompts)
+        self.machine.speakable = lambda entry: speakable.for_entry(entry)  # type: ignore[method-assign]
+        self._normalise = getattr(speakable, "normalise", lambda text: text)
+        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self._stop_speech = threading.Event()
+        self._speech_lock = threading.Lock()
+        self._speech_thread: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._running = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[Callable[[View], None]] = []
+        self._recognise_q: queue.Queue[tuple[str, AudioClip] | None] = queue.Queue()
+        self._recognising = threading.Event()
+        self._speech_audio: list[np.ndarray] = []
+        self._partial_at = 0.0
+        self._quiet_seconds = 0.0
+        self._recent: deque[np.ndarray] = deque(maxlen=25)  # ≈ 0.5 s of 20 ms blocks
+        self._reset_endpointer = threading.Event()
+        self._flush = threading.Event()
+        self._voice_kwargs = self._voice_parameters(voice)
+        self.last_error = ""
+        self.errors = 0
+        self.started_at = time.time()
+        self._view = self.machine.view()
+        self._view_lock = threading.Lock()
+        self._tones: dict[str, AudioClip] = {}
+
+    # --- public --------------------------------------------------------------------------
+
+    def post(self, event: Event) -> None:
+        """Hand an event to the machine (from any thread). A key or press while the kiosk
+        talks silences it right here, before the event is even queued (barge-in ≤ 200 ms)."""
+        if isinstance(event, (Press, Key, Typed, CategoryPicked, Choose)) and \
+                self.machine.state is not State.IDLE:
+            self._stop_speech.set()
+        self._queue.put(event)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every event posted so far has been handled (tests, benchmarks)."""
+        done = threading.Event()
+        self._queue.put(_Barrier(done))
+        return done.wait(timeout)
+
+    def view(self) -> View:
+        with self._view_lock:
+            return self._view
+
+    def subscribe(self, callback: Callable[[View], None]) -> None:
+        """Be told each time the view changes (the screen pushes it to the browser)."""
+        self._subscribers.append(callback)
+
+    def start(self) -> Kiosk:
+        self._running.set()
+        self._spawn(self._event_loop, "kiosk-events")
+        self._spawn(self._recognise_loop, "kiosk-recognise")
+        if self.microphone is not None:
+            self._spawn(self._microphone_loop, "kiosk-microphone")
+        return self
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._stop_speech.set()
+        self._queue.put(None)
+        self._recognise_q.put(None)
+        close = getattr(self.microphone, "close", None)
+        if close:
+            close()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._speech_thread is not None:
+            self._speech_thread.join(timeout=5)
+
+    def __enter__(self) -> Kiosk:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    def categories(self) -> list[str]:
+        """The live index's categories (the screen's category buttons)."""
+        try:
+            return list(self.searcher.categories())
+        except Exception as exc:
+            log.debug("categories unavailable: %s", exc)
+            return []
+
+    # --- threads -------------------------------------------------------------------------
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _event_loop(self) -> None:
+        next_tick = self.clock() + self.tick_seconds
+        while self._running.is_set():
+            try:
+                event = self._queue.get(timeout=self.tick_seconds)
+            except queue.Empty:
+                event = Tick()
+            if event is None:
+                break
+            if isinstance(event, _Barrier):
+                event.done.set()
+                continue
+            if not isinstance(event, Tick):
+                self._handle(event)
+            if isinstance(event, Tick) or self.clock() >= next_tick:
+                next_tick = self.clock() + self.tick_seconds
+                self._handle(Tick())
+
+    def _handle(self, event: Event) -> None:
+        try:
+            actions = self.machine.handle(event, self.clock())
+            for action in actions:
+                self._execute(action)
+        except Exception as exc:  # one bad event must not take the kiosk down
+            self._error("event", exc)
+            log.exception("handling %s failed", type(event).__name__)
+
+    def _error(self, where: str, exc: BaseException) -> None:
+        self.errors += 1
+        self.last_error = f"{where}: {exc}"
+        self.events.event("error", logging.ERROR, where=where, error=type(exc).__name__)
+
+    def _publish(self) -> None:
+        view = self.machine.view()
+        with self._view_lock:
+            self._view = view
+        for callback in list(self._subscribers):
+            try:
+                callback(view)
+            except Exception as exc:
+                log.debug("view subscriber failed: %s", exc)
+
+    def _execute(self, action: Action) -> None:
+        if isinstance(action, Show):
+            self._publish()
+        elif isinstance(action, Say):
+            self._start_speech(action)
+        elif isinstance(action, Stop):
+            self._stop_speech.set()
+        elif isinstance(action, Tone):
+            self._play_tone(action)
+        elif isinstance(action, Listen):
+            self._set_listening(action.active, action.fresh)
+        elif isinstance(action, EndUtterance):
+            self._flush.set()
+        elif isinstance(action, Recognise):
+            self._recognise_q.put(("final", action.clip))
+        elif isinstance(action, Search):
+            self._run_search(action.text, action.alternatives)
+        elif isinstance(action, Browse):
+            self._run_browse(action.category)
+        elif isinstance(action, Record):
+            self.query_log.record(action.text, action.kind, action.entry_id, action.category)
+        elif isinstance(action, LogEvent):
+            self.events.event(action.name, **action.fields)
+
+    # --- searching ------------------------------------------------------------------------
+
+    def _composer(self) -> AnswerComposer:
+        if self.composer is None:
+            categories = self.searcher.categories() if hasattr(self.searcher, "categories") else []
+            self.composer = AnswerComposer(self.settings.answer, categories)
+        return self.composer
+
+    def _run_search(self, text: str, alternatives: tuple[str, ...] = ()) -> None:
+        try:
+            composer = self._composer()
+            if hasattr(self.searcher, "categories"):  # an import may have added categories
+                composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
+            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
+        except Exception as exc:
+            self._error("search", exc)
+            log.exception("search failed")
+            answer = Answer(AnswerKind.NONE, text)
+        self._handle(Answered(answer))
+
+    def _run_browse(self, category: str) -> None:
+        try:
+            entries = tuple(e for e in self.searcher.entries() if e.category == category)
+        except Exception as exc:
+            self._error("browse", exc)
+            entries = ()
+        limit = max(1, self.settings.answer.max_suggestions)
+        self._handle(Browsed(category, entries[:limit]))
+
+    # --- speech out -----------------------------------------------------------------------
+
+    @staticmethod
+    def _voice_parameters(voice: Any) -> set[str]:
+        try:
+            return set(inspect.signature(voice.speak).parameters)
+        except (TypeError, ValueError, AttributeError):
+            return set()
+
+    def _output(self, headphones: bool) -> SpeakerLike:
+        return self.headphones if headphones and self.headphones is not None else self.speaker
+
+    def _start_speech(self, say: Say) -> None:
+        """Stop whatever is playing, then speak on a fresh speech thread (the old one sees
+        its stop event and ends by itself; its SpeechFinished is ignored as stale)."""
+        self._stop_speech.set()
+        self._stop_speech = threading.Event()
+        stop = self._stop_speech
+        with self._speech_lock:
+            previous = self._speech_thread
+            thread = threading.Thread(target=self._speak, args=(say, stop, previous),
+                                      name="kiosk-speech", daemon=True)
+            self._speech_thread = thread
+        thread.start()
+
+    def _speak(self, say: Say, stop: threading.Event, previous: threading.Thread | None) -> None:
+        """One utterance. Waits for the stopped previous one to let go of the voice (it ends
+        within one sentence's synthesis), so the synthesizer is never used twice at once."""
+        if previous is not None:
+            previous.join(timeout=5.0)
+        completed = False
+        kwargs: dict[str, Any] = {}
+        gain = say.volume / max(1e-6, self.settings.voice.volume)
+        if hasattr(self.voice, "volume") and hasattr(self.voice, "rate"):
+            # kiosk.voice.synthesis.Voice: pace and loudness are its own (peak-normalised, no clipping)
+            self.voice.rate, self.voice.volume, gain = say.rate, say.volume, 1.0
+        else:
+            if "volume" in self._voice_kwargs:
+                kwargs["volume"], gain = say.volume, 1.0
+            if "rate" in self._voice_kwargs:
+                kwargs["rate"] = say.rate
+        output = _VolumeSpeaker(self._output(say.headphones), gain, self._speaker_lost)
+        try:
+            text = self._normalise(say.text)
+            if text.strip():
+                self.voice.speak(text, output, stop, **kwargs)
+            if say.tone_after and not stop.is_set():
+                output.gain = 1.0
+                output.play(self._tone_clip("start", self.settings.loop.tone_volume), stop)
+            completed = not stop.is_set()
+            if output.played and not self.machine.speaker_ok:
+                self.post(DeviceChanged("speaker", True))
+        except DeviceLost:
+            pass
+        except Exception as exc:
+            self._error("voice", exc)
+            log.exception("speaking failed")
+        self.post(SpeechFinished(say.utterance, completed))
+
+    def _speaker_lost(self, exc: DeviceLost) -> None:
+        self.last_error = f"speaker: {exc}"
+        if self.machine.speaker_ok:
+            self.post(DeviceChanged("speaker", False, str(exc)))
+
+    def _tone_clip(self, kind: str, volume: float) -> AudioClip:
+        key = f"{kind}:{volume}"
+        if key not in self._tones:
+            hz = self.settings.loop.tone_hz * (1.0 if kind == "start" else 0.75)
+            self._tones[key] = tone_clip(hz, self.settings.loop.tone_seconds, volume)
+        return self._tones[key]
+
+    def _play_tone(self, tone: Tone) -> None:
+        clip = self._tone_clip(tone.kind, tone.volume)
+        output = self._output(tone.headphones)
+
+        def play() -> None:
+            try:
+                output.play(clip, threading.Event())
+            except DeviceLost as exc:
+                self._speaker_lost(exc)
+            except Exception as exc:
+                self._error("tone", exc)
+
+        threading.Thread(target=play, name="kiosk-tone", daemon=True).start()
+
+    # --- speech in ------------------------------------------------------------------------
+
+    def _set_listening(self, active: bool, fresh: bool = False) -> None:
+        if active:
+            if fresh or not self._listening.is_set():
+                self._reset_endpointer.set()
+            self._listening.set()
+        else:
+            self._listening.clear()
+
+    def microphone_lost(self, exc: BaseException | None = None) -> None:
+        """Callback for ReconnectingMicrophone: the visitor is told to use the screen."""
+        self.last_error = f"microphone: {exc}" if exc else "microphone lost"
+        self.post(DeviceChanged("microphone", False, str(exc or "")))
+
+    def microphone_back(self) -> None:
+        self.post(DeviceChanged("microphone", True))
+
+    def _microphone_loop(self) -> None:
+        """Feed the endpointer while a session listens. A plain iterable that raises
+        DeviceLost is iterated again after [audio] reconnect_seconds (ReconnectingMicrophone
+        does its own retrying and reports through microphone_lost/back)."""
+        assert self.microphone is not None
+        lost = False
+        while self._running.is_set():
+            try:
+                for chunk in self.microphone:
+                    if not self._running.is_set():
+                        return
+                    if lost:
+                        lost = False
+                        self.microphone_back()
+                    self._feed(chunk)
+                return
+            except DeviceLost as exc:
+                if not lost:
+                    lost = True
+                    self.microphone_lost(exc)
+            except Exception as exc:
+                self._error("microphone", exc)
+                log.exception("microphone loop failed")
+                if not lost:
+                    lost = True
+                    self.microphone_lost(exc)
+            if not self._running.is_set():
+                return
+            time.sleep(self.settings.audio.reconnect_seconds)
+
+    def _feed(self, chunk: AudioClip) -> None:
+        if not self._listening.is_set() or self.endpointer is None:
+            return
+        loud = float(np.sqrt(np.mean(np.square(chunk.samples)))) >= _QUIET_RMS if chunk.samples.size else False
+        self._quiet_seconds = 0.0 if loud else self._quiet_seconds + chunk.duration
+        self._recent.append(chunk.samples)
+        vad = getattr(self.endpointer, "vad", None)
+        if self._quiet_seconds >= _VAD_REFRESH_SECONDS and not getattr(self.endpointer, "speaking", False) \
+                and hasattr(vad, "reset"):
+            # Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
+            # missed after ~5 s), so while all is quiet its state is restarted now and then,
+            # and primed with the last half second of room sound (a cold state is slow to
+            # rise at a word's onset). Only the VAD's state: the endpointer keeps its
+            # pre-roll and its "no speech" clock.
+            vad.reset()
+            recent = np.concatenate(list(self._recent))
+            for at in range(0, len(recent) - VAD_FRAME + 1, VAD_FRAME):
+                vad(recent[at:at + VAD_FRAME])
+            self._quiet_seconds = 0.0
+        if self._reset_endpointer.is_set():
+            self._reset_endpointer.clear()
+            self.endpointer.reset()
+            self._speech_audio = []
+            self._quiet_seconds = 0.0
+        events = self.endpointer.feed(chunk)
+        if getattr(self.endpointer, "speaking", False):
+            self._speech_audio.append(chunk.samples)
+            self._maybe_partial(chunk.rate)
+        for ev in events:
+            self._endpoint_event(ev)
+        if self._flush.is_set():
+            self._flush.clear()
+            events = self.endpointer.flush()
+            if not events:
+                self.endpointer.reset()
+                self.post(NoSpeechHeard())
+            for ev in events:
+                self._endpoint_event(ev)
+
+    def _maybe_partial(self, rate: int) -> None:
+        """While the visitor speaks, transcribe what was said so far for the screen, every
+        [loop] partial_seconds of speech, when the recogniser is free."""
+        every = self.settings.loop.partial_seconds
+        if every <= 0 or self._recognising.is_set():
+            return
+        heard = sum(len(a) for a in self._speech_audio) / rate
+        if heard - self._partial_at >= every:
+            self._partial_at = heard
+            self._recognising.set()
+            self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate)))
+
+    def _endpoint_event(self, ev: Any) -> None:
+        name = type(ev).__name__
+        if name == "SpeechStarted":
+            self._partial_at = 0.0
+            self.post(SpeechStart())
+            if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
+                self._stop_speech.set()
+        elif name == "SpeechEnded":
+            self._speech_audio = []
+            self.post(SpeechEnd(ev.clip))
+        elif name == "NoSpeech":
+            self.post(NoSpeechHeard())
+
+    def _recognise_loop(self) -> None:
+        while True:
+            job = self._recognise_q.get()
+            if job is None:
+                return
+            kind, clip = job
+            try:
+                if self.recogniser is None:
+                    raise RuntimeError("no speech recognition model is loaded")
+                transcript = self.recogniser.transcribe(clip)
+                text, alternatives = transcript.text, tuple(transcript.alternatives)
+            except Exception as exc:
+                if kind == "final":
+                    self._error("recogniser", exc)
+                    log.exception("recognition failed")
+                text, alternatives = "", ()
+            finally:
+                self._recognising.clear()
+            if kind == "final":
+                self.post(Heard(text, alternatives))
+            elif text and self._speech_audio:
+                self.post(Partial(text))
+
+    # --- for /healthz ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.machine.state.value, "microphone": self.machine.mic_ok,
+                "speaker": self.machine.speaker_ok, "errors": self.errors,
+                "last_error": self.last_error}
