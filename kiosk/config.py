@@ -275,6 +275,17 @@ class EndpointingSettings:
     no_speech_timeout_seconds: float = 8.0
     # Audio kept from just before speech started, so first syllables are not clipped.
     pre_roll_seconds: float = 0.5
+    # End of turn from the words (kiosk/turn_end.py): the utterance so far is recognised at
+    # each pause this long, and the silence needed to end the turn follows what it says.
+    pause_seconds: float = 0.15
+    # Silence that ends a turn whose words end a sentence (〜ですか, 〜ください, 〜たいです).
+    complete_silence_seconds: float = 0.4
+    # Silence a turn waits after a form that goes on (〜て, 〜が, 〜を, 〜は, えーと, あのー).
+    continuing_silence_seconds: float = 1.8
+    # Silence after anything else (a bare noun phrase, 〜のですが).
+    unsure_silence_seconds: float = 1.25
+    # ... shortened to this when the voice falls at the end (a declarative close).
+    falling_unsure_silence_seconds: float = 0.9
 
 
 @dataclass(frozen=True)
