@@ -40,12 +40,12 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from make_speech_fixtures import QUESTIONS, paused_script, read_questions, speak, speak_paused  # noqa: E402
 
-from kiosk.audio import SPEECH_RATE, AudioClip  # noqa: E402
 from kiosk.config import Settings  # noqa: E402
-from kiosk.loop import Press, State  # noqa: E402
-from kiosk.recogniser import open_recogniser, vocabulary_from  # noqa: E402
-from kiosk.simulated_audio import SimulatedMicrophone  # noqa: E402
-from kiosk.voice import Voice  # noqa: E402
+from kiosk.dialogue.conversation import Press, State  # noqa: E402
+from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
+from kiosk.speech.recogniser import open_recogniser, vocabulary_from  # noqa: E402
+from kiosk.speech.simulated import SimulatedMicrophone  # noqa: E402
+from kiosk.voice.synthesis import Voice  # noqa: E402
 
 SPOKEN_LEVEL = 0.02  # a sample above this is speech (the fixtures' silence is exact zeros)
 
