@@ -110,10 +110,13 @@ def speak_paused(script: str, *, slow: bool = True) -> AudioClip:
     for i, piece in enumerate(pieces):
         if i % 2:
             parts.append(np.zeros(int(float(piece) * SPEECH_RATE), dtype=np.float32))
-        elif piece:
-            clip = speak(piece, slow=slow)
-            pad = int(0.3 * SPEECH_RATE)
-            parts.append(clip.samples[pad:-pad])
+        elif piece:  # the phrase alone, its own leading and trailing silence cut off
+            samples = speak(piece, slow=slow).samples
+            loud = np.flatnonzero(np.abs(samples) > 0.005)
+            if loud.size:
+                edge = int(0.02 * SPEECH_RATE)
+                samples = samples[max(0, loud[0] - edge): loud[-1] + edge]
+            parts.append(samples)
     pad = np.zeros(int(0.3 * SPEECH_RATE), dtype=np.float32)
     return AudioClip(np.concatenate([pad, *parts, pad]), SPEECH_RATE)
 
