@@ -275,17 +275,20 @@ class EndpointingSettings:
     no_speech_timeout_seconds: float = 8.0
     # Audio kept from just before speech started, so first syllables are not clipped.
     pre_roll_seconds: float = 0.5
-    # End of turn from the words (kiosk/turn_end.py): the utterance so far is recognised at
-    # each pause this long, and the silence needed to end the turn follows what it says.
+    # End of turn from the words (kiosk/speech/turn_end.py): the utterance so far is
+    # recognised at each pause, searched and its reply prepared while the visitor is quiet;
+    # false = the turn ends after trailing_silence_seconds of silence, whatever was said.
+    judge_from_words: bool = True
+    # A pause this long inside a question starts that work.
     pause_seconds: float = 0.15
     # Silence that ends a turn whose words end a sentence (〜ですか, 〜ください, 〜たいです).
     complete_silence_seconds: float = 0.4
     # Silence a turn waits after a form that goes on (〜て, 〜が, 〜を, 〜は, えーと, あのー).
     continuing_silence_seconds: float = 1.8
     # Silence after anything else (a bare noun phrase, 〜のですが).
-    unsure_silence_seconds: float = 1.25
+    unsure_silence_seconds: float = 1.6
     # ... shortened to this when the voice falls at the end (a declarative close).
-    falling_unsure_silence_seconds: float = 0.9
+    falling_unsure_silence_seconds: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -307,8 +310,9 @@ class VoiceSettings:
     peak_dbfs: float = -1.0
     # Pitch shift in semitones (negative = lower, easier for some older ears).
     pitch: float = 0.0
-    # Silence before the answer (lets the listener turn to the kiosk) and after it.
-    pause_before_seconds: float = 0.3
+    # Silence before the answer (played in front of its first sentence, so a sound device
+    # that starts slowly never clips the first word) and after it.
+    pause_before_seconds: float = 0.05
     pause_after_seconds: float = 0.5
     # Silence between sentences, and between the parts of a long sentence split at a comma.
     sentence_pause_seconds: float = 0.35

@@ -121,3 +121,54 @@ def test_chunk_size_and_rate_do_not_matter(speech):
     ep = Endpointer()
     c = [type(e) for e in ep.feed(clip48)]
     assert a == b == c == [SpeechStarted, SpeechEnded]
+
+
+def test_pauses_are_reported_and_the_turn_ends_when_told(speech):
+    """With pause reports on, a pause inside the question gives SpeechPaused (with the
+    utterance so far), speech after it SpeechResumed, and the silence that ends the turn is
+    what end_after() set for the current pause — a stale pause's setting is ignored."""
+    signal = np.concatenate([_silence(1.0), speech, speech, _silence(3.0)])
+    loud = np.flatnonzero(np.abs(speech) > 0.02)
+    gap = (len(speech) - loud[-1] + loud[0]) / SPEECH_RATE  # the fixture's own silences
+    wait = gap + 0.6
+    ep = Endpointer(pauses=True)
+    told: dict[int, float] = {}
+    events = []
+    for i in range(0, len(signal), 320):
+        for e in ep.feed(AudioClip(signal[i: i + 320], SPEECH_RATE)):
+            events.append(((i + 320) / SPEECH_RATE, e))
+            if type(e).__name__ == "SpeechPaused":
+                ep.end_after(5.0, e.pause - 1)  # stale: no effect
+                told[e.pause] = (i + 320) / SPEECH_RATE
+                ep.end_after(wait, e.pause)  # longer than the gap: the turn goes on
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds[0] == "SpeechStarted" and kinds[-1] == "SpeechEnded", kinds
+    assert kinds.count("SpeechEnded") == 1, f"the {gap:.1f} s gap did not end the turn"
+    assert "SpeechResumed" in kinds
+    paused = [e for _, e in events if type(e).__name__ == "SpeechPaused"]
+    assert paused[0].clip.duration >= (loud[-1] - loud[0]) / SPEECH_RATE  # all words so far
+    ended_at, ended = events[-1]
+    assert ended.pause == paused[-1].pause
+    # the end comes `wait` after that pause began (it was reported 0.15 s in)
+    assert wait - 0.4 < ended_at - told[ended.pause] < wait
+
+
+def test_a_short_end_after_ends_the_turn_early(speech):
+    signal = np.concatenate([_silence(1.0), speech, _silence(3.0)])
+    ep = Endpointer(pauses=True)
+    ends = []
+    for i in range(0, len(signal), 320):
+        for e in ep.feed(AudioClip(signal[i: i + 320], SPEECH_RATE)):
+            if type(e).__name__ == "SpeechPaused":
+                ep.end_after(0.4, e.pause)
+            if isinstance(e, SpeechEnded):
+                ends.append((i + 320) / SPEECH_RATE)
+    speech_end = 1.0 + np.flatnonzero(np.abs(speech) > 0.02)[-1] / SPEECH_RATE
+    assert len(ends) == 1 and ends[0] - speech_end < 0.8  # not the 1.25 s default
+
+
+def test_endpointing_settings_are_checked():
+    from kiosk import KioskError
+
+    with pytest.raises(KioskError, match="continuing_silence_seconds"):
+        Endpointer(EndpointingSettings(continuing_silence_seconds=0.2), vad=lambda f: 0.0)

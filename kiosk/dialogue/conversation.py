@@ -718,6 +718,21 @@ class Conversation:
         s.last_said = text
         return [*acts, *self._to(State.ANSWERING)]
 
+    def reply_for(self, answer: Answer) -> tuple[str, float, float]:
+        """(text, rate, volume) the kiosk would begin to say if this answer came now: lets
+        the runner synthesize a likely reply's first sentence while the visitor's last pause
+        is still running. Pure; changes nothing."""
+        s = self.session
+        rate = self.rate_steps[s.rate_index] if s else self.settings.voice.rate
+        volume = self.volume_steps[s.volume_index] if s else self.settings.voice.volume
+        if answer.kind is AnswerKind.CONFIDENT and answer.candidates:
+            text = self.speakable(answer.candidates[0].entry)
+        elif answer.kind is AnswerKind.UNSURE and answer.candidates:
+            text = self.prompts.ask_back.format(topic=topic_of(answer.candidates[0].entry.title))
+        else:
+            text = self.prompts.not_found
+        return text, rate, volume
+
     def speakable(self, entry: Entry) -> str:
         """What to say for an entry; the Kiosk replaces this with the speakable-text stage."""
         return entry.spoken or entry.body

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -70,12 +70,21 @@ from kiosk.dialogue.conversation import (
     Typed,
     View,
 )
+from kiosk.dialogue.turns import PausingEndpointer, TurnTaking
 from kiosk.dialogue.wording import Prompts
 
 # --- the runner --------------------------------------------------------------------------
 
 class VoiceLike(Protocol):
     def speak(self, text: str, speaker: Any, stop_event: threading.Event, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class PreparingVoice(Protocol):
+    """kiosk.voice.synthesis.Voice: can synthesize a likely answer's first sentence ahead."""
+
+    def prepare(self, text: str, *, rate: float | None = None,
+                volume: float | None = None) -> None: ...
 
 
 class SpeakerLike(Protocol):
@@ -176,7 +185,7 @@ class Kiosk:
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
         self._subscribers: list[Callable[[View], None]] = []
-        self._recognise_q: queue.Queue[tuple[str, AudioClip] | None] = queue.Queue()
+        self._recognise_q: queue.Queue[tuple[str, AudioClip, int] | None] = queue.Queue()
         self._recognising = threading.Event()
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
@@ -185,6 +194,11 @@ class Kiosk:
         self._reset_endpointer = threading.Event()
         self._flush = threading.Event()
         self._voice_kwargs = self._voice_parameters(voice)
+        self.turns: TurnTaking | None = None
+        if settings.endpointing.judge_from_words and isinstance(endpointer, PausingEndpointer):
+            self.turns = TurnTaking(settings, endpointer=endpointer, post=self.post,
+                                    compose=self._compose, prepare=self._prepare_reply,
+                                    log_event=self.events.event)
         self.last_error = ""
         self.errors = 0
         self.started_at = time.time()
@@ -318,7 +332,8 @@ class Kiosk:
         elif isinstance(action, EndUtterance):
             self._flush.set()
         elif isinstance(action, Recognise):
-            self._recognise_q.put(("final", action.clip))
+            if self.turns is None or not self.turns.final_for(action.clip):
+                self._recognise_q.put(("final", action.clip, 0))
         elif isinstance(action, Search):
             self._run_search(action.text, action.alternatives)
         elif isinstance(action, Browse):
@@ -336,12 +351,16 @@ class Kiosk:
             self.composer = AnswerComposer(self.settings.answer, categories)
         return self.composer
 
+    def _compose(self, texts: tuple[str, ...]) -> Answer:
+        composer = self._composer()
+        if hasattr(self.searcher, "categories"):  # an import may have added categories
+            composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
+        return composer.compose_heard(texts, self.searcher.search)
+
     def _run_search(self, text: str, alternatives: tuple[str, ...] = ()) -> None:
         try:
-            composer = self._composer()
-            if hasattr(self.searcher, "categories"):  # an import may have added categories
-                composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
+            guessed = self.turns.answer_for((text, *alternatives)) if self.turns else None
+            answer = guessed or self._compose((text, *alternatives))
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
@@ -356,6 +375,15 @@ class Kiosk:
             entries = ()
         limit = max(1, self.settings.answer.max_suggestions)
         self._handle(Browsed(category, entries[:limit]))
+
+    def _prepare_reply(self, answer: Answer) -> None:
+        """Synthesize the first sentence the conversation would say for this answer, at the
+        visitor's pace and volume (a speculative answer, kiosk/dialogue/turns.py)."""
+        if not isinstance(self.voice, PreparingVoice):
+            return
+        text, rate, volume = self.machine.reply_for(answer)
+        if text.strip():
+            self.voice.prepare(self._normalise(text), rate=rate, volume=volume)
 
     # --- speech out -----------------------------------------------------------------------
 
@@ -517,7 +545,8 @@ class Kiosk:
         events = self.endpointer.feed(chunk)
         if getattr(self.endpointer, "speaking", False):
             self._speech_audio.append(chunk.samples)
-            self._maybe_partial(chunk.rate)
+            if self.turns is None:  # else the partial transcript comes from each pause
+                self._maybe_partial(chunk.rate)
         for ev in events:
             self._endpoint_event(ev)
         if self._flush.is_set():
@@ -539,7 +568,7 @@ class Kiosk:
         if heard - self._partial_at >= every:
             self._partial_at = heard
             self._recognising.set()
-            self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate)))
+            self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate), 0))
 
     def _endpoint_event(self, ev: Any) -> None:
         name = type(ev).__name__
@@ -548,8 +577,15 @@ class Kiosk:
             self.post(SpeechStart())
             if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
                 self._stop_speech.set()
+        elif name == "SpeechPaused" and self.turns is not None:
+            self.turns.paused(ev.pause)
+            self._recognise_q.put(("pause", ev.clip, ev.pause))
+        elif name == "SpeechResumed" and self.turns is not None:
+            self.turns.resumed(ev.pause)
         elif name == "SpeechEnded":
             self._speech_audio = []
+            if self.turns is not None:
+                self.turns.ended(ev.clip, ev.pause)
             self.post(SpeechEnd(ev.clip))
         elif name == "NoSpeech":
             self.post(NoSpeechHeard())
@@ -559,7 +595,10 @@ class Kiosk:
             job = self._recognise_q.get()
             if job is None:
                 return
-            kind, clip = job
+            kind, clip, pause = job
+            if kind == "pause":
+                self._recognise_pause(clip, pause)
+                continue
             try:
                 if self.recogniser is None:
                     raise RuntimeError("no speech recognition model is loaded")
@@ -576,6 +615,24 @@ class Kiosk:
                 self.post(Heard(text, alternatives))
             elif text and self._speech_audio:
                 self.post(Partial(text))
+
+    def _recognise_pause(self, clip: AudioClip, pause: int) -> None:
+        """The question so far, at a pause (kiosk/dialogue/turns.py); stale pauses skipped."""
+        assert self.turns is not None
+        if not self.turns.wants_decode(pause):
+            return
+        try:
+            if self.recogniser is None:
+                raise RuntimeError("no speech recognition model is loaded")
+            transcript = self.recogniser.transcribe(clip)
+        except Exception as exc:
+            self._error("recogniser", exc)
+            log.exception("recognition failed")
+            retry = self.turns.failed_in_pause(pause)
+            if retry is not None:
+                self._recognise_q.put(("final", retry, 0))
+            return
+        self.turns.heard_in_pause(pause, clip, transcript)
 
     # --- for /healthz ---------------------------------------------------------------------
 

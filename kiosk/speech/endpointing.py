@@ -7,11 +7,22 @@ a small state machine turns labels into events:
                      or the 15 s cap; carries the utterance clip, with a short pre-roll
     NoSpeech       — nothing said within the no-speech timeout ("please speak or touch")
 
+With `pauses=True` (the kiosk's runner, which judges the end of the turn from the words,
+kiosk/speech/turn_end.py) it also reports
+
+    SpeechPaused   — [endpointing] pause_seconds of silence inside a question: carries the
+                     utterance so far, so it can be recognised while the visitor is quiet
+    SpeechResumed  — speech came back after a SpeechPaused (that pause's work is stale)
+
+and the silence that ends the turn is whatever `end_after(seconds, pause)` last set for the
+current pause (trailing_silence_seconds until then).
+
 Feed 16 kHz chunks of any size with Endpointer.feed(); audio never leaves memory.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +49,20 @@ class SpeechEnded:
     clip: AudioClip
     at_seconds: float  # stream time when the end was decided
     reason: str  # "silence" | "max_length" | "flush"
+    pause: int = 0  # the SpeechPaused it ended in (0 = none, or speech went on after it)
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    clip: AudioClip  # the utterance so far, its pre-roll and this pause's silence included
+    at_seconds: float
+    pause: int  # counts up within a stream; end_after() names it
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    at_seconds: float
+    pause: int  # the pause that turned out not to be the end
 
 
 @dataclass(frozen=True)
@@ -45,7 +70,7 @@ class NoSpeech:
     waited_seconds: float
 
 
-Event = SpeechStarted | SpeechEnded | NoSpeech
+Event = SpeechStarted | SpeechEnded | NoSpeech | SpeechPaused | SpeechResumed
 
 
 class SileroVad:
@@ -75,12 +100,17 @@ class SileroVad:
 class Endpointer:
     """Turns a stream of 16 kHz chunks into SpeechStarted / SpeechEnded / NoSpeech events."""
 
-    def __init__(self, settings: Any = None, *, vad: Any = None):
+    def __init__(self, settings: Any = None, *, vad: Any = None, pauses: bool = False):
         from kiosk.config import EndpointingSettings
 
         s = getattr(settings, "endpointing", settings) or EndpointingSettings()
+        check_endpointing(s)
         self.threshold = s.threshold
         frame_s = FRAME / SPEECH_RATE
+        self.pauses = pauses
+        self._pause_frames = max(1, round(s.pause_seconds / frame_s))
+        self._pause_id = 0
+        self._pause_lock = threading.Lock()
         self._start_frames = max(1, round(s.speech_start_seconds / frame_s))
         self._end_frames = max(1, round(s.trailing_silence_seconds / frame_s))
         self._max_frames = max(1, round(s.max_speech_seconds / frame_s))
@@ -102,10 +132,20 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
         self._utterance: list[np.ndarray] = []
         self._silence = 0
+        self._paused = 0  # id of the pause in progress (0 = none)
+        self._needed = self._end_frames  # silence that ends the turn in this pause
 
     @property
     def speaking(self) -> bool:
         return self._speaking
+
+    def end_after(self, seconds: float, pause: int) -> None:
+        """The silence that ends the turn, if speech is still paused at `pause` (a later
+        pause, or speech resumed, makes this a no-op). Thread-safe: the recogniser's thread
+        calls it while the microphone's thread feeds."""
+        with self._pause_lock:
+            if pause and pause == self._paused:
+                self._needed = max(1, round(seconds * SPEECH_RATE / FRAME))
 
     def feed(self, clip: AudioClip) -> list[Event]:
         if clip.rate != SPEECH_RATE:
@@ -139,7 +179,21 @@ class Endpointer:
         if self._speaking:
             self._utterance.append(frame)
             self._silence = 0 if p >= self.threshold - _HYSTERESIS else self._silence + 1
-            if self._silence >= self._end_frames:
+            if self.pauses:
+                with self._pause_lock:
+                    if self._silence == 0 and self._paused:
+                        resumed, self._paused, self._needed = self._paused, 0, self._end_frames
+                        return SpeechResumed(self._seconds(self._frames_seen), resumed)
+                    if self._silence == self._pause_frames and not self._paused:
+                        self._pause_id += 1
+                        self._paused = self._pause_id
+                        clip = AudioClip(np.concatenate(self._utterance).astype(np.float32),
+                                         SPEECH_RATE)
+                        return SpeechPaused(clip, self._seconds(self._frames_seen), self._paused)
+                    needed = self._needed
+            else:
+                needed = self._end_frames
+            if self._silence >= needed:
                 return self._end("silence")
             if len(self._utterance) >= self._max_frames:
                 return self._end("max_length")
@@ -176,8 +230,29 @@ class Endpointer:
         keep_tail = max(0, self._silence - round(0.3 * SPEECH_RATE / FRAME))
         frames = self._utterance[: len(self._utterance) - keep_tail] if keep_tail else self._utterance
         clip = AudioClip(np.concatenate(frames).astype(np.float32), SPEECH_RATE)
+        with self._pause_lock:
+            pause, self._paused, self._needed = self._paused, 0, self._end_frames
         self._speaking = False
         self._utterance, self._silence = [], 0
         self._waiting_since = self._frames_seen
         self.vad.reset()
-        return SpeechEnded(clip, self._seconds(self._frames_seen), reason)
+        return SpeechEnded(clip, self._seconds(self._frames_seen), reason, pause)
+
+
+def check_endpointing(s: Any) -> None:
+    """Refuse [endpointing] values the endpointer cannot work with, naming the key."""
+    problems = []
+    for name in ("speech_start_seconds", "trailing_silence_seconds", "max_speech_seconds",
+                 "no_speech_timeout_seconds", "pause_seconds", "complete_silence_seconds",
+                 "continuing_silence_seconds", "unsure_silence_seconds",
+                 "falling_unsure_silence_seconds"):
+        if not getattr(s, name) > 0:
+            problems.append(f"[endpointing] {name} = {getattr(s, name)} must be above 0")
+    if not 0.0 < s.threshold < 1.0:
+        problems.append(f"[endpointing] threshold = {s.threshold} must be between 0 and 1")
+    if not problems and not (s.pause_seconds < s.complete_silence_seconds
+                             <= s.unsure_silence_seconds <= s.continuing_silence_seconds):
+        problems.append("[endpointing] needs pause_seconds < complete_silence_seconds <= "
+                        "unsure_silence_seconds <= continuing_silence_seconds")
+    if problems:
+        raise KioskError("; ".join(problems) + "; fix the config file (see kiosk/defaults.toml)")

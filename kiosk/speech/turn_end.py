@@ -8,11 +8,12 @@ Japanese sentence endings over Sudachi's parts of speech, so every decision can 
     complete    a sentence-final form: 〜ですか, 〜ますか, 〜たい(です), 〜ください, 〜の？,
                 〜ました, a noun phrase with a question mark            → short silence
     continuing  a form that needs more: 〜て, 〜が, 〜けど, 〜と, 〜を, 〜は, a filler
-                (えーと, あのー), a verb stem, or nothing recognisable yet  → long silence
+                (えーと, あのー), あの〜 / それで〜 / ちょっと〜, a verb stem, or nothing
+                recognisable yet                                          → long silence
     unsure      anything else (a bare noun phrase 「住民票」, 〜のですが)     → the middle
 
 The audio cue: energy falling at the end of the last word (a declarative close) shortens an
-unsure wait; it never overrides the words.
+unsure wait (to no less than the old fixed 1.25 s by default); it never overrides the words.
 
 CONTRACT:
     TurnVerdict (COMPLETE / CONTINUING / UNSURE)
@@ -54,6 +55,9 @@ _CLOSING_PARTICLES = ("か", "の", "ね", "よ", "かな", "かしら", "な")
 #: A polite trailing request (〜したいのですが / 〜んですけど): usually finished, not always.
 _POLITE_TRAIL = ("ですが", "ですけど", "ですけれど", "ますが", "ますけど", "ますけれど")
 _QUESTION_MARKS = ("?", "？")
+#: Auxiliaries a finished question or request ends with (〜です, 〜ます, 〜た, 〜たい, 〜ない);
+#: a rarer one (〜まい) at a pause is more likely a misheard fragment.
+_CLOSING_AUXILIARIES = ("です", "ます", "た", "たい", "だ", "ない", "ぬ", "らしい")
 
 _lock = threading.Lock()
 _sudachi: Any = None
@@ -91,14 +95,17 @@ def judge_text(text: str) -> tuple[TurnVerdict, str]:
     bare = text.rstrip("。.!！?？、, ")
     if pos == "感動詞" and sub == "フィラー" or pos == "フィラー":
         return TurnVerdict.CONTINUING, f"ends with the filler 「{surface}」"
-    if bare.endswith(_POLITE_TRAIL):
-        return TurnVerdict.UNSURE, f"a polite trailing request 「〜{bare[-3:]}」"
+    trail = next((t for t in _POLITE_TRAIL if bare.endswith(t)), "")
+    if trail:
+        return TurnVerdict.UNSURE, f"a polite trailing request 「〜{trail}」"
     if pos == "助詞":
         if sub == "終助詞" or (surface in _CLOSING_PARTICLES and sub == "準体助詞" and asked):
             return TurnVerdict.COMPLETE, f"sentence-final particle 「{surface}」"
         if sub in _GOING_ON_PARTICLES:
             return TurnVerdict.CONTINUING, f"ends with the particle 「{surface}」 ({sub})"
         return TurnVerdict.UNSURE, f"particle 「{surface}」 ({sub})"
+    if pos == "助動詞" and last.dictionary_form() not in _CLOSING_AUXILIARIES:
+        return TurnVerdict.UNSURE, f"an unusual ending 「{surface}」 for a question"
     if pos in ("助動詞", "動詞", "形容詞"):
         if form.startswith(("終止形", "命令形")):
             return TurnVerdict.COMPLETE, f"sentence-final form 「{surface}」 ({form})"
@@ -109,8 +116,8 @@ def judge_text(text: str) -> tuple[TurnVerdict, str]:
         if asked:
             return TurnVerdict.COMPLETE, f"a noun phrase asked as a question 「{surface}？」"
         return TurnVerdict.UNSURE, f"ends with the noun phrase 「{surface}」"
-    if pos == "接頭辞":
-        return TurnVerdict.CONTINUING, f"ends with the prefix 「{surface}」"
+    if pos in ("接頭辞", "連体詞", "接続詞", "副詞"):  # お〜, あの〜, それで〜, ちょっと〜
+        return TurnVerdict.CONTINUING, f"「{surface}」 ({pos}) needs words after it"
     return TurnVerdict.UNSURE, f"ends with 「{surface}」 ({pos})"
 
 

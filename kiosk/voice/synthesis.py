@@ -9,6 +9,7 @@ pyttsx3's own say() cannot hand audio to the kiosk's speaker part by part, hence
 CONTRACT:
     Voice.synthesize(text, *, slow=False) -> Iterator[AudioClip]   — sentence by sentence
     Voice.speak(text, speaker, stop_event, *, slow=False)           — first sound fast
+    Voice.prepare(text, rate=, volume=)  — synthesize a likely answer's first sentence ahead
 Also: Voice(settings), Voice.render(text) -> AudioClip (whole answer, for --out),
 Voice.save(text, path), Voice.repeat(speaker, stop_event), Voice.slower()/faster(),
 Voice.louder()/softer() stepping through [voice] rate_steps / volume_steps.
@@ -72,6 +73,8 @@ class Voice:
         self.volume = float(self.settings.volume)
         self.pitch = float(self.settings.pitch)
         self._last: _Spoken | None = None
+        self._synth_lock = threading.Lock()  # a stopped answer and a prepared one may overlap
+        self._prepared: tuple[tuple[str, float, float, float], np.ndarray] | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -122,10 +125,38 @@ class Voice:
         peak = peak_for(self.volume, self.settings.peak_dbfs)
         chunks = plan_chunks(text, self.settings)
         for i, chunk in enumerate(chunks):
-            samples = self.synth.synthesize(chunk.text, rate=rate, pitch=self.pitch, peak=peak)
+            samples = self._chunk_audio(chunk.text, rate, peak) if i == 0 else \
+                self._synthesize(chunk.text, rate, peak)
             last = i == len(chunks) - 1
             pause = self.settings.pause_after_seconds if last else chunk.pause_after
             yield AudioClip(np.concatenate([samples, silence(pause, sr)]), sr)
+
+    def _synthesize(self, text: str, rate: float, peak: float) -> np.ndarray:
+        with self._synth_lock:
+            return self.synth.synthesize(text, rate=rate, pitch=self.pitch, peak=peak)
+
+    def _chunk_audio(self, text: str, rate: float, peak: float) -> np.ndarray:
+        """A first sentence prepare() made already is used once; anything else is made now."""
+        key = (text, rate, peak, self.pitch)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == key:
+            return prepared[1]
+        return self._synthesize(text, rate, peak)
+
+    def prepare(self, text: str, *, rate: float | None = None,
+                volume: float | None = None) -> None:
+        """Synthesize the first sentence of an answer that may be spoken soon (the kiosk
+        guesses the answer while the visitor's last pause is still running). If the next
+        speak() begins with that sentence at that pace and volume, it plays at once; if not,
+        the guess is simply forgotten."""
+        rate = float(self.rate if rate is None else rate)
+        peak = peak_for(self.volume if volume is None else volume, self.settings.peak_dbfs)
+        chunks = plan_chunks(text, self.settings)
+        if not chunks:
+            return
+        first = chunks[0].text
+        samples = self._synthesize(first, rate, peak)
+        self._prepared = ((first, rate, peak, self.pitch), samples)
 
     def lead_in(self) -> AudioClip:
         """The short silence before an answer."""
@@ -143,8 +174,9 @@ class Voice:
 
     def speak(self, text: str, speaker: Player, stop_event: threading.Event | None = None, *,
               slow: bool = False) -> bool:
-        """Say text: the lead-in silence plays while the first sentence is synthesized, each
-        later sentence is synthesized while the one before plays. Returns False when
+        """Say text: the short lead-in silence (what the sound device needs to start without
+        clipping the first word) is played in front of the first sentence; each later
+        sentence is synthesized while the one before plays. Returns False when
         stop_event (barge-in) cut it short."""
         stop_event = stop_event or threading.Event()
         key = (self.rate_for(slow), self.volume, self.pitch)
@@ -166,7 +198,7 @@ class Voice:
         played: list[AudioClip] = []
         completed = False
         try:
-            completed = _played(speaker, self.lead_in(), stop_event)
+            completed, lead_in = not stop_event.is_set(), self.lead_in()
             while completed:
                 item = produced.get()
                 if item is None:
@@ -174,6 +206,9 @@ class Voice:
                 if isinstance(item, BaseException):
                     raise item
                 played.append(item)
+                if lead_in is not None:  # one clip, so the device's start never clips a word
+                    item = AudioClip(np.concatenate([lead_in.samples, item.samples]), item.rate)
+                    lead_in = None
                 completed = _played(speaker, item, stop_event)
         finally:
             abandoned.set()
