@@ -145,6 +145,7 @@ class Turn:
     right: bool = False
     outright: bool = False
     heard: str = ""
+    left_for: str = ""
     stages: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -181,6 +182,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     def note(view: Any) -> None:
         if view.state != State.LISTENING.value and not left:
             left.append(time.perf_counter())
+            turn.left_for = view.state
 
     kiosk._subscribers.append(note)
     rec.calls.clear()
@@ -189,7 +191,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     mic.say_marked(clip)
     wait_for(lambda: mic.idle.is_set() and mic.speech_end_at is not None, timeout=60)
     turn.speech_end = mic.speech_end_at or time.perf_counter()
-    wait_for(lambda: first.at is not None, timeout=20)
+    wait_for(lambda: first.at is not None, timeout=90)
     kiosk.settle()
     kiosk._subscribers.remove(note)
     first.armed = False
@@ -258,7 +260,9 @@ def main() -> int:
             turns.append(turn)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
-                print(f"  {turn.kind:6} {lat:>7} {'CUT ' if turn.cut_off else ''}"
+                early = f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
+                    if turn.turn_end is not None else ""
+                print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
                       f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard}", flush=True)
     mic.close()
 

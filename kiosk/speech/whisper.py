@@ -45,7 +45,7 @@ class WhisperRecogniser:
                  beam_size: int = 5, threads: int = 2, no_speech_threshold: float = 0.6,
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
-                 vad: bool = True):
+                 vad: bool = True, window_padding_seconds: float = 4.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -69,6 +69,7 @@ class WhisperRecogniser:
         self.hallucinations = tuple(hallucinations)
         self.max_vocabulary_words = max_vocabulary_words
         self.vad = vad
+        self.window_padding_seconds = max(0.0, float(window_padding_seconds))
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -80,7 +81,8 @@ class WhisperRecogniser:
                    beam_size=asr.whisper_beam_size, threads=asr.whisper_threads,
                    no_speech_threshold=asr.no_speech_threshold,
                    max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
-                   vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words)
+                   vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
+                   window_padding_seconds=asr.whisper_window_padding_seconds)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -143,10 +145,15 @@ class WhisperRecogniser:
         return result(*self._window(audio))
 
     def _window(self, audio: np.ndarray) -> tuple[list[str], float]:
-        """One beam search over one 30 s window, keeping n-best hypotheses."""
+        """One beam search over one window, keeping n-best hypotheses. The window is the
+        question plus [asr] whisper_window_padding_seconds, not always 30 s: whisper's
+        encoder costs in proportion to its window, and on a kiosk question the shorter window
+        loses nothing (bench/asr_bench.py)."""
         m = self.model
-        features = m.feature_extractor(audio)[..., : int(_WINDOW_SECONDS * 100)]
-        pad = int(_WINDOW_SECONDS * 100) - features.shape[-1]
+        full = int(_WINDOW_SECONDS * 100)
+        features = m.feature_extractor(audio)[..., :full]
+        window = min(full, features.shape[-1] + int(self.window_padding_seconds * 100))
+        pad = window - features.shape[-1]
         if pad > 0:
             features = np.pad(features, ((0, 0), (0, pad)))
         encoded = m.encode(features)
