@@ -218,7 +218,11 @@ class Voice:
     def play_clips(self, clips: Sequence[AudioClip], speaker: Player,
                    stop_event: threading.Event | None = None) -> bool:
         stop_event = stop_event or threading.Event()
-        return all(_played(speaker, c, stop_event) for c in [self.lead_in(), *clips])
+        clips = list(clips)
+        if clips:  # the lead-in in front of the first clip, as speak() plays it
+            clips[0] = AudioClip(np.concatenate([self.lead_in().samples, clips[0].samples]),
+                                 clips[0].rate)
+        return all(_played(speaker, c, stop_event) for c in clips)
 
     @property
     def last_text(self) -> str | None:
