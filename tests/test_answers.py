@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.records import Answer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, Settings
-from kiosk.content.entries import Entry, load_content, validate_content
+from kiosk.content.entries import load_content, validate_content
 from kiosk.content.publishing import default_sources
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind, topic_of
-from kiosk.search.index import Hit, SearchIndex, build_index
+from kiosk.content.records import Entry
+from kiosk.search.index import SearchIndex, build_index
+from kiosk.search.records import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "kiosk" / "data"

@@ -13,7 +13,6 @@ from kiosk import DATA_DIR
 from kiosk.config import ContentSettings
 from kiosk.content.entries import (
     ContentError,
-    Entry,
     csv_bytes,
     join_keywords,
     load_content,
@@ -21,6 +20,7 @@ from kiosk.content.entries import (
     validate_content,
     write_csv,
 )
+from kiosk.content.records import Entry
 
 GOOD = {"id": "library-hours", "title": "図書館は何時まで開いていますか",
         "body": "中央図書館は、午前9時から午後8時までです。", "category": "図書館",

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import Settings, settings_from_dict
-from kiosk.content.entries import Entry
 from kiosk.content.publishing import ContentPublisher, ensure_index
+from kiosk.content.records import Entry
 from kiosk.dialogue.conversation import (
     Answered,
     Command,
@@ -202,7 +202,7 @@ def test_follow_up_words_are_recognised_only_in_short_replies():
 
 
 def test_machine_never_answers_with_confidence_when_nothing_fits(tmp_path):
-    from kiosk.dialogue.answer import Answer, AnswerKind
+    from kiosk.answer.records import Answer, AnswerKind
 
     m = Conversation(Settings(base_dir=tmp_path))
     m.handle(Press(), 0.0)

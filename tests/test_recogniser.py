@@ -22,7 +22,6 @@ from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
 from kiosk.speech.models import ModelError, vosk_status
 from kiosk.speech.recogniser import (
     Recogniser,
-    Transcript,
     character_error_rate,
     closest_phrase,
     is_hallucination,
@@ -30,6 +29,7 @@ from kiosk.speech.recogniser import (
     open_recogniser,
     vocabulary_from,
 )
+from kiosk.speech.records import Transcript
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"

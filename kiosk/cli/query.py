@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk import KioskError
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.records import Answer, AnswerKind
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
-from kiosk.search.index import Hit, SearchIndex
+from kiosk.search.index import SearchIndex
+from kiosk.search.records import Hit
 from kiosk.search.versions import IndexVersions, open_version
 
 

@@ -30,10 +30,10 @@ from kiosk.config import Settings
 from kiosk.content.entries import (
     ContentError,
     ContentProblem,
-    Entry,
     validate_content,
     write_csv,
 )
+from kiosk.content.records import Entry
 from kiosk.search.index import build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymTable
 from kiosk.search.versions import (

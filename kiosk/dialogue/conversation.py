@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk.answer.records import Answer, AnswerKind, topic_of
 from kiosk.config import Settings
-from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
+from kiosk.content.records import Entry
 from kiosk.dialogue.wording import STATUS, Prompts
-from kiosk.search.index import Hit
+from kiosk.search.records import Hit
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.recogniser import closest_phrase
 

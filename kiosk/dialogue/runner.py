@@ -26,17 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.records import Answer, AnswerKind
 from kiosk.config import Settings
-from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
-from kiosk.dialogue.eventlog import EventLog, QueryLog
-from kiosk.search.index import Hit
-from kiosk.speech.audio import AudioClip, DeviceLost
-from kiosk.speech.endpointing import FRAME as VAD_FRAME
-
-log = logging.getLogger(__name__)
-
-
+from kiosk.content.records import Entry
 from kiosk.dialogue.conversation import (
     Action,
     Answered,
@@ -70,7 +63,13 @@ from kiosk.dialogue.conversation import (
     Typed,
     View,
 )
+from kiosk.dialogue.eventlog import EventLog, QueryLog
 from kiosk.dialogue.wording import Prompts
+from kiosk.search.records import Hit
+from kiosk.speech.audio import AudioClip, DeviceLost
+from kiosk.speech.endpointing import FRAME as VAD_FRAME
+
+log = logging.getLogger(__name__)
 
 # --- the runner --------------------------------------------------------------------------
 

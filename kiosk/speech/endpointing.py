@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kiosk import KioskError
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.records import EndpointEvent, NoSpeech, SpeechEnded, SpeechStarted
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame
@@ -28,24 +28,6 @@ _HYSTERESIS = 0.15  # once speaking, speech continues until p < threshold - this
 _MAX_START_GAP = 6  # frames (~0.2 s) of dip allowed inside a run before speech has started
 
 
-@dataclass(frozen=True)
-class SpeechStarted:
-    at_seconds: float  # stream time when speech began (pre-roll not counted)
-
-
-@dataclass(frozen=True)
-class SpeechEnded:
-    clip: AudioClip
-    at_seconds: float  # stream time when the end was decided
-    reason: str  # "silence" | "max_length" | "flush"
-
-
-@dataclass(frozen=True)
-class NoSpeech:
-    waited_seconds: float
-
-
-Event = SpeechStarted | SpeechEnded | NoSpeech
 
 
 class SileroVad:
@@ -107,11 +89,11 @@ class Endpointer:
     def speaking(self) -> bool:
         return self._speaking
 
-    def feed(self, clip: AudioClip) -> list[Event]:
+    def feed(self, clip: AudioClip) -> list[EndpointEvent]:
         if clip.rate != SPEECH_RATE:
             clip = clip.at_rate(SPEECH_RATE)
         self._pending = np.concatenate([self._pending, clip.samples.astype(np.float32)])
-        events: list[Event] = []
+        events: list[EndpointEvent] = []
         while len(self._pending) >= FRAME:
             frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
             event = self._step(frame)
@@ -119,13 +101,13 @@ class Endpointer:
                 events.append(event)
         return events
 
-    def flush(self) -> list[Event]:
+    def flush(self) -> list[EndpointEvent]:
         """End of input (a file): a question still in progress ends here."""
         if self._speaking and self._utterance:
             return [self._end("flush")]
         return []
 
-    def listen(self, chunks: Iterable[AudioClip]) -> Iterator[Event]:
+    def listen(self, chunks: Iterable[AudioClip]) -> Iterator[EndpointEvent]:
         for chunk in chunks:
             yield from self.feed(chunk)
         yield from self.flush()
@@ -133,7 +115,7 @@ class Endpointer:
     def _seconds(self, frames: int) -> float:
         return frames * FRAME / SPEECH_RATE
 
-    def _step(self, frame: np.ndarray) -> Event | None:
+    def _step(self, frame: np.ndarray) -> EndpointEvent | None:
         self._frames_seen += 1
         p = self.vad(frame)
         if self._speaking:

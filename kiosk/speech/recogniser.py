@@ -17,26 +17,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from kiosk.speech.audio import AudioClip
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str  # best hypothesis, spaces between Japanese words removed
-    alternatives: tuple[str, ...] = ()
-    confidence: float = 0.0  # 0..1
-    audio_seconds: float = 0.0
-    elapsed_seconds: float = 0.0
-    engine: str = ""
-    words: tuple[tuple[str, float], ...] = ()  # (word, confidence) where the engine gives them
-
-    @property
-    def heard_nothing(self) -> bool:
-        """True when there was no speech (or only a known hallucination) to search for."""
-        return not self.text.strip()
+from kiosk.speech.records import Transcript
 
 
 @runtime_checkable

@@ -16,7 +16,8 @@ from typing import Any
 
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, to_int16
 from kiosk.speech.models import ModelError, check_vosk_folder, require_vosk_model
-from kiosk.speech.recogniser import Transcript, join_japanese
+from kiosk.speech.recogniser import join_japanese
+from kiosk.speech.records import Transcript
 
 log = logging.getLogger(__name__)
 

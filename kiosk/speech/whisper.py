@@ -21,13 +21,13 @@ import numpy as np
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
 from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
-    Transcript,
     closest_phrase,
     is_hallucination,
     join_japanese,
     normalise_for_comparison,
     vocabulary_words,
 )
+from kiosk.speech.records import Transcript
 
 log = logging.getLogger(__name__)
 
