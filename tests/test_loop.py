@@ -482,7 +482,7 @@ def test_speaker_loss_is_shown_and_the_screen_keeps_working(rig):
     rig.speaker.lost = False
     rig.kiosk.post(Key(Command.REPEAT))
     rig.wait(lambda: rig.kiosk.view().speaker, 20, "the speaker to come back")
-    assert rig.kiosk.web.health()["last_error"]
+    assert rig.kiosk.health()["last_error"]
 
 
 def test_import_during_a_session_swaps_content_without_dropping_it(tmp_path, models_dir,
