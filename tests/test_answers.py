@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from kiosk.answer.composer import AnswerComposer
-from kiosk.answer.records import Answer, AnswerKind, topic_of
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, Settings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import load_content, validate_content
 from kiosk.content.publishing import default_sources
-from kiosk.content.records import Entry
+from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex, build_index
-from kiosk.search.records import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "kiosk" / "data"

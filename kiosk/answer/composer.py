@@ -8,7 +8,7 @@ CONTRACT:
         -> Answer   — the recogniser's transcripts in its order; one the content fits
                       better than the first is used, and then always asked back
 
-The decision itself is a plain record (kiosk.answer.records: Answer, AnswerKind).
+The decision itself is a plain record (kiosk.answer.contract: Answer, AnswerKind).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import AnswerSettings
-from kiosk.search.records import Hit
+from kiosk.search.contract import Hit
 
 
 def _top_confidence(hits: Sequence[Hit]) -> float:

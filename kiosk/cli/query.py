@@ -21,11 +21,11 @@ from typing import Any, TextIO
 
 from kiosk import KioskError
 from kiosk.answer.composer import AnswerComposer
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
+from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
-from kiosk.search.records import Hit
 from kiosk.search.versions import IndexVersions, open_version
 
 

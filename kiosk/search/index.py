@@ -39,8 +39,9 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
+from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
 from kiosk.search.query import (
     LEMMA_FIELDS,
@@ -50,7 +51,6 @@ from kiosk.search.query import (
     SoundVocabulary,
     SynonymTable,
 )
-from kiosk.search.records import Hit
 from kiosk.search.semantic import EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
