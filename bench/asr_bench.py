@@ -38,9 +38,9 @@ from make_speech_fixtures import read_questions, speak  # noqa: E402
 
 from kiosk.config import Settings  # noqa: E402
 from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
+from kiosk.speech.contract import SpeechEnded  # noqa: E402
 from kiosk.speech.endpointing import Endpointer  # noqa: E402
 from kiosk.speech.recogniser import character_error_rate, vocabulary_from  # noqa: E402
-from kiosk.speech.contract import SpeechEnded  # noqa: E402
 
 
 def add_noise(clip: AudioClip, snr_db: float, seed: int, extra_seconds: float = 3.0) -> AudioClip:
