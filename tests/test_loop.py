@@ -30,10 +30,9 @@ from kiosk.dialogue.conversation import (
     command_in,
 )
 from kiosk.dialogue.eventlog import QueryLog, setup_logging
-from kiosk.dialogue.runner import Kiosk
+from kiosk.dialogue.runner import make_kiosk
 from kiosk.search.versions import LiveIndex
 from kiosk.speech.audio import AudioClip, load_wav
-from kiosk.speech.endpointing import Endpointer
 from kiosk.speech.recogniser import vocabulary_from
 from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone
 
@@ -141,10 +140,10 @@ class Rig:
         self.phones = RecordingSpeaker(pace=8.0, name="headphones")
         self.voice = RecordingVoice(voice)
         self.states: list[str] = []
-        self.kiosk = Kiosk(settings, microphone=self.mic, speaker=self.speaker,
-                           headphones=self.phones, recogniser=recogniser, voice=self.voice,
-                           searcher=searcher, endpointer=Endpointer(settings),
-                           clock=self.clock.now, tick_seconds=0.05)
+        self.kiosk = make_kiosk(settings, searcher=searcher, microphone=self.mic,
+                                speaker=self.speaker, headphones=self.phones,
+                                recogniser=recogniser, voice=self.voice, clock=self.clock.now,
+                                tick_seconds=0.05)
         self.kiosk.subscribe(self._seen)
 
     def _seen(self, view) -> None:
