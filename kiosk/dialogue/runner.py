@@ -27,6 +27,7 @@ import numpy as np
 from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings
+from kiosk.dialogue.ask import ask
 from kiosk.dialogue.conversation import (
     Action,
     Answered,
@@ -323,10 +324,7 @@ class Kiosk:
 
     def _run_search(self, search: Search) -> Answered:
         try:
-            composer = self._composer()
-            # an import may have added categories since the last question
-            composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((search.text, *search.alternatives), self.searcher.search)
+            answer = ask(self.searcher, self._composer(), (search.text, *search.alternatives))
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
