@@ -502,7 +502,8 @@ def test_logs_hold_no_visitor_words_and_the_query_log_is_opt_in(tmp_path, shared
     with r.kiosk:
         for q in ("ピアノの調律をしたい", "ピアノの調律をしたい", "ゴルフの打ちっぱなし", "図書館は何時まで開いていますか"):
             r.kiosk.post(Typed(q))
-            r.wait(lambda: r.kiosk.state in (State.SUGGESTING, State.ANSWERING, State.WAITING), 20)
+            r.kiosk.settle()  # the question is taken (THINKING) before its answer is awaited
+            r.wait(lambda: r.kiosk.state in (State.SUGGESTING, State.ANSWERING, State.WAITING), 60)
             r.kiosk.post(Key(Command.PAUSE))
             r.wait_quiet()
         r.kiosk.post(Key(Command.END))
