@@ -31,24 +31,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from kiosk.dialogue.answer import Answer
+from kiosk.answer.contract import Answer
 from kiosk.dialogue.conversation import Event, Heard, Partial
 from kiosk.speech.audio import AudioClip
-from kiosk.speech.recogniser import Transcript
+from kiosk.speech.contract import PausingEndpointer, Transcript
 from kiosk.speech.turn_end import TurnDecision, TurnEndModel, TurnVerdict
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class PausingEndpointer(Protocol):
-    """kiosk.speech.endpointing.Endpointer with pause reports switched on."""
-
-    pauses: bool
-
-    def end_after(self, seconds: float, pause: int) -> None: ...
 
 
 @dataclass
