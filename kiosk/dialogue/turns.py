@@ -115,16 +115,19 @@ class TurnTaking:
                 return
             current.transcript, current.decision = transcript, decision
             claimed = current.final_claimed
-        self.endpointer.end_after(decision.wait_seconds, pause)
         self._log("turn_judged", pause=pause, verdict=decision.verdict.value,
                   reason=decision.reason, wait=decision.wait_seconds)
-        if claimed:
+        if claimed:  # the button ended the turn while this was being recognised
+            self.endpointer.end_after(decision.wait_seconds, pause)
             self._post(Heard(transcript.text, tuple(transcript.alternatives)))
             return
         if transcript.text:
             self._post(Partial(transcript.text))
         if transcript.text and decision.verdict is not TurnVerdict.CONTINUING:
+            # guessed before the endpointer is told: when the silence has already lasted
+            # long enough, the turn ends the moment its answer and first sentence are ready
             self._guess(pause, (transcript.text, *transcript.alternatives))
+        self.endpointer.end_after(decision.wait_seconds, pause)
 
     def _guess(self, pause: int, texts: tuple[str, ...]) -> None:
         """Search and synthesize the first sentence now; kept only while the pause lasts."""
