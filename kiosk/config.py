@@ -353,7 +353,8 @@ class LoopSettings:
     # Least seconds between two spoken invitations on approach.
     invitation_interval_seconds: float = 30.0
     # While a visitor speaks, show what was heard so far every this many seconds of speech
-    # (when the recogniser is free); 0 = only the final transcript.
+    # without a pause (when the recogniser is free; each pause shows it anyway); 0 = only at
+    # pauses.
     partial_seconds: float = 2.0
     # Start-of-listening tone: pitch (Hz), length (s) and loudness (0.0-1.0).
     tone_hz: float = 880.0

@@ -492,8 +492,7 @@ class Kiosk:
         events = self.endpointer.feed(chunk)
         if self.endpointer.speaking:
             self._speech_audio.append(chunk.samples)
-            if self.turns is None:  # else the partial transcript comes from each pause
-                self._maybe_partial(chunk.rate)
+            self._maybe_partial(chunk.rate)
         for ev in events:
             self._endpoint_event(ev)
         if self._flush.is_set():
@@ -524,6 +523,8 @@ class Kiosk:
             if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
                 self._stop_speech.set()
         elif isinstance(ev, SpeechPaused) and self.turns is not None:
+            # each pause's transcript is shown; a periodic partial only for long unbroken speech
+            self._partial_at = sum(len(a) for a in self._speech_audio) / ev.clip.rate
             self.turns.paused(ev.pause)
             self._recognise_q.put(("pause", ev.clip, ev.pause))
         elif isinstance(ev, SpeechResumed) and self.turns is not None:
