@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 warnings.filterwarnings("ignore", category=SyntaxWarning)
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -100,8 +102,9 @@ class SpeechTimer:
             if not self._seen_play:
                 self._seen_play = True
                 self.first_play.append(now)
-            elif float(abs(clip.samples).max(initial=0.0)) > 0.0:
-                self.first_voice.append(now)
+            loud = np.flatnonzero(np.abs(clip.samples) > 0.0)
+            if loud.size:  # the lead-in is played in front of the first sentence, in one clip
+                self.first_voice.append(now + loud[0] / clip.rate / self.speaker.pace)
                 self._armed = False
         return self.speaker.play(clip, stop_event)
 
