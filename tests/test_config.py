@@ -31,7 +31,7 @@ def test_unknown_key_is_named(tmp_path: Path):
 def test_wrong_type_is_named(tmp_path: Path):
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text('[search]\nlimit = "ten"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="'limit' must be int"):
+    with pytest.raises(ConfigError, match="'limit' must be a whole number"):
         load_settings(cfg)
 
 
