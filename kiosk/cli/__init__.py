@@ -9,8 +9,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from kiosk import KioskError, __version__
-from kiosk.config import ConfigError
+from kiosk import KioskError, __version__, i18n
+from kiosk.cli.exit_codes import ExitCode
+from kiosk.config import ConfigError, configured_language
+from kiosk.i18n import _
 
 #: Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
@@ -23,14 +25,26 @@ COMMAND_MODULES = (
 )
 
 
+# argparse's own words ("usage:", "error:", "show this help message and exit") come from
+# the kiosk's catalog too (tools/catalogs.py extracts them from argparse).
+argparse._ = i18n._  # type: ignore[attr-defined]
+argparse.ngettext = i18n.ngettext  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, its help in the current language (set it first)."""
     parser = argparse.ArgumentParser(
         prog="kiosk",
-        description="Offline Japanese voice-search kiosk for city information.",
+        description=_("Offline Japanese voice-search kiosk for city information."),
+        epilog=_("Exit codes: 0 = done, 1 = nothing found or problems found, 2 = bad input "
+                   "(the message says what to fix), 130 = stopped with Ctrl+C. Messages in "
+                   "English: KIOSK_LANG=en or [ui] language = \"en\"."),
     )
-    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
-    parser.add_argument("--config", help="config file (default: $KIOSK_CONFIG or ./kiosk.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}",
+                        help=_("show the version and exit"))
+    parser.add_argument("--config",
+                        help=_("config file (default: $KIOSK_CONFIG or ./kiosk.toml)"))
+    parser.add_argument("-v", "--verbose", action="store_true", help=_("show debug logs"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -43,7 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_argument(argv: Sequence[str]) -> str | None:
+    """--config from the command line, read before the parser exists (its help is in the
+    config's language)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--config")
+    known, _rest = early.parse_known_args(argv)
+    return known.config
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    i18n.set_language(configured_language(_config_argument(argv)))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -52,11 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return ExitCode.BAD_INPUT
     try:
         return int(args.func(args) or 0)
     except (KioskError, ConfigError) as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", ExitCode.BAD_INPUT))
     except KeyboardInterrupt:
-        return 130
+        print(_("kiosk: stopped (Ctrl+C)."), file=sys.stderr)
+        return ExitCode.INTERRUPTED

@@ -36,6 +36,7 @@ from typing import Any
 
 from kiosk import KioskError
 from kiosk.config import ContentSettings, Settings
+from kiosk.i18n import _, N_
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,25 @@ class ContentProblem:
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         what = f"'{self.field}' " if self.field else ""
-        kind = "warning: " if self.warning else ""
+        kind = _("warning: ") if self.warning else ""
         return f"{where}: {kind}{what}{self.message}"
 
 
 class ContentError(KioskError):
     """Content that cannot be imported; carries every problem found, not just the first."""
 
+    #: `kiosk content import` exits like `validate`: problems found (kiosk/cli/exit_codes.py).
+    exit_code = 1
+
     def __init__(self, problems: list[ContentProblem]):
         self.problems = problems
         errors = [p for p in problems if not p.warning]
         lines = "\n".join(f"  {p}" for p in errors[:50])
-        more = f"\n  … and {len(errors) - 50} more" if len(errors) > 50 else ""
+        more = ("\n  " + _("… and {n} more").format(n=len(errors) - 50)
+                if len(errors) > 50 else "")
         super().__init__(
-            f"{len(errors)} problem(s) in the content; nothing was changed:\n{lines}{more}"
-        )
+            _("{n} problem(s) in the content; nothing was changed:").format(n=len(errors))
+            + f"\n{lines}{more}")
 
 
 # ---------------------------------------------------------------------------- field rules
@@ -116,7 +121,7 @@ _SLASH_DATE = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 _JAPAN_LAT, _JAPAN_LON = (20.0, 46.0), (122.0, 154.0)
 CONTENT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".md": "markdown",
                     ".markdown": "markdown"}
-_HELP_FORMATS = "use .jsonl (JSON Lines), .csv, .md (Markdown) or a folder of them"
+_HELP_FORMATS = N_("use .jsonl (JSON Lines), .csv, .md (Markdown) or a folder of them")
 
 
 def field_name(raw: str) -> str | None:
@@ -198,7 +203,7 @@ class _Checker:
             if values[name] == "" and not any(
                     p.field == name and not p.warning for p in self.problems[first_problem:]):
                 self.error(rec.file, rec.where(name), name,
-                           "is empty" if name in rec.values else "is missing")
+                           _("is empty") if name in rec.values else _("is missing"))
         if values["updated"]:
             values["updated"] = self._date(rec, values["updated"])
         self._check_place(rec, values)
@@ -211,8 +216,9 @@ class _Checker:
         here = _place(rec.file, rec.where("id"))
         if first is not None:
             self.error(rec.file, rec.where("id"), "id",
-                       f"'{entry.id}' is used twice: at {first} and here at {here}; every "
-                       "entry needs its own id (change one of them)")
+                       _("'{id}' is used twice: at {first} and here at {here}; every entry "
+                         "needs its own id (change one of them)").format(
+                           id=entry.id, first=first, here=here))
             return None
         self.seen_ids[entry.id] = here
         return entry
@@ -223,29 +229,30 @@ class _Checker:
         if raw is None:
             return ""
         if not isinstance(raw, str):
-            hint = f' (write it in quotes: "{raw}")' if isinstance(raw, (int, float)) else ""
+            hint = (_(' (write it in quotes: "{value}")').format(value=raw)
+                    if isinstance(raw, (int, float)) else "")
             self.error(rec.file, rec.where(name), name,
-                       f"must be text, not {_kind(raw)}{hint}")
+                       _("must be text, not {kind}{hint}").format(kind=_kind(raw), hint=hint))
             return ""
         text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
         if not self._clean(rec, name, text):
             return ""
         if name in ONE_LINE and "\n" in text:
             self.error(rec.file, rec.where(name), name,
-                       "must be one line, but it has a line break; join the lines")
+                       _("must be one line, but it has a line break; join the lines"))
             return ""
         limit = {"id": self.limits.max_id_chars, "title": self.limits.max_title_chars,
                  "body": self.limits.max_body_chars,
                  "spoken": self.limits.max_spoken_chars}.get(name, self.limits.max_field_chars)
         if len(text) > limit:
             self.error(rec.file, rec.where(name), name,
-                       f"is {len(text)} characters long; at most {limit} are allowed. Shorten "
-                       "it (or split the entry in two)")
+                       _("is {n:,} characters long; at most {limit:,} are allowed. Shorten it "
+                         "(or split the entry in two)").format(n=len(text), limit=limit))
             return ""
         if name == "id" and re.search(r"\s", text):
             self.error(rec.file, rec.where(name), name,
-                       f"'{text}' contains a space; use letters, digits and '-' only, "
-                       "e.g. library-hours")
+                       _("'{id}' contains a space; use letters, digits and '-' only, "
+                         "e.g. library-hours").format(id=text))
             return ""
         return text
 
@@ -256,14 +263,15 @@ class _Checker:
             return True
         ch = bad.group()
         if ch == "\ufffd":
-            what = ("the character '\ufffd', which marks text damaged by a wrong encoding; "
-                    "retype the damaged part")
+            what = _("contains the character '\ufffd', which marks text damaged by a wrong "
+                     "encoding; retype the damaged part (character {at})")
         elif unicodedata.category(ch) == "Cs":
-            what = f"a broken character (U+{ord(ch):04X}); retype it"
+            what = _("contains a broken character ({code}); retype it (character {at})")
         else:
-            what = (f"a control character (U+{ord(ch):04X}), which is not text (often copied "
-                    "in from another program); delete it")
-        self.error(rec.file, rec.where(name), name, f"contains {what} (character {bad.start() + 1})")
+            what = _("contains a control character ({code}), which is not text (often copied "
+                     "in from another program); delete it (character {at})")
+        self.error(rec.file, rec.where(name), name,
+                   what.format(code=f"U+{ord(ch):04X}", at=bad.start() + 1))
         return False
 
     def _keywords(self, rec: _Record, raw: Any) -> tuple[str, ...]:
@@ -275,13 +283,15 @@ class _Checker:
             items = raw
         else:
             self.error(rec.file, rec.where("keywords"), "keywords",
-                       f"must be a list of words or text like 'a|b|c', not {_kind(raw)}")
+                       _("must be a list of words or text like 'a|b|c', not {kind}")
+                       .format(kind=_kind(raw)))
             return ()
         words: list[str] = []
         for item in items:
             if not isinstance(item, str):
                 self.error(rec.file, rec.where("keywords"), "keywords",
-                           f"must hold only words (text), but one is {_kind(item)}: {item!r}")
+                           _("must hold only words (text), but one is {kind}: {value!r}")
+                           .format(kind=_kind(item), value=item))
                 return ()
             word = item.strip()
             if not word:
@@ -290,19 +300,19 @@ class _Checker:
                 return ()
             if "\n" in word or KEYWORD_SEPARATOR in word:
                 self.error(rec.file, rec.where("keywords"), "keywords",
-                           f"the keyword {word[:30]!r} contains a line break or '|'; "
-                           "write each keyword separately")
+                           _("the keyword {word!r} contains a line break or '|'; write each "
+                             "keyword separately").format(word=word[:30]))
                 return ()
             if len(word) > self.limits.max_field_chars:
                 self.error(rec.file, rec.where("keywords"), "keywords",
-                           f"one keyword is {len(word)} characters long; at most "
-                           f"{self.limits.max_field_chars} are allowed")
+                           _("one keyword is {n:,} characters long; at most {limit:,} are "
+                             "allowed").format(n=len(word), limit=self.limits.max_field_chars))
                 return ()
             words.append(word)
         if len(words) > self.limits.max_keywords:
             self.error(rec.file, rec.where("keywords"), "keywords",
-                       f"has {len(words)} keywords; at most {self.limits.max_keywords} are "
-                       "allowed. Keep the words people really say")
+                       _("has {n} keywords; at most {limit} are allowed. Keep the words people "
+                         "really say").format(n=len(words), limit=self.limits.max_keywords))
             return ()
         return tuple(words)
 
@@ -317,21 +327,22 @@ class _Checker:
                 value = float(text)
             except ValueError:
                 self.error(rec.file, rec.where(name), name,
-                           f"is not a number: {raw.strip()[:30]!r}; write decimal degrees, "
-                           "e.g. 35.4433")
+                           _("is not a number: {value!r}; write decimal degrees, e.g. 35.4433")
+                           .format(value=raw.strip()[:30]))
                 return None
         elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
             value = float(raw)
         else:
             self.error(rec.file, rec.where(name), name,
-                       f"must be a number (decimal degrees), not {_kind(raw)}")
+                       _("must be a number (decimal degrees), not {kind}").format(kind=_kind(raw)))
             return None
         bound = 90.0 if name == "lat" else 180.0
         if not math.isfinite(value) or abs(value) > bound:
-            what = "latitude" if name == "lat" else "longitude"
+            what = _("latitude") if name == "lat" else _("longitude")
             self.error(rec.file, rec.where(name), name,
-                       f"{value} is not a possible {what} (it must be between -{bound:g} and "
-                       f"{bound:g}); are lat and lon swapped?")
+                       _("{value} is not a possible {what} (it must be between -{bound} and "
+                         "{bound}); are lat and lon swapped?").format(
+                           value=value, what=what, bound=f"{bound:g}"))
             return None
         return value
 
@@ -346,7 +357,8 @@ class _Checker:
             return datetime.fromisoformat(text).isoformat()
         except ValueError:
             self.error(rec.file, rec.where("updated"), "updated",
-                       f"is not a date: {text[:30]!r}; write year-month-day, e.g. 2026-11-27")
+                       _("is not a date: {value!r}; write year-month-day, e.g. 2026-11-27")
+                       .format(value=text[:30]))
             return ""
 
     def _check_place(self, rec: _Record, values: dict[str, Any]) -> None:
@@ -356,12 +368,13 @@ class _Checker:
             (has,) = given
             other = "lon" if has == "lat" else "lat"
             self.error(rec.file, rec.where(has), other,
-                       f"is missing while '{has}' is given; give both lat and lon, or neither")
+                       _("is missing while '{given}' is given; give both lat and lon, or neither")
+                       .format(given=has))
         elif lat is not None and lon is not None and not (
                 _JAPAN_LAT[0] <= lat <= _JAPAN_LAT[1] and _JAPAN_LON[0] <= lon <= _JAPAN_LON[1]):
             self.warn(rec.file, rec.where("lat"), "lat",
-                      f"the place ({lat}, {lon}) is outside Japan; check the numbers "
-                      "(lat ≈ 35.4, lon ≈ 139.3 in Atsugi)")
+                      _("the place ({lat}, {lon}) is outside Japan; check the numbers "
+                        "(lat ≈ 35.4, lon ≈ 139.3 in Atsugi)").format(lat=lat, lon=lon))
 
     def _check_sentences(self, rec: _Record, spoken: str) -> None:
         limit = self.limits.max_spoken_sentence_chars
@@ -369,16 +382,17 @@ class _Checker:
         for n, sentence in enumerate(sentences, 1):
             if len(sentence) > limit:
                 self.warn(rec.file, rec.where("spoken"), "spoken",
-                          f"sentence {n} is {len(sentence)} characters long (more than "
-                          f"{limit}): 「{sentence[:20]}…」. Short sentences are easier to "
-                          "follow by ear (やさしい日本語): split it at 、 or after a fact")
+                          _("sentence {n} is {length} characters long (more than {limit}): "
+                            "「{start}…」. Short sentences are easier to follow by ear "
+                            "(やさしい日本語): split it at 、 or after a fact").format(
+                              n=n, length=len(sentence), limit=limit, start=sentence[:20]))
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
-        return f"true/false ({str(value).lower()})"
-    return {int: "a number", float: "a number", list: "a list", dict: "an object",
-            str: "text"}.get(type(value), type(value).__name__)
+        return _("true/false ({value})").format(value=str(value).lower())
+    return {int: _("a number"), float: _("a number"), list: _("a list"), dict: _("an object"),
+            str: _("text")}.get(type(value), type(value).__name__)
 
 
 def _place(file: str, line: int | None) -> str:
@@ -402,14 +416,14 @@ def _decode(label: str, data: bytes, checker: _Checker) -> _Text | None:
     reported with their line number instead of being silently replaced."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         checker.error(label, None, None,
-                      "is saved as UTF-16 (Excel 'Unicode text'); save it as "
-                      "'CSV UTF-8 (comma delimited)' and import that")
+                      _("is saved as UTF-16 (Excel 'Unicode text'); save it as "
+                        "'CSV UTF-8 (comma delimited)' and import that"))
         return None
     if b"\x00" in data:
-        what = ("an Excel workbook or zip file" if data.startswith(b"PK\x03\x04")
-                else "a binary file, not text")
+        what = (_("is an Excel workbook or zip file") if data.startswith(b"PK\x03\x04")
+                else _("is a binary file, not text"))
         checker.error(label, None, None,
-                      f"is {what}; save the content as CSV (UTF-8), JSON Lines or Markdown")
+                      what + _("; save the content as CSV (UTF-8), JSON Lines or Markdown"))
         return None
     if data.startswith(b"\xef\xbb\xbf"):
         data, candidates = data[3:], ["utf-8"]
@@ -441,9 +455,10 @@ def _decode(label: str, data: bytes, checker: _Checker) -> _Text | None:
             raw.decode(encoding)
         except UnicodeDecodeError as exc:
             sample = raw[exc.start:exc.start + 4].hex(" ")
-            bad[no] = (f"has bytes that are not {name} text (at byte {exc.start + 1}: {sample}); "
-                       f"the file is read as {name}, so save the whole file in one encoding, "
-                       "best 'CSV UTF-8 (comma delimited)' in Excel")
+            bad[no] = _("has bytes that are not {encoding} text (at byte {at}: {sample}); the "
+                        "file is read as {encoding}, so save the whole file in one encoding, "
+                        "best 'CSV UTF-8 (comma delimited)' in Excel").format(
+                encoding=name, at=exc.start + 1, sample=sample)
     return _Text(data.decode(encoding, errors="replace"), encoding, bad)
 
 
@@ -452,13 +467,15 @@ def _read(path: Path, label: str, checker: _Checker) -> _Text | None:
         size = path.stat().st_size
         if size > checker.limits.max_file_bytes:
             checker.error(label, None, None,
-                          f"is {size:,} bytes; files over {checker.limits.max_file_bytes:,} "
-                          "bytes are refused. Split it into several files")
+                          _("is {size:,} bytes; files over {limit:,} bytes are refused. Split it "
+                            "into several files").format(size=size,
+                                                         limit=checker.limits.max_file_bytes))
             return None
         data = path.read_bytes()
     except OSError as exc:
-        checker.error(label, None, None, f"cannot be read ({exc.strerror or exc}); check "
-                      "that it exists and that you may read it")
+        checker.error(label, None, None,
+                      _("cannot be read ({reason}); check that it exists and that you may read "
+                        "it").format(reason=exc.strerror or exc))
         return None
     return _decode(label, data, checker)
 
@@ -478,18 +495,20 @@ def _read_jsonl(label: str, text: _Text, checker: _Checker) -> list[_Record]:
         try:
             data = json.loads(line, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKey as dup:
-            checker.error(label, no, str(dup), "appears twice in this line; keep one")
+            checker.error(label, no, str(dup), _("appears twice in this line; keep one"))
             continue
         except json.JSONDecodeError as exc:
             checker.error(label, no, None,
-                          f"is not valid JSON ({exc.msg} at character {exc.colno}); each line "
-                          'must be one entry like {"id": "…", "title": "…", "body": "…"}')
+                          _("is not valid JSON ({reason} at character {at}); each line must be "
+                            'one entry like {{"id": "…", "title": "…", "body": "…"}}').format(
+                              reason=exc.msg, at=exc.colno))
             continue
         if not isinstance(data, dict):
-            hint = (" — this looks like one JSON array; write one {…} entry per line instead"
+            hint = (_(" — this looks like one JSON array; write one {…} entry per line instead")
                     if isinstance(data, list) and no == 1 else "")
             checker.error(label, no, None,
-                          f'must be one entry in braces {{"id": …}}, not {_kind(data)}{hint}')
+                          _('must be one entry in braces {{"id": …}}, not {kind}{hint}').format(
+                              kind=_kind(data), hint=hint))
             continue
         records.append(_Record(label, no, _named(label, no, data, checker)))
     return records
@@ -518,9 +537,11 @@ def _named(label: str, line: int | None, data: dict[str, Any], checker: _Checker
         name = field_name(key)
         if name is None:
             checker.warn(label, where, key,
-                         f"is not a known field and is ignored; known fields: {', '.join(FIELDS)}")
+                         _("is not a known field and is ignored; known fields: {fields}")
+                         .format(fields=", ".join(FIELDS)))
         elif name in out:
-            checker.error(label, where, name, f"is given twice (also as {key!r}); keep one")
+            checker.error(label, where, name,
+                          _("is given twice (also as {key!r}); keep one").format(key=key))
         else:
             out[name] = value
             if lines is not None and key in lines:
@@ -529,6 +550,10 @@ def _named(label: str, line: int | None, data: dict[str, Any], checker: _Checker
 
 
 def _read_csv(label: str, text: _Text, checker: _Checker) -> list[_Record]:
+    # csv refuses cells over 128 KiB as a "field larger than field limit" error, which reads
+    # like a quoting problem; let any cell the file size allows through, so an oversized
+    # cell is reported by its row and field with the field's own limit.
+    csv.field_size_limit(max(csv.field_size_limit(), checker.limits.max_file_bytes + 1))
     reader = csv.reader(io.StringIO(text.text, newline=""), strict=True)
     records: list[_Record] = []
     columns: list[str | None] | None = None
@@ -541,7 +566,8 @@ def _read_csv(label: str, text: _Text, checker: _Checker) -> list[_Record]:
             damaged = [n for n in range(first_line, last_line + 1) if n in text.bad_lines]
             if damaged:
                 checker.error(label, row_no, None,
-                              f"(line {damaged[0]} of the file) {text.bad_lines[damaged[0]]}")
+                              _("(line {line} of the file) {problem}").format(
+                                  line=damaged[0], problem=text.bad_lines[damaged[0]]))
                 continue
             if columns is None:
                 columns = _csv_header(label, cells, checker)
@@ -553,43 +579,46 @@ def _read_csv(label: str, text: _Text, checker: _Checker) -> list[_Record]:
             extra = cells[len(columns):]
             if any(c.strip() for c in extra):
                 checker.error(label, row_no, None,
-                              f"has {len(cells)} cells but the header has {len(columns)}; a "
-                              "comma inside a cell needs the whole cell in double quotes")
+                              _("has {cells} cells but the header has {columns}; a comma inside "
+                                "a cell needs the whole cell in double quotes").format(
+                                  cells=len(cells), columns=len(columns)))
                 continue
             values = {name: cell for name, cell in zip(columns, cells) if name}
             records.append(_Record(label, row_no, values))
     except csv.Error as exc:
         checker.error(label, row_no + 1, None,
-                      f"cannot be read as CSV ({exc}); check that every opening double quote "
-                      "has a closing one")
+                      _("cannot be read as CSV ({reason}); check that every opening double "
+                        "quote has a closing one").format(reason=exc))
     if columns is None and not any(p.file == label for p in checker.problems):
-        checker.error(label, None, None, "is empty; the first row must name the columns "
-                      "(id,title,body,…) and each further row is one entry")
+        checker.error(label, None, None, _("is empty; the first row must name the columns "
+                                           "(id,title,body,…) and each further row is one entry"))
     return records
 
 
 def _csv_header(label: str, cells: list[str], checker: _Checker) -> list[str | None] | None:
     """Column → field for the header row; None (with errors) when it is not a usable header."""
     if len(cells) == 1 and "\t" in cells[0]:
-        checker.error(label, 1, None, "the file is separated by tabs, not commas; save it as "
-                      "CSV (comma delimited)")
+        checker.error(label, 1, None, _("the file is separated by tabs, not commas; save it "
+                                        "as CSV (comma delimited)"))
         return None
     columns: list[str | None] = []
     for n, cell in enumerate(cells, 1):
         name = field_name(cell) if cell.strip() else None
         if cell.strip() and name is None:
             checker.warn(label, 1, cell.strip(),
-                         f"(column {n}) is not a known column and is ignored; known columns: "
-                         f"{', '.join(FIELDS)}")
+                         _("(column {n}) is not a known column and is ignored; known "
+                           "columns: {fields}").format(n=n, fields=", ".join(FIELDS)))
         if name is not None and name in columns:
-            checker.error(label, 1, name, f"(column {n}) appears twice in the header; keep one")
+            checker.error(label, 1, name,
+                          _("(column {n}) appears twice in the header; keep one").format(n=n))
             return None
         columns.append(name)
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         checker.error(label, 1, None,
-                      f"the header row has no {', '.join(repr(m) for m in missing)} column; "
-                      f"the first row must name the columns, e.g. {','.join(FIELDS)}")
+                      _("the header row has no {missing} column; the first row must name the "
+                        "columns, e.g. {fields}").format(
+                          missing=", ".join(repr(m) for m in missing), fields=",".join(FIELDS)))
         return None
     return columns
 
@@ -615,8 +644,8 @@ def _read_markdown(label: str, path: Path, text: _Text, checker: _Checker) -> li
         end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == _FRONT), None)
         if end is None:
             checker.error(label, start + 1, None,
-                          "the front matter starts with '---' here but has no closing '---' "
-                          "line; add one after the last 'name: value' line")
+                          _("the front matter starts with '---' here but has no closing '---' "
+                            "line; add one after the last 'name: value' line"))
             return []
         if not _front_matter(label, lines, start + 1, end, values, key_lines, checker):
             return []
@@ -634,7 +663,7 @@ def _read_markdown(label: str, path: Path, text: _Text, checker: _Checker) -> li
     if body:
         if values.get("body"):
             checker.error(label, key_lines.get("body"), "body",
-                          "is given in the front matter and as text below it; keep one")
+                          _("is given in the front matter and as text below it; keep one"))
             return []
         values["body"] = body
         key_lines["body"] = body_start + 1
@@ -655,8 +684,8 @@ def _front_matter(label: str, lines: list[str], start: int, end: int, values: di
         match = _KEY_LINE.match(line.strip())
         if not match or line[:1].isspace():
             checker.error(label, i + 1, None,
-                          f"is not a 'name: value' line ({line.strip()[:30]!r}); write one "
-                          "field per line, e.g. 'title: 図書館の開館時間'")
+                          _("is not a 'name: value' line ({line!r}); write one field per line, "
+                            "e.g. 'title: 図書館の開館時間'").format(line=line.strip()[:30]))
             ok = False
             i += 1
             continue
@@ -675,8 +704,8 @@ def _front_matter(label: str, lines: list[str], start: int, end: int, values: di
             values[key] = [_unquote(item) for item in items]
         elif block and any(b.strip() for b in block):
             checker.error(label, i - len(block) + 1, key,
-                          "has indented lines after it; for text over several lines write "
-                          f"'{key}: |' and indent the lines below")
+                          _("has indented lines after it; for text over several lines write "
+                            "'{key}: |' and indent the lines below").format(key=key))
             ok = False
         elif value.startswith("[") and value.endswith("]"):
             values[key] = [_unquote(v) for v in split_keywords(value[1:-1])]
@@ -712,23 +741,27 @@ def content_files(paths: Iterable[str | Path] | str | Path,
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             readme = [p for p in found if p.stem.lower() == "readme"]
             for p in readme:
-                problems.append(ContentProblem(str(p), None, None, "skipped: a README is notes "
-                                               "for people, not an entry", warning=True))
+                problems.append(ContentProblem(
+                    str(p), None, None, _("skipped: a README is notes for people, not an entry"),
+                    warning=True))
             found = [p for p in found if p not in readme]
             if not found:
-                problems.append(ContentProblem(label, None, None,
-                                               f"is a folder with no content files; {_HELP_FORMATS}"))
+                problems.append(ContentProblem(
+                    label, None, None,
+                    _("is a folder with no content files; {formats}").format(
+                        formats=_(_HELP_FORMATS))))
             out += [(p, CONTENT_SUFFIXES[p.suffix.lower()]) for p in found]
         elif not path.exists():
             problems.append(ContentProblem(label, None, None,
-                                           "does not exist; check the file name and folder"))
+                                           _("does not exist; check the file name and folder")))
         elif path.suffix.lower() in CONTENT_SUFFIXES:
             out.append((path, CONTENT_SUFFIXES[path.suffix.lower()]))
         else:
-            hint = (" (Excel workbooks cannot be read: save as 'CSV UTF-8')"
+            hint = (_(" (Excel workbooks cannot be read: save as 'CSV UTF-8')")
                     if path.suffix.lower() in (".xls", ".xlsx", ".ods") else "")
-            problems.append(ContentProblem(label, None, None,
-                                           f"is not a content file{hint}; {_HELP_FORMATS}"))
+            problems.append(ContentProblem(
+                label, None, None, _("is not a content file{hint}; {formats}").format(
+                    hint=hint, formats=_(_HELP_FORMATS))))
     return out
 
 
@@ -752,10 +785,11 @@ def validate_content(paths: Iterable[str | Path] | str | Path,
         else:
             records = _read_markdown(label, path, text, checker)
         if not records and not any(p.file == label and not p.warning for p in checker.problems):
-            checker.error(label, None, None, "has no entries; add at least one")
+            checker.error(label, None, None, _("has no entries; add at least one"))
         entries += [e for e in map(checker.entry, records) if e is not None]
     if not files and not checker.problems:
-        checker.error("(no files)", None, None, f"no content files were given; {_HELP_FORMATS}")
+        checker.error(_("(no files)"), None, None,
+                      _("no content files were given; {formats}").format(formats=_(_HELP_FORMATS)))
     rank: dict[str, int] = {}
     for p in checker.problems:
         rank.setdefault(p.file, len(rank))
@@ -817,6 +851,7 @@ def write_csv(entries: Iterable[Entry], path: str | Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, csv_bytes(entries))
     except OSError as exc:
-        raise KioskError(f"cannot write {target}: {exc.strerror or exc}; check the folder "
-                         "exists and you may write there") from None
+        raise KioskError(_("cannot write {file}: {reason}; check the folder exists and you "
+                           "may write there").format(file=target, reason=exc.strerror or exc)
+                         ) from None
     return target
