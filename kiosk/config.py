@@ -261,6 +261,9 @@ class AudioSettings:
     headphone_volume: float = 0.6
     # Start every session on the headphones instead of the loudspeaker.
     private_listening: bool = False
+    # WAV files bigger than this are refused before they are read (`kiosk ask --wav`); a
+    # spoken question is a few seconds, well under 1 MB.
+    max_file_bytes: int = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -487,7 +490,7 @@ RANGES: dict[str, Range] = {
     "audio.input_rate": Range(0, 384000), "audio.output_rate": Range(0, 384000),
     "audio.volume": FRACTION, "audio.block_ms": Range(5, 500),
     "audio.stall_seconds": Range(0.1, 60.0), "audio.reconnect_seconds": Range(0.1, 600.0),
-    "audio.headphone_volume": FRACTION,
+    "audio.headphone_volume": FRACTION, "audio.max_file_bytes": COUNT,
     "endpointing.threshold": FRACTION, "endpointing.speech_start_seconds": Range(0.0, 5.0),
     "endpointing.trailing_silence_seconds": Range(0.1, 10.0),
     "endpointing.max_speech_seconds": Range(1.0, 120.0),
