@@ -13,6 +13,7 @@ from kiosk import KioskError, __version__, i18n
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import ConfigError, configured_language
 from kiosk.i18n import _
+from kiosk.progress import TerminalReporter, set_default_reporter
 
 #: Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
@@ -69,6 +70,7 @@ def _config_argument(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     i18n.set_language(configured_language(_config_argument(argv)))
+    set_default_reporter(TerminalReporter(sys.stderr))  # progress of long steps on stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

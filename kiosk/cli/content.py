@@ -96,11 +96,24 @@ def print_problems(problems: Sequence[ContentProblem], out: TextIO) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     publisher = _publisher(args)
     who = args.who or os.environ.get("SUDO_USER") or _login()
+    live_before = publisher.versions.current_id()
     try:
         result = publisher.import_files(args.files, who=who, note=args.note)
     except ContentError as exc:
         print_problems([p for p in exc.problems if p.warning], sys.stderr)
         raise
+    except KeyboardInterrupt:
+        live_now = publisher.versions.current_id()
+        if live_now == live_before:
+            kept = (_("the live content is still version {version}").format(version=live_now)
+                    if live_now else _("there is still no live content"))
+            print(_("Import stopped with Ctrl+C: nothing was changed; {kept}. Run the same "
+                    "command again to import.").format(kept=kept), file=sys.stderr)
+        else:
+            print(_("Ctrl+C came after the new version {version} was published; it is live. "
+                    "Go back with `kiosk content rollback`.").format(version=live_now),
+                  file=sys.stderr)
+        return ExitCode.INTERRUPTED
     print_problems(result.warnings, sys.stderr)
     v = result.version
     print(_("Published version {version}: {entries} entries. It is live now.")

@@ -49,6 +49,8 @@ from kiosk import KioskError
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog, local_user
 from kiosk.content.entries import write_atomically
+from kiosk.i18n import _
+from kiosk.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +366,17 @@ def fetch_bundle(location: str, settings: Settings) -> bytes:
                 location, timeout=settings.bundle.download_timeout_seconds
             ) as resp:
                 expected = resp.headers.get("Content-Length")
-                data = resp.read(limit + 1)
+                total = int(expected) if expected is not None and expected.isdigit() else None
+                with Progress(_("downloading the bundle"), total, "B") as bar:
+                    chunks, got = [], 0
+                    while got <= limit:
+                        chunk = resp.read(min(1 << 16, limit + 1 - got))
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        got += len(chunk)
+                        bar.update(len(chunk))
+                data = b"".join(chunks)
         except urllib.error.HTTPError as exc:
             raise BundleError(
                 f"could not download {location}: the server answered {exc.code} {exc.reason}"

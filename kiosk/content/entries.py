@@ -37,6 +37,7 @@ from typing import Any
 from kiosk import KioskError
 from kiosk.config import ContentSettings, Settings
 from kiosk.i18n import _, N_
+from kiosk.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -786,7 +787,13 @@ def validate_content(paths: Iterable[str | Path] | str | Path,
             records = _read_markdown(label, path, text, checker)
         if not records and not any(p.file == label and not p.warning for p in checker.problems):
             checker.error(label, None, None, _("has no entries; add at least one"))
-        entries += [e for e in map(checker.entry, records) if e is not None]
+        with Progress(_("checking rows of {file}").format(file=path.name), len(records),
+                      _("rows")) as bar:
+            for record in records:
+                entry = checker.entry(record)
+                if entry is not None:
+                    entries.append(entry)
+                bar.update()
     if not files and not checker.problems:
         checker.error(_("(no files)"), None, None,
                       _("no content files were given; {formats}").format(formats=_(_HELP_FORMATS)))

@@ -40,6 +40,8 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
 from kiosk.content.entries import Entry
+from kiosk.i18n import _
+from kiosk.progress import Progress
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
 from kiosk.search.kana_kanji import get_converter
 from kiosk.search.query import (
@@ -111,7 +113,7 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
                 settings: Settings | SearchSettings | None = None) -> None:
     """Write a complete index of `entries` into `directory` (created if missing; must be
     empty, so an existing index is never overwritten in place)."""
-    search, _ = _split_settings(settings)
+    search, _voice = _split_settings(settings)
     folder = Path(directory)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise SearchIndexError(
@@ -124,16 +126,18 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
     except OSError as exc:
         raise SearchIndexError(f"cannot write an index in {folder}: {exc.strerror or exc}; check "
                           "the folder's permissions and free disk space") from None
-    indexed: list[Entry] = []
+    indexed: list[Entry] = list(entries)
     try:
-        for e in entries:
-            indexed.append(e)
-            keywords = " ".join(e.keywords)
-            writer.add_document(
-                id=e.id, title=e.title, body=e.body, keywords=keywords,
-                reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category,
-                entry=_entry_to_json(e))
-        writer.commit()
+        with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
+            for e in indexed:
+                keywords = " ".join(e.keywords)
+                writer.add_document(
+                    id=e.id, title=e.title, body=e.body, keywords=keywords,
+                    reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category,
+                    entry=_entry_to_json(e))
+                bar.update()
+        with Progress(_("writing the index")):
+            writer.commit()
     except BaseException:
         writer.cancel()
         raise

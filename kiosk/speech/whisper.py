@@ -75,7 +75,8 @@ class WhisperRecogniser:
     @classmethod
     def from_settings(cls, settings: Any, *, vocabulary: Sequence[str] = ()) -> WhisperRecogniser:
         asr = settings.asr
-        folder = ensure_whisper_model(settings, log=log.warning)
+        # the one-time assembly is normal (info, with progress); a damaged model is a warning
+        folder = ensure_whisper_model(settings, log=log.info, warn=log.warning)
         return cls(str(folder), language=asr.language, compute_type=asr.whisper_compute_type,
                    beam_size=asr.whisper_beam_size, threads=asr.whisper_threads,
                    no_speech_threshold=asr.no_speech_threshold,
