@@ -52,6 +52,9 @@ from typing import Any
 from kiosk import KioskError
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
+from kiosk import i18n
+from kiosk.i18n import _
+from kiosk.progress import LatestProgress, reporting_to
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,9 @@ class StaffPasswords:
             return {}
         except (OSError, ValueError) as exc:
             raise KioskError(
-                f"the staff password file {self.path} is unreadable ({exc}); set the "
-                "passwords again with `kiosk admin set-password --user NAME`"
-            ) from None
+                _("the staff password file {file} is unreadable ({reason}); set the passwords "
+                  "again with `kiosk admin set-password --user NAME`").format(
+                    file=self.path, reason=exc)) from None
         return data.get("users", {}) if isinstance(data, dict) else {}
 
     def users(self) -> list[str]:
@@ -99,12 +102,11 @@ class StaffPasswords:
         user = user.strip()
         if not user or len(user) > 64 or any(c.isspace() or not c.isprintable() for c in user):
             raise KioskError(
-                "the staff name must be 1–64 characters without spaces (for example: tanaka)"
-            )
+                _("the staff name must be 1–64 characters without spaces (for example: tanaka)"))
         if len(password) < MIN_PASSWORD_CHARS:
             raise KioskError(
-                f"the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
-            )
+                _("the password is too short: use at least {n} characters")
+                .format(n=MIN_PASSWORD_CHARS))
         users = self._load()
         salt = secrets.token_bytes(16)
         users[user] = {
@@ -501,7 +503,8 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8")}
+_STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8"),
+           "/static/progress.js": ("progress.js", "text/javascript; charset=utf-8")}
 _SIGNED_OUT = "サインインしていないか、時間切れです。サインインし直してください。"
 
 
@@ -634,6 +637,7 @@ class _DeskServer(http.server.ThreadingHTTPServer):
 def make_server(settings: Settings, host: str | None = None,
                 port: int | None = None) -> http.server.ThreadingHTTPServer:
     """A ready server for the staff desk (port 0 picks a free one; see .server_address)."""
+    i18n.set_language(settings.ui.language)
     desk = StaffDesk(settings)
     handler = type("StaffDeskHandler", (_Handler,), {"desk": desk})
     address = (host or settings.admin.host, settings.admin.port if port is None else port)
@@ -641,9 +645,9 @@ def make_server(settings: Settings, host: str | None = None,
         server = _DeskServer(address, handler)
     except OSError as exc:
         raise KioskError(
-            f"cannot listen on {address[0]}:{address[1]} ({exc.strerror}); another program "
-            "may use that port: set another in [admin] port or pass --port"
-        ) from None
+            _("cannot listen on {host}:{port} ({reason}); another program may use that port: "
+              "set another in [admin] port or pass --port").format(
+                host=address[0], port=address[1], reason=exc.strerror)) from None
     server.desk = desk  # type: ignore[attr-defined]
     return server
 
@@ -660,18 +664,18 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """`kiosk admin`: serve until interrupted."""
     if not StaffPasswords(settings.state_dir).users():
         raise KioskError(
-            "no staff password is set yet, so nobody could sign in. Set one first with: "
-            "kiosk admin set-password --user NAME"
-        )
+            _("no staff password is set yet, so nobody could sign in. Set one first with: "
+              "kiosk admin set-password --user NAME"))
     from kiosk.content.publishing import ensure_index
 
     ensure_index(settings)  # a new install starts with the bundled content live
     server = make_server(settings, host, port)
     h, p = server.server_address[:2]
-    print(f"Staff content desk: http://{h}:{p}/  (Ctrl+C stops it)", flush=True)
+    print(_("Staff content desk: http://{host}:{port}/  (Ctrl+C stops it)").format(
+        host=h, port=p), flush=True)
     if not ipaddress.ip_address(h).is_loopback:
-        print("Warning: the staff page is reachable from the network and is plain HTTP; "
-              "put it behind an HTTPS proxy or set [admin] host = \"127.0.0.1\".",
+        print(_("Warning: the staff page is reachable from the network and is plain HTTP; "
+                "put it behind an HTTPS proxy or set [admin] host = \"127.0.0.1\"."),
               file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -697,7 +701,10 @@ class StaffDesk:
         self.audit = AuditLog(settings.state_dir)
         self.content = ContentDesk(settings)
         self._publish_lock = threading.Lock()
+        #: The latest step of the upload check or publish under way, for /progress.
+        self.progress = LatestProgress()
         self._routes = {
+            ("GET", "/progress"): self.progress_json,
             ("GET", "/login"): self.login_form,
             ("POST", "/login"): self.login,
             ("POST", "/logout"): self.logout,
@@ -834,7 +841,9 @@ class StaffDesk:
             return self.home(req, upload_error="ファイルが大きすぎます。分けて読み込んでください。",
                              status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
-            draft = self.content.prepare(uploads[0])
+            self.progress.clear()
+            with reporting_to(self.progress):
+                draft = self.content.prepare(uploads[0])
         except UploadError as exc:
             return self.home(req, upload_error=str(exc), status=HTTPStatus.BAD_REQUEST)
         if s.draft is not None:
@@ -928,7 +937,8 @@ class StaffDesk:
         if any(not p.warning for p in d.problems):
             return self.error_page(HTTPStatus.BAD_REQUEST,
                                    "エラーがある内容は公開できません。", s)
-        with self._publish_lock:
+        with self._publish_lock, reporting_to(self.progress):
+            self.progress.clear()
             version = self.content.publish(d, s.user)
         self.audit.record("publish", s.user, version=version, file=d.filename,
                           entries=len(d.entries), added=len(d.added), changed=len(d.changed),
@@ -938,6 +948,11 @@ class StaffDesk:
         s.notice = (f"公開しました（版 {version}、{len(d.entries)} 件）。"
                     "キオスクはもう新しい内容で答えています。")
         return redirect("/")
+
+    def progress_json(self, req: Request) -> Response:
+        """Each step of the check or publish under way: what it does, how far, how long."""
+        body = json.dumps(self.progress.snapshot(), ensure_ascii=False).encode("utf-8")
+        return Response(200, body, "application/json; charset=utf-8")
 
     def discard(self, req: Request) -> Response:
         s = req.session
