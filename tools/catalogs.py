@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             catalog = Catalog(locale=lang, domain="kiosk", charset="utf-8")
         catalog.update(template, no_fuzzy_matching=True)
         missing = untranslated(catalog)
-        argparse_only = {m.id for m in template if m.id and
-                         all(loc[0] == "argparse.py" for loc in m.locations)}
+        argparse_only = {m.id if isinstance(m.id, str) else m.id[0] for m in template
+                         if m.id and all(loc[0] == "argparse.py" for loc in m.locations)}
         missing = [m for m in missing if m not in argparse_only]
         missing_total += len(missing)
         if args.check:

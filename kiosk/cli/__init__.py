@@ -7,6 +7,7 @@ import argparse
 import importlib
 import logging
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from kiosk import KioskError, __version__, i18n
@@ -32,6 +33,48 @@ argparse._ = i18n._  # type: ignore[attr-defined]
 argparse.ngettext = i18n.ngettext  # type: ignore[attr-defined]
 
 
+def display_width(text: str) -> int:
+    """Columns a terminal gives the text (kanji and kana take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """Wrap by terminal columns, breaking Japanese after 、。） or anywhere, Latin text at
+    spaces (argparse's textwrap counts characters, so Japanese help ran twice too wide)."""
+    lines: list[str] = []
+    line = ""
+    for ch in " ".join(text.split()):
+        line += ch
+        if display_width(line) <= width:
+            continue
+        cut = max(line.rfind(" "), *(line.rfind(p) + 1 for p in "、。）)"))
+        if cut <= 0 or cut >= len(line) or display_width(line[:cut]) < width * 2 // 3:
+            cut = len(line) - 1  # no break point near the end: break before this character
+        lines.append(line[:cut].rstrip())
+        line = line[cut:].lstrip()
+    if line:
+        lines.append(line)
+    return lines
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, wrapping by display width."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return wrap_text(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in wrap_text(text, width - len(indent)))
+
+
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _use_formatter(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, its help in the current language (set it first)."""
     parser = argparse.ArgumentParser(
@@ -55,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command group not built yet
         module.register(sub)
+    _use_formatter(parser)
     return parser
 
 
