@@ -92,6 +92,10 @@ def set_default_reporter(reporter: Reporter | None) -> None:
     _default = reporter or _silent
 
 
+def default_reporter() -> Reporter:
+    return _default
+
+
 def current_reporter() -> Reporter:
     return getattr(_local, "reporter", None) or _default
 

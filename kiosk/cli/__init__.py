@@ -14,7 +14,7 @@ from kiosk import KioskError, __version__, i18n
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import ConfigError, configured_language
 from kiosk.i18n import _
-from kiosk.progress import TerminalReporter, set_default_reporter
+from kiosk.progress import TerminalReporter, default_reporter, set_default_reporter
 
 #: Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
@@ -114,7 +114,15 @@ def _config_argument(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     i18n.set_language(configured_language(_config_argument(argv)))
+    previous = default_reporter()
     set_default_reporter(TerminalReporter(sys.stderr))  # progress of long steps on stderr
+    try:
+        return _run(argv)
+    finally:
+        set_default_reporter(previous)
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -291,32 +290,6 @@ def model_statuses(settings: Any) -> list[ModelStatus]:
     return [whisper_status(settings), vosk_status(settings)]
 
 
-class Progress:
-    """A one-line progress bar on stderr (the download is ~48 MB on a slow city network)."""
-
-    def __init__(self, label: str, total: int | None, stream: Any = None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stderr
-        self._last = -1
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.total:
-            pct = min(100, self.done * 100 // self.total)
-            if pct != self._last:
-                self._last = pct
-                bar = "#" * (pct // 4)
-                self.stream.write(f"\r{self.label} [{bar:<25}] {pct:3d}% "
-                                  f"{self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB")
-        else:
-            self.stream.write(f"\r{self.label} {self.done / 1e6:.1f} MB")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
 def _copy_hashing(src: BinaryIO, dst: BinaryIO, algorithm: str, progress: Progress | None) -> str:
     h = hashlib.new(algorithm)
     for block in iter(lambda: src.read(1 << 16), b""):
@@ -347,7 +320,8 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
                 if not local.is_file():
                     raise ModelError(f"{local}: no such file; give the path of the model .zip")
                 total = local.stat().st_size
-                progress = Progress(f"copying {local.name}", total) if show_progress else None
+                progress = (Progress(_("copying {file}").format(file=local.name), total, "B")
+                            if show_progress else None)
                 with open(local, "rb") as fh:
                     got = _copy_hashing(fh, out, algo, progress)
             else:
@@ -355,7 +329,8 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
                     with urllib.request.urlopen(src, timeout=timeout) as resp:
                         length = resp.headers.get("Content-Length")
                         total = int(length) if length and length.isdigit() else None
-                        progress = Progress("downloading", total) if show_progress else None
+                        progress = (Progress(_("downloading the vosk model"), total, "B")
+                                    if show_progress else None)
                         got = _copy_hashing(resp, out, algo, progress)
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     reason = getattr(exc, "reason", exc)
