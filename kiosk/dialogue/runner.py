@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kiosk.config import Settings
+from kiosk.i18n import _
 from kiosk.content.entries import Entry
 from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
 from kiosk.dialogue.eventlog import EventLog, QueryLog
@@ -291,7 +292,7 @@ class Kiosk:
 
     def _error(self, where: str, exc: BaseException) -> None:
         self.errors += 1
-        self.last_error = f"{where}: {exc}"
+        self.last_error = _("{where}: {error}").format(where=where, error=exc)
         self.events.event("error", logging.ERROR, where=where, error=type(exc).__name__)
 
     def _publish(self) -> None:
@@ -417,7 +418,7 @@ class Kiosk:
         self.post(SpeechFinished(say.utterance, completed))
 
     def _speaker_lost(self, exc: DeviceLost) -> None:
-        self.last_error = f"speaker: {exc}"
+        self.last_error = _("speaker: {error}").format(error=exc)
         if self.machine.speaker_ok:
             self.post(DeviceChanged("speaker", False, str(exc)))
 
@@ -454,7 +455,8 @@ class Kiosk:
 
     def microphone_lost(self, exc: BaseException | None = None) -> None:
         """Callback for ReconnectingMicrophone: the visitor is told to use the screen."""
-        self.last_error = f"microphone: {exc}" if exc else "microphone lost"
+        self.last_error = (_("microphone: {error}").format(error=exc) if exc
+                           else _("microphone lost; check its cable (the kiosk retries by itself)"))
         self.post(DeviceChanged("microphone", False, str(exc or "")))
 
     def microphone_back(self) -> None:
