@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -68,10 +68,13 @@ def test_translations_keep_every_placeholder():
     with open(po, "rb") as fh:
         catalog = read_po(fh, locale="ja")
     field = re.compile(r"\{[^{}]*\}|%\(\w+\)\w|%[sdr]")
+
+    def placeholders(text: str) -> list[str]:
+        return sorted(field.findall(text.replace("{{", "").replace("}}", "")))
+
     for message in catalog:
         if message.id and isinstance(message.id, str) and message.string:
-            plain = lambda s: sorted(field.findall(s.replace("{{", "").replace("}}", "")))
-            assert plain(message.id) == plain(message.string), message.id
+            assert placeholders(message.id) == placeholders(message.string), message.id
 
 
 def test_the_build_step_compiles_the_catalog(tmp_path):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from kiosk import KioskError, __version__, i18n
 from kiosk.cli.exit_codes import ExitCode
-from kiosk.config import ConfigError, configured_language
+from kiosk.config import configured_language
 from kiosk.i18n import _
 from kiosk.progress import TerminalReporter, default_reporter, set_default_reporter
 
@@ -134,7 +134,7 @@ def _run(argv: list[str]) -> int:
         return ExitCode.BAD_INPUT
     try:
         return int(args.func(args) or 0)
-    except (KioskError, ConfigError) as exc:
+    except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", ExitCode.BAD_INPUT))
     except KeyboardInterrupt:

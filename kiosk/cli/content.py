@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import load_settings
 from kiosk.content.entries import ContentError, ContentProblem
 from kiosk.content.publishing import ContentPublisher, ensure_index
-from kiosk.search.versions import VersionInfo
-from kiosk.cli.exit_codes import ExitCode
 from kiosk.i18n import _
+from kiosk.search.versions import VersionInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

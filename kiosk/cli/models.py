@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from kiosk import KioskError
-from kiosk.config import load_settings
 from kiosk.cli.exit_codes import ExitCode
+from kiosk.config import load_settings
 from kiosk.i18n import _
 
 

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk import KioskError
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.contract import Answer, AnswerKind
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
-from kiosk.search.index import Hit, SearchIndex
-from kiosk.search.versions import IndexVersions, open_version
-from kiosk.cli.exit_codes import ExitCode
 from kiosk.i18n import _
+from kiosk.search.contract import Hit
+from kiosk.search.index import SearchIndex
+from kiosk.search.versions import IndexVersions, open_version
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

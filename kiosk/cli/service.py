@@ -23,11 +23,11 @@ import threading
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import Settings, load_settings
 from kiosk.dialogue.conversation import KEYMAP, Command, DeviceChanged, Key, Press
 from kiosk.dialogue.eventlog import QueryLog, log_dir, setup_logging
 from kiosk.dialogue.runner import Kiosk
-from kiosk.cli.exit_codes import ExitCode
 from kiosk.i18n import _
 
 log = logging.getLogger(__name__)
@@ -160,12 +160,12 @@ class KioskService:
         self.engine = ""
         self.model_error = ""
         self.health = Health(
-            model_loaded=lambda: self.kiosk.speech.recogniser is not None,
+            model_loaded=lambda: self.kiosk.recogniser is not None,
             engine=lambda: self.engine or self.model_error,
             devices=lambda: {"microphone": self.kiosk.machine.mic_ok,
                              "speaker": self.kiosk.machine.speaker_ok},
             index_version=lambda: self.searcher.version or "",
-            loop=self.kiosk.web.health)
+            loop=self.kiosk.health)
         if headless:
             self.server = make_server(HealthHandler, settings.screen.host,
                                       settings.screen.port if port is None else port,
@@ -198,7 +198,7 @@ class KioskService:
             self.kiosk.post(DeviceChanged("microphone", False, self.model_error))
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
-        self.kiosk.speech.recogniser = recogniser
+        self.kiosk.recogniser = recogniser
         log.info(_("speech recognition ready (%s)"), self.engine)
 
     def start(self) -> None:

@@ -27,15 +27,15 @@ from whoosh import index as windex
 
 from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings
-from kiosk.i18n import _
-from kiosk.progress import Progress
+from kiosk.content.contract import Entry
 from kiosk.content.entries import (
     ContentError,
     ContentProblem,
-    Entry,
     validate_content,
     write_csv,
 )
+from kiosk.i18n import _
+from kiosk.progress import Progress
 from kiosk.search.index import build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymTable
 from kiosk.search.versions import (

@@ -42,10 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.atomic import write_atomically
 from kiosk.config import Settings
-from kiosk.content.entries import Entry, write_atomically
+from kiosk.content.contract import Entry
 from kiosk.i18n import _
-from kiosk.search.index import Hit, SearchIndex
+from kiosk.search.contract import Hit
+from kiosk.search.index import SearchIndex
 
 log = logging.getLogger(__name__)
 

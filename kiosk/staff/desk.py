@@ -49,10 +49,9 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from kiosk import KioskError
+from kiosk import KioskError, i18n
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
-from kiosk import i18n
 from kiosk.i18n import _
 from kiosk.progress import LatestProgress, reporting_to
 
@@ -1111,7 +1110,7 @@ class Draft:
 
 
 def _compose(index, question: str, settings: Settings):
-    from kiosk.dialogue.answer import AnswerComposer
+    from kiosk.answer.composer import AnswerComposer
 
     hits = index.search(question)
     return AnswerComposer(settings.answer, index.categories()).compose(question, hits)
