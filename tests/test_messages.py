@@ -81,7 +81,8 @@ def test_the_build_step_compiles_the_catalog(tmp_path):
     """setup.py's build_py writes kiosk.mo into the built package; gettext reads it."""
     import gettext
 
-    run = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path)],
+    run = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "-e", str(tmp_path),
+                          "build_py", "-d", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     mo = tmp_path / "kiosk" / "locale" / "ja" / "LC_MESSAGES" / "kiosk.mo"
