@@ -566,6 +566,13 @@ def _check_value(where: str, section: str, key: str, value: Any) -> None:
                                       allowed=rule.describe()))
 
 
+def check_section(name: str, section: Any, where: str = "settings") -> None:
+    """Check one section built in code (not read from a file) against the same ranges and
+    choices as a loaded config; ConfigError naming the section and key."""
+    for f in dataclasses.fields(section):
+        _check_value(f"{where} [{name}]", name, f.name, getattr(section, f.name))
+
+
 def _check_together(where: str, settings: Settings) -> None:
     """Settings that only make sense relative to each other."""
     pairs = [
