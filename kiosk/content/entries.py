@@ -16,6 +16,7 @@ CONTRACT (the importer, the staff desk and bundles rely on these names):
                           — the offices table entries name in `office`; {office} and
                             friends in body/spoken are filled from it at load
     stale(entry, months, today) / review_list(entries, months, today) / as_of(entry)
+    checked_date_text(entry)
                           — freshness: which entries to re-check against the city's pages
 
 The formats are described for staff in docs/content.md. Nothing here prints: callers (the
@@ -39,8 +40,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import kiosk as _kiosk_package
-from kiosk import KioskError
+from kiosk import DATA_DIR, KioskError
 from kiosk.config import ContentSettings, Settings
 
 
@@ -170,9 +170,11 @@ def _limits(settings: ContentSettings | Settings | None) -> ContentSettings:
 # ------------------------------------------------------------------------------ offices
 
 #: The bundled table of offices entries refer to (`office` field).
-BUNDLED_OFFICES = Path(_kiosk_package.__file__).parent / "data" / "offices.tsv"
+BUNDLED_OFFICES = DATA_DIR / "offices.tsv"
 OFFICE_COLUMNS = ("id", "name", "phone", "building", "floor", "counter", "address",
                   "source_url", "checked")
+#: The office that answers for the others: its number is given for offices without their own.
+SWITCHBOARD = "cityhall"
 _OFFICE_FIELDS = ("office", "office_name", "office_phone", "office_place")
 _OFFICE_PLACEHOLDER = re.compile(r"\{(office[a-z_]*)\}")
 #: A Japanese phone number as the city writes it: 046-225-2190, 0120-95-0178, 0180-99-4422;
@@ -200,15 +202,22 @@ class Office:
         where = f"{self.building}{self.floor}"
         return f"{where} {self.counter}".strip() if self.counter else where
 
-    def placeholder(self, kind: str) -> str:
+    def placeholder(self, kind: str, switchboard: Office | None = None) -> str:
+        """The text for {office} / {office_name} / {office_phone} / {office_place}; an office
+        without its own number is reached through the switchboard (the 'cityhall' row)."""
         if kind == "office_name":
             return self.name
-        if kind == "office_phone":
-            return self.phone or "市役所の代表電話"
         if kind == "office_place":
             return self.place
-        details = "、".join(p for p in (self.place, f"電話 {self.phone}" if self.phone else "")
-                           if p)
+        if self.phone:
+            phone = f"電話 {self.phone}"
+        elif switchboard is not None and switchboard.phone and switchboard is not self:
+            phone = f"市役所の代表電話 {switchboard.phone}"
+        else:
+            phone = ""
+        if kind == "office_phone":
+            return phone.removeprefix("電話 ") or "市役所の代表電話"
+        details = "、".join(p for p in (self.place, phone) if p)
         return f"{self.name}（{details}）" if details else self.name
 
 
@@ -527,11 +536,13 @@ class _Checker:
                        f"({self.offices_label}); add it there or use a known id"
                        + (f", e.g. {known}" if known else ""))
             return
+        switchboard = (self.offices or {}).get(SWITCHBOARD)
         for name in ("body", "spoken"):
             values[name] = _OFFICE_PLACEHOLDER.sub(
-                lambda m: office.placeholder(m.group(1)), values[name])
-        if not values["phone"] and office.phone:
-            values["phone"] = office.phone
+                lambda m: office.placeholder(m.group(1), switchboard), values[name])
+        phone = office.phone or (switchboard.phone if switchboard else "")
+        if not values["phone"] and phone:
+            values["phone"] = phone
 
     def _check_place(self, rec: _Record, values: dict[str, Any]) -> None:
         lat, lon = values["lat"], values["lon"]
@@ -1035,6 +1046,12 @@ def stale(entry: Entry, months: int, today: date | None = None) -> bool:
     An entry never checked is not called stale here: review_list puts it first anyway."""
     checked = _checked_date(entry)
     return checked is not None and checked < _months_before(today or date.today(), months)
+
+
+def checked_date_text(entry: Entry) -> str:
+    """「2022年9月1日」: the `checked` date as people read it (screen, staff desk, CLI)."""
+    checked = _checked_date(entry)
+    return f"{checked.year}年{checked.month}月{checked.day}日" if checked else ""
 
 
 def as_of(entry: Entry) -> str:
