@@ -345,11 +345,11 @@ class _Checker:
             self.error(rec.file, rec.where("source_url"), "source_url",
                        f"is not a web address: {values['source_url'][:40]!r}; copy the page's "
                        "address from the browser, starting with https://")
-        elif not values["source_url"] and values["status"] != "unverified" \
-                and self.errors == before:
-            self.warn(rec.file, rec.where("source_url"), "source_url",
-                      "is missing: say which page the facts come from (or set status to "
-                      "'unverified' when no page was found)")
+        elif not values["source_url"] and not values["source"] \
+                and values["status"] != "unverified" and self.errors == before:
+            self.warn(rec.file, rec.line, "source_url",
+                      "is missing, and so is 'source': say which page the facts come from "
+                      "(or set status to 'unverified' when no page was found)")
         self._offices(rec, values)
         self._check_place(rec, values)
         if values["spoken"]:
