@@ -1082,8 +1082,13 @@ class ReviewItem:
 
 def review_list(entries: Iterable[Entry], months: int,
                 today: date | None = None) -> list[ReviewItem]:
-    """Entries in the order staff should re-check them: never checked, stale or unverified
-    first, then the rest; oldest `checked` date first within each group."""
+    """Entries in the order staff should re-check them: stale or unverified first, then
+    those with no `checked` date, then the rest; oldest `checked` date first in each group."""
     items = [ReviewItem(e, stale(e, months, today), e.status == "unverified", not e.checked)
              for e in entries]
-    return sorted(items, key=lambda i: (not i.needs_review, i.entry.checked or "", i.entry.id))
+
+    def order(i: ReviewItem) -> tuple[int, str, str]:
+        group = 0 if i.stale or i.unverified else 1 if i.unchecked else 2
+        return group, i.entry.checked, i.entry.id
+
+    return sorted(items, key=order)

@@ -34,6 +34,11 @@ class Prompts:
     mic_lost: str = "いま、マイクが使えません。画面のボタンか、文字の入力で調べてください。"
     mic_back: str = "マイクが使えるようになりました。"
     nothing_to_repeat: str = "まだ、お答えしていません。ボタンを押して、知りたいことを話してください。"
+    # Under every answer (screen) and after a stale one (voice): where the facts come from
+    # and when they were checked against the city's page.
+    as_of: str = "この情報は{month}時点のものです。"
+    source_line: str = "出典：{source}"
+    checked_line: str = "確認日：{date}"
 
 
 

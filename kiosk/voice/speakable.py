@@ -31,6 +31,7 @@ from kiosk import DATA_DIR, KioskError
 from kiosk.config import ContentSettings, Settings, VoiceSettings
 from kiosk.content.entries import Entry, as_of, stale
 from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
+from kiosk.dialogue.wording import Prompts
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
@@ -190,7 +191,7 @@ class Speakable:
             source = entry.source.strip().removeprefix("出典:").removeprefix("出典：").strip()
             text = f"{text.rstrip()}\n出典は、{source}です。"
         if stale(entry, self.review_months, self.today()):
-            text = f"{text.rstrip()}\nこの情報は{as_of(entry)}時点のものです。"
+            text = f"{text.rstrip()}\n{Prompts().as_of.format(month=as_of(entry))}"
         return self.normalise(text)
 
     def for_answer(self, answer: Answer) -> str:
