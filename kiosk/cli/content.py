@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kiosk.config import load_settings
-from kiosk.content.entries import ContentError, ContentProblem, review_list
+from kiosk.content.contract import review_list
+from kiosk.content.entries import ContentError, ContentProblem
 from kiosk.content.publishing import ContentPublisher, ensure_index
 from kiosk.search.versions import VersionInfo
 

@@ -15,9 +15,7 @@ CONTRACT (the importer, the staff desk and bundles rely on these names):
     Office, read_offices(path, problems), offices_path(settings)
                           — the offices table entries name in `office`; {office} and
                             friends in body/spoken are filled from it at load
-    stale(entry, months, today) / review_list(entries, months, today) / as_of(entry)
-    checked_date_text(entry)
-                          — freshness: which entries to re-check against the city's pages
+    (freshness — stale, as_of, review_list — lives with Entry in kiosk/content/contract.py)
 
 The formats are described for staff in docs/content.md. Nothing here prints: callers (the
 CLI, the staff desk) decide how to show problems.
@@ -30,9 +28,7 @@ import dataclasses
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,30 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import DATA_DIR, KioskError
+from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One answerable piece of city information."""
-
-    id: str
-    title: str  # the question or name it answers
-    body: str  # the full answer text
-    spoken: str = ""  # short answer written to be read aloud; "" = derive from body
-    category: str = ""
-    keywords: tuple[str, ...] = ()  # extra search words / synonyms
-    source: str = ""  # attribution, shown and spoken with the answer
-    updated: str = ""  # ISO date of the last change
-    address: str = ""
-    phone: str = ""
-    hours: str = ""
-    office: str = ""  # id of the office that handles it (offices table); "" = none named
-    source_url: str = ""  # the page the facts come from
-    checked: str = ""  # ISO date the facts were checked against that page (its 更新日)
-    status: str = ""  # "verified" | "unverified" | "" (not reviewed)
-    lat: float | None = None
-    lon: float | None = None
+from kiosk.content.contract import Entry
 
 
 @dataclass(frozen=True)
@@ -994,22 +969,6 @@ def csv_bytes(entries: Iterable[Entry]) -> bytes:
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 
-def write_atomically(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write beside the target, fsync, then rename over it: a reader (Excel, the kiosk, a
-    web server) never sees half a file, and a crash leaves the old file whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_csv(entries: Iterable[Entry], path: str | Path) -> Path:
     """Write the staff CSV to `path` atomically (a half-written export never replaces a
     good one)."""
@@ -1022,73 +981,3 @@ def write_csv(entries: Iterable[Entry], path: str | Path) -> Path:
                          "exists and you may write there") from None
     return target
 
-
-# ------------------------------------------------------------------------------ freshness
-
-
-def _checked_date(entry: Entry) -> date | None:
-    try:
-        return date.fromisoformat(entry.checked) if entry.checked else None
-    except ValueError:
-        return None
-
-
-def _months_before(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month += 1
-    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31,
-            30, 31, 31, 30, 31, 30, 31][month - 1]
-    return date(year, month, min(day.day, last))
-
-
-def stale(entry: Entry, months: int, today: date | None = None) -> bool:
-    """Whether the entry was checked more than `months` ago ([content] review_months).
-    An entry never checked is not called stale here: review_list puts it first anyway."""
-    checked = _checked_date(entry)
-    return checked is not None and checked < _months_before(today or date.today(), months)
-
-
-def checked_date_text(entry: Entry) -> str:
-    """「2022年9月1日」: the `checked` date as people read it (screen, staff desk, CLI)."""
-    checked = _checked_date(entry)
-    return f"{checked.year}年{checked.month}月{checked.day}日" if checked else ""
-
-
-def as_of(entry: Entry) -> str:
-    """「2024年10月」: the month the facts were checked, for 「この情報は…時点のものです。」."""
-    checked = _checked_date(entry)
-    return f"{checked.year}年{checked.month}月" if checked else ""
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """One line of the review list: the entry and why it needs looking at."""
-
-    entry: Entry
-    stale: bool
-    unverified: bool
-    unchecked: bool
-
-    @property
-    def needs_review(self) -> bool:
-        return self.stale or self.unverified or self.unchecked
-
-    @property
-    def reasons(self) -> str:
-        parts = [text for flag, text in ((self.unchecked, "確認日なし"), (self.stale, "古い"),
-                                         (self.unverified, "未確認")) if flag]
-        return "・".join(parts)
-
-
-def review_list(entries: Iterable[Entry], months: int,
-                today: date | None = None) -> list[ReviewItem]:
-    """Entries in the order staff should re-check them: stale or unverified first, then
-    those with no `checked` date, then the rest; oldest `checked` date first in each group."""
-    items = [ReviewItem(e, stale(e, months, today), e.status == "unverified", not e.checked)
-             for e in entries]
-
-    def order(i: ReviewItem) -> tuple[int, str, str]:
-        group = 0 if i.stale or i.unverified else 1 if i.unchecked else 2
-        return group, i.entry.checked, i.entry.id
-
-    return sorted(items, key=order)

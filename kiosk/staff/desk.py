@@ -1020,7 +1020,7 @@ class StaffDesk:
     def review(self, req: Request) -> Response:
         """The live entries by the date their facts were checked: stale and unverified ones
         first, so staff know what to re-check against the city's pages."""
-        from kiosk.content.entries import checked_date_text, review_list
+        from kiosk.content.contract import checked_date_text, review_list
 
         s = req.session
         assert s is not None
@@ -1077,7 +1077,7 @@ def _answer_html(question: str, answer: Any) -> str:
     best = answer.best.entry
     kind = "答えます" if answer.kind.value == "confident" else "聞き返します（自信が低い）"
     text = best.spoken or best.body
-    from kiosk.content.entries import checked_date_text
+    from kiosk.content.contract import checked_date_text
 
     where = (f"確認日 {_esc(checked_date_text(best))}（{_STATUS.get(best.status, '状態の記入なし')}）"
              if best.checked else "確認日の記入なし")
@@ -1133,7 +1133,7 @@ class Draft:
 
 
 def _compose(index, question: str, settings: Settings):
-    from kiosk.dialogue.answer import AnswerComposer
+    from kiosk.answer.composer import AnswerComposer
 
     hits = index.search(question)
     return AnswerComposer(settings.answer, index.categories()).compose(question, hits)

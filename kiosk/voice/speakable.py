@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from kiosk import DATA_DIR, KioskError
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import ContentSettings, Settings, VoiceSettings
-from kiosk.content.entries import Entry, as_of, stale
-from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
-from kiosk.dialogue.wording import Prompts
+from kiosk.content.contract import AS_OF_SENTENCE, Entry, as_of, stale
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
@@ -191,7 +190,7 @@ class Speakable:
             source = entry.source.strip().removeprefix("出典:").removeprefix("出典：").strip()
             text = f"{text.rstrip()}\n出典は、{source}です。"
         if stale(entry, self.review_months, self.today()):
-            text = f"{text.rstrip()}\n{Prompts().as_of.format(month=as_of(entry))}"
+            text = f"{text.rstrip()}\n{AS_OF_SENTENCE.format(month=as_of(entry))}"
         return self.normalise(text)
 
     def for_answer(self, answer: Answer) -> str:
