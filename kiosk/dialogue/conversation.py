@@ -18,12 +18,12 @@ CONTRACT:
 from __future__ import annotations
 
 import enum
-from datetime import date
 import itertools
 import logging
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from kiosk.answer.contract import Answer, AnswerKind, topic_of

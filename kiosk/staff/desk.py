@@ -873,6 +873,7 @@ class StaffDesk:
                       [["変更", i, t] for i, t in d.changed[:50]] + \
                       [["削除", i, t] for i, t in d.removed[:50]]
             changes = table("変わる項目（それぞれ最大50件）", ["変更", "ID", "タイトル"], listing)
+        changes += _freshness_note(d.entries, self.settings.content.review_months)
         try_section = ""
         publish_form = ('<p>エラーがあるため公開できません。</p>' if errors else
                         f'<form method="post" action="/publish" class="inline">'
@@ -1047,6 +1048,22 @@ class StaffDesk:
 
 
 _STATUS = {"verified": "確認済み", "unverified": "未確認"}
+
+
+def _freshness_note(entries: list, months: int) -> str:
+    """How many of an upload's entries are unverified, old or undated: what the review page
+    will list first once it is published."""
+    from kiosk.content.contract import review_list
+
+    items = review_list(entries, months)
+    unverified = sum(i.unverified for i in items)
+    old = sum(i.stale for i in items)
+    undated = sum(i.unchecked for i in items)
+    if not (unverified or old or undated):
+        return ""
+    return (f"<p>この内容には、市のページで未確認の項目が {unverified} 件、{months} か月より前に"
+            f"確認した項目が {old} 件、確認日のない項目が {undated} 件あります。公開した後、"
+            '<a href="/review">内容の見直し</a>で確かめられます。</p>')
 
 _ACTIONS = {
     "signin": "サインイン", "signin_failed": "サインイン失敗", "signout": "サインアウト",
