@@ -253,6 +253,36 @@ def test_office_references_are_checked_and_filled_from_the_table(tmp_path):
 # ----------------------------------------------------------- formats and round trips
 
 
+def test_new_fields_travel_in_a_signed_bundle_to_another_kiosk(tmp_path):
+    from kiosk.config import load_settings
+    from kiosk.content.bundles import make_bundle, new_key_pair, pull_bundle
+
+    private, public = new_key_pair(tmp_path / "keys")
+
+    def settings_in(folder: Path, *lines: str):
+        folder.mkdir(parents=True)
+        (folder / "kiosk.toml").write_text("\n".join(
+            ["[paths]", 'index_dir = "index"', 'state_dir = "var"', "[bundle]", *lines]) + "\n",
+            encoding="utf-8")
+        return load_settings(folder / "kiosk.toml")
+
+    office = settings_in(tmp_path / "office")
+    entries = city_entries()[:12]
+    ContentPublisher(office).publish_entries(entries, who="office")
+    make_bundle(office, private, tmp_path / "content.kiosk", version=5)
+    kiosk_settings = settings_in(tmp_path / "kiosk", f'public_key_file = "{public}"')
+    pull_bundle(kiosk_settings, str(tmp_path / "content.kiosk"))
+    assert ContentPublisher(kiosk_settings).live_entries() == entries
+
+
+def test_filled_in_text_with_an_office_this_kiosk_does_not_know_still_loads(tmp_path):
+    f = write(tmp_path / "c.jsonl", json.dumps(
+        {**GOOD, "office": "elsewhere", "body": "くわしくは別の課（電話 046-000-0000）へ。"},
+        ensure_ascii=False) + "\n")
+    entries, problems = validate_content(f)
+    assert len(entries) == 1 and [p.warning for p in problems] == [True]
+
+
 def test_new_fields_survive_the_csv_export_round_trip(tmp_path):
     entries = city_entries()
     f = tmp_path / "export.csv"
