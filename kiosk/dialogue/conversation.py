@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import jaconv
+
 from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings
 from kiosk.content.contract import Entry, as_of, checked_date_text, stale
@@ -288,7 +290,7 @@ _TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING, St
 def _normalise_words(text: str) -> str:
     """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    text = jaconv.kata2hira(text)
     text = "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
     return text.replace("ー", "").rstrip("っ")  # はーい, いえっ
 
@@ -792,7 +794,7 @@ class Conversation:
                                        )]
         if event.device == "speaker":
             self.speaker_ok = event.present
-            self.notice = "" if event.present else "音が出ません。係の人に知らせてください。画面でも調べられます。"
+            self.notice = "" if event.present else self.prompts.speaker_lost
             return acts + [Show()]
         if event.present == self.mic_ok:
             return []
