@@ -68,6 +68,17 @@ class ContentSettings:
     max_file_bytes: int = 50_000_000
     # Seconds an import waits for another running import to finish before giving up.
     lock_timeout_seconds: float = 60.0
+    # Months after an entry's `checked` date when it counts as stale: its spoken answer
+    # then ends with 「この情報は〇〇年〇月時点のものです。」 and review lists it first.
+    review_months: int = 12
+    # Table of offices (TSV) that entries name in their `office` field; "" = the bundled
+    # kiosk/data/offices.tsv.
+    offices_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.review_months < 1:
+            raise ConfigError(f"[content] review_months must be 1 or more (months), not "
+                              f"{self.review_months}")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import load_settings
+from kiosk.content.contract import review_list
 from kiosk.content.entries import ContentError, ContentProblem
 from kiosk.content.publishing import ContentPublisher, ensure_index
 from kiosk.i18n import _
@@ -66,6 +67,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("file", metavar="FILE.csv", help=_("the CSV file to write"))
     _index_option(ex)
     ex.set_defaults(func=cmd_export)
+
+    rev = sub.add_parser(
+        "review", help="list entries to re-check against the city's pages, oldest first",
+        description="Every entry with the date its facts were checked (`checked`) and whether "
+                    "a city page was found (`status`). Entries checked more than [content] "
+                    "review_months ago, unverified ones and those with no date come first — "
+                    "the same list as the staff desk's review page. Without FILEs the live "
+                    "content is listed.")
+    rev.add_argument("files", nargs="*", metavar="FILE",
+                     help="content files to review instead of the live content")
+    _index_option(rev)
+    rev.add_argument("--all", action="store_true",
+                     help="also list the entries that need nothing (default: only those "
+                          "that need review, then a count of the rest)")
+    rev.add_argument("--json", action="store_true", help="print JSON")
+    rev.set_defaults(func=cmd_review)
 
     try:  # `content bundle` / `content pull` live with the staff tools
         from kiosk.cli.staff import register_content_commands
@@ -182,4 +199,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = ContentPublisher(settings, args.index).export_csv(args.file)
     print(_("Wrote {path}. Edit it (keep the first row) and import it with "
             "`kiosk content import {file}`.").format(path=path, file=args.file))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """`kiosk content review`: the staff desk's review list, for a terminal."""
+    settings = load_settings(args.config)
+    if args.files:
+        entries, problems = ContentPublisher(settings).validate(args.files)
+        print_problems([p for p in problems if not p.warning], sys.stderr)
+    else:
+        if args.index is None:
+            ensure_index(settings)
+        entries = ContentPublisher(settings, args.index).live_entries()
+    items = review_list(entries, settings.content.review_months)
+    if args.json:
+        print(json.dumps([{"id": i.entry.id, "title": i.entry.title, "checked": i.entry.checked,
+                           "status": i.entry.status, "source_url": i.entry.source_url,
+                           "stale": i.stale, "unverified": i.unverified,
+                           "needs_review": i.needs_review} for i in items],
+                         ensure_ascii=False, indent=2))
+        return 0
+    shown = [i for i in items if args.all or i.needs_review]
+    months = settings.content.review_months
+    print(f"  {'checked':<10}  {'status':<10}  {'review':<14}  id — title")
+    for i in shown:
+        e = i.entry
+        print(f"  {e.checked or '-':<10}  {e.status or '-':<10}  {i.reasons or 'ok':<14}  "
+              f"{e.id} — {e.title}")
+        if e.source_url:
+            print(f"  {'':<10}  {'':<10}  {'':<14}  {e.source_url}")
+    stale = sum(i.stale for i in items)
+    unverified = sum(i.unverified for i in items)
+    undated = sum(i.unchecked for i in items)
+    need = sum(i.needs_review for i in items)
+    print(f"{len(items)} entries: {need} to review ({stale} checked over {months} months ago, "
+          f"{unverified} unverified, {undated} with no checked date); "
+          f"{len(items) - need} up to date.")
     return 0

@@ -24,6 +24,7 @@ from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import Settings, load_settings
+from kiosk.content.contract import checked_date_text
 from kiosk.content.publishing import ensure_index
 from kiosk.dialogue.ask import ask
 from kiosk.i18n import _
@@ -194,7 +195,10 @@ def _entry_lines(hit: Hit) -> list[str]:
             lines.append(f"{label}：{value}")
     if entry.source:
         source = entry.source if entry.source.startswith("出典") else f"出典：{entry.source}"
-        lines.append(f"（{source}）")
+        lines.append(f"（{source}{'　' + entry.source_url if entry.source_url else ''}）")
+    if entry.checked:
+        what = "市のページで未確認。" if entry.status == "unverified" else ""
+        lines.append(f"（{what}確認日：{checked_date_text(entry)}）")
     return lines
 
 
@@ -213,6 +217,9 @@ def answer_as_json(answer: Answer) -> dict[str, Any]:
             "category": best.entry.category,
             "source": best.entry.source,
             "updated": best.entry.updated,
+            "source_url": best.entry.source_url,
+            "checked": best.entry.checked,
+            "status": best.entry.status,
         },
         "candidates": [
             {"id": h.entry.id, "title": h.entry.title, "category": h.entry.category,

@@ -120,7 +120,8 @@ def speak_answer(settings: Settings, answer: Answer, *, out: str | Path | None =
     """`kiosk ask --speak/--out`: the answer as the kiosk would say it."""
     from kiosk.voice.speakable import ReadingDictionary, Speakable
 
-    spoken = Speakable(settings.voice, ReadingDictionary.for_settings(settings)).for_answer(answer)
+    spoken = Speakable(settings.voice, ReadingDictionary.for_settings(settings),
+                        review_months=settings.content.review_months).for_answer(answer)
     if out:
         say_text(settings, spoken, out=out, slow=slow)
     if speak:

@@ -12,6 +12,10 @@ CONTRACT (the importer, the staff desk and bundles rely on these names):
     csv_bytes(entries) -> bytes / write_csv(entries, path)
                           — the staff CSV export; it loads back unchanged (round trip)
     write_atomically(path, data, mode=0o644) — temp file + fsync + rename
+    Office, read_offices(path, problems), offices_path(settings)
+                          — the offices table entries name in `office`; {office} and
+                            friends in body/spoken are filled from it at load
+    (freshness — stale, as_of, review_list — lives with Entry in kiosk/content/contract.py)
 
 The formats are described for staff in docs/content.md. Nothing here prints: callers (the
 CLI, the staff desk) decide how to show problems.
@@ -32,7 +36,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from kiosk import KioskError
+from kiosk import DATA_DIR, KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
 from kiosk.content.contract import Entry
@@ -79,7 +83,12 @@ class ContentError(KioskError):
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Entry))
 REQUIRED = ("id", "title", "body")
 #: Fields that hold one line of text (a line break in them is a mistake, e.g. a cut cell).
-ONE_LINE = ("id", "title", "category", "source", "updated", "address", "phone", "hours")
+ONE_LINE = ("id", "title", "category", "source", "updated", "address", "phone", "hours",
+            "office", "source_url", "checked", "status")
+#: What `status` may say: checked against the city's page, or no page found for it.
+STATUSES = ("verified", "unverified")
+_STATUS_ALIASES = {"確認済み": "verified", "確認済": "verified", "検証済み": "verified",
+                   "未確認": "unverified", "未検証": "unverified"}
 #: Japanese column / key names staff may use instead of the English ones.
 ALIASES = {
     "ｉｄ": "id", "番号": "id", "識別子": "id",
@@ -91,6 +100,9 @@ ALIASES = {
     "出典": "source", "更新日": "updated", "住所": "address", "所在地": "address",
     "電話": "phone", "電話番号": "phone", "時間": "hours", "受付時間": "hours",
     "開館時間": "hours", "緯度": "lat", "経度": "lon", "latitude": "lat", "longitude": "lon",
+    "担当": "office", "担当課": "office", "窓口": "office",
+    "出典url": "source_url", "出典ページ": "source_url", "url": "source_url",
+    "確認日": "checked", "確認した日": "checked", "状態": "status", "確認状況": "status",
 }
 #: A keywords cell is split at '|' when it has one, otherwise at '、' or a comma.
 KEYWORD_SEPARATOR = "|"
@@ -136,6 +148,122 @@ def _limits(settings: ContentSettings | Settings | None) -> ContentSettings:
     return settings.content if isinstance(settings, Settings) else settings
 
 
+# ------------------------------------------------------------------------------ offices
+
+#: The bundled table of offices entries refer to (`office` field).
+BUNDLED_OFFICES = DATA_DIR / "offices.tsv"
+OFFICE_COLUMNS = ("id", "name", "phone", "building", "floor", "counter", "address",
+                  "source_url", "checked")
+#: The office that answers for the others: its number is given for offices without their own.
+SWITCHBOARD = "cityhall"
+_OFFICE_FIELDS = ("office", "office_name", "office_phone", "office_place")
+_OFFICE_PLACEHOLDER = re.compile(r"\{(office[a-z_]*)\}")
+#: A Japanese phone number as the city writes it: 046-225-2190, 0120-95-0178, 0180-99-4422;
+#: or a short national line (188, #8008, 119).
+PHONE_FORMAT = re.compile(r"^(?:0\d{1,4}-\d{1,4}-\d{3,4}|#?\d{3,4})$")
+
+
+@dataclass(frozen=True)
+class Office:
+    """One office that handles matters: kept in one table so a move is one edit."""
+
+    id: str
+    name: str
+    phone: str = ""
+    building: str = ""  # 本庁舎 / 第二庁舎 / another building's name
+    floor: str = ""  # 2階
+    counter: str = ""  # 10番窓口
+    address: str = ""
+    source_url: str = ""
+    checked: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where it sits, as said to a visitor: 「本庁舎2階 10番窓口」."""
+        where = f"{self.building}{self.floor}"
+        return f"{where} {self.counter}".strip() if self.counter else where
+
+    def placeholder(self, kind: str, switchboard: Office | None = None) -> str:
+        """The text for {office} / {office_name} / {office_phone} / {office_place}; an office
+        without its own number is reached through the switchboard (the 'cityhall' row)."""
+        if kind == "office_name":
+            return self.name
+        if kind == "office_place":
+            return self.place
+        if self.phone:
+            phone = f"電話 {self.phone}"
+        elif switchboard is not None and switchboard.phone and switchboard is not self:
+            phone = f"市役所の代表電話 {switchboard.phone}"
+        else:
+            phone = ""
+        if kind == "office_phone":
+            return phone.removeprefix("電話 ") or "市役所の代表電話"
+        details = "、".join(p for p in (self.place, phone) if p)
+        return f"{self.name}（{details}）" if details else self.name
+
+
+def read_offices(path: str | Path, problems: list[ContentProblem]) -> dict[str, Office]:
+    """The offices table (TSV with a header row naming OFFICE_COLUMNS); every problem is
+    added to `problems` with its line, and a bad row is left out."""
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(ContentProblem(label, None, None, f"the offices table cannot be read "
+                                       f"({getattr(exc, 'strerror', None) or exc}); check "
+                                       "[content] offices_file"))
+        return {}
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t"))
+    if not rows:
+        problems.append(ContentProblem(label, None, None, "the offices table is empty; the "
+                                       f"first row must name the columns: {', '.join(OFFICE_COLUMNS)}"))
+        return {}
+    header = [c.strip() for c in rows[0]]
+    missing = [c for c in ("id", "name") if c not in header]
+    if missing:
+        problems.append(ContentProblem(label, 1, None, f"the header row has no "
+                                       f"{', '.join(missing)} column; name the columns "
+                                       f"{', '.join(OFFICE_COLUMNS)} separated by tabs"))
+        return {}
+    offices: dict[str, Office] = {}
+    for no, cells in enumerate(rows[1:], 2):
+        if not any(c.strip() for c in cells) or cells[0].startswith("#"):
+            continue
+        row = {name: (cells[i].strip() if i < len(cells) else "")
+               for i, name in enumerate(header) if name in OFFICE_COLUMNS}
+        bad = _office_problem(row, offices)
+        if bad:
+            problems.append(ContentProblem(label, no, bad[0], bad[1]))
+            continue
+        offices[row["id"]] = Office(**row)
+    return offices
+
+
+def _office_problem(row: dict[str, str], seen: dict[str, Office]) -> tuple[str, str] | None:
+    if not row.get("id") or not row.get("name"):
+        return ("id" if not row.get("id") else "name"), "is empty; every office needs an id and a name"
+    if row["id"] in seen:
+        return "id", f"'{row['id']}' is used twice; every office needs its own id"
+    if row.get("phone") and not PHONE_FORMAT.match(row["phone"]):
+        return "phone", (f"{row['phone']!r} is not a phone number as written in Japan; write "
+                         "it with hyphens, e.g. 046-225-2190")
+    if row.get("checked"):
+        try:
+            date.fromisoformat(row["checked"])
+        except ValueError:
+            return "checked", f"is not a date: {row['checked']!r}; write e.g. 2026-11-27"
+    return None
+
+
+def offices_path(settings: ContentSettings | Settings | None) -> Path:
+    """[content] offices_file (against the config's folder when Settings are given), or the
+    bundled table."""
+    configured = _limits(settings).offices_file
+    if not configured:
+        return BUNDLED_OFFICES
+    return settings.path(configured) if isinstance(settings, Settings) else Path(configured)
+
+
 # ------------------------------------------------------------------------------ records
 
 
@@ -160,6 +288,9 @@ class _Checker:
         self.problems: list[ContentProblem] = []
         self.errors = 0
         self.seen_ids: dict[str, str] = {}
+        self.offices: dict[str, Office] | None = None  # read when the first entry needs it
+        self.offices_label = ""
+        self.office_used = False
 
     def error(self, file: str, line: int | None, name: str | None, message: str) -> None:
         self.problems.append(ContentProblem(file, line, name, message))
@@ -186,8 +317,21 @@ class _Checker:
                     p.field == name and not p.warning for p in self.problems[first_problem:]):
                 self.error(rec.file, rec.where(name), name,
                            _("is empty") if name in rec.values else _("is missing"))
-        if values["updated"]:
-            values["updated"] = self._date(rec, values["updated"])
+        for name in ("updated", "checked"):
+            if values[name]:
+                values[name] = self._date(rec, name, values[name])
+        if values["status"]:
+            values["status"] = self._status(rec, values["status"])
+        if values["source_url"] and not re.match(r"^https?://[^\s/]+", values["source_url"]):
+            self.error(rec.file, rec.where("source_url"), "source_url",
+                       f"is not a web address: {values['source_url'][:40]!r}; copy the page's "
+                       "address from the browser, starting with https://")
+        elif not values["source_url"] and not values["source"] \
+                and values["status"] != "unverified" and self.errors == before:
+            self.warn(rec.file, rec.line, "source_url",
+                      "is missing, and so is 'source': say which page the facts come from "
+                      "(or set status to 'unverified' when no page was found)")
+        self._offices(rec, values)
         self._check_place(rec, values)
         if values["spoken"]:
             self._check_sentences(rec, values["spoken"])
@@ -328,7 +472,7 @@ class _Checker:
             return None
         return value
 
-    def _date(self, rec: _Record, text: str) -> str:
+    def _date(self, rec: _Record, name: str, text: str) -> str:
         """Accept 2026-11-27 (and Excel's 2026/11/27); return the ISO form."""
         slash = _SLASH_DATE.match(unicodedata.normalize("NFKC", text))
         try:
@@ -336,12 +480,60 @@ class _Checker:
                 return date(*(int(g) for g in slash.groups())).isoformat()
             if len(text) == 10:
                 return date.fromisoformat(text).isoformat()
+            if name == "checked":  # a day, not a moment: the page's 更新日
+                raise ValueError(text)
             return datetime.fromisoformat(text).isoformat()
         except ValueError:
-            self.error(rec.file, rec.where("updated"), "updated",
+            self.error(rec.file, rec.where(name), name,
                        _("is not a date: {value!r}; write year-month-day, e.g. 2026-11-27")
                        .format(value=text[:30]))
             return ""
+
+    def _status(self, rec: _Record, text: str) -> str:
+        value = _STATUS_ALIASES.get(text, unicodedata.normalize("NFKC", text).strip().lower())
+        if value in STATUSES:
+            return value
+        self.error(rec.file, rec.where("status"), "status",
+                   f"is {text[:30]!r}; write 'verified' (each fact checked against the "
+                   "city's page) or 'unverified' (no page found)")
+        return ""
+
+    def _offices(self, rec: _Record, values: dict[str, Any]) -> None:
+        """Fill {office}, {office_name}, {office_phone}, {office_place} in body and spoken
+        from the offices table, and the phone when the entry gives none."""
+        used = {m.group(1) for name in ("body", "spoken")
+                for m in _OFFICE_PLACEHOLDER.finditer(values[name])}
+        self.office_used |= bool(used or values["office"])
+        unknown = sorted(used - set(_OFFICE_FIELDS))
+        if unknown:
+            self.error(rec.file, rec.where("body"), "body",
+                       f"has {{{unknown[0]}}}, which is not known; use "
+                       f"{', '.join('{' + k + '}' for k in _OFFICE_FIELDS)}")
+            return
+        if not values["office"]:
+            if used:
+                self.error(rec.file, rec.where("body"), "office",
+                           f"is missing, but the text uses {{{sorted(used)[0]}}}; name the "
+                           "office (its id in the offices table)")
+            return
+        office = self.offices.get(values["office"]) if self.offices is not None else None
+        if office is None:
+            # Text already filled in (an export, a bundle from another office) still loads;
+            # placeholders that cannot be filled stop it.
+            known = ", ".join(sorted(self.offices or {})[:8])
+            report = self.error if used else self.warn
+            report(rec.file, rec.where("office"), "office",
+                   f"'{values['office']}' is not in the offices table "
+                   f"({self.offices_label}); add it there or use a known id"
+                   + (f", e.g. {known}" if known else ""))
+            return
+        switchboard = (self.offices or {}).get(SWITCHBOARD)
+        for name in ("body", "spoken"):
+            values[name] = _OFFICE_PLACEHOLDER.sub(
+                lambda m: office.placeholder(m.group(1), switchboard), values[name])
+        phone = office.phone or (switchboard.phone if switchboard else "")
+        if not values["phone"] and phone:
+            values["phone"] = phone
 
     def _check_place(self, rec: _Record, values: dict[str, Any]) -> None:
         lat, lon = values["lat"], values["lon"]
@@ -754,6 +946,10 @@ def validate_content(paths: Iterable[str | Path] | str | Path,
     warnings). Bad content never raises: the caller decides whether errors block."""
     checker = _Checker(_limits(settings))
     files = content_files(paths, checker.problems)
+    table = offices_path(settings)
+    checker.offices_label = str(table)
+    table_problems: list[ContentProblem] = []
+    checker.offices = read_offices(table, table_problems)
     entries: list[Entry] = []
     for path, kind in files:
         label = str(path)
@@ -778,6 +974,8 @@ def validate_content(paths: Iterable[str | Path] | str | Path,
     if not files and not checker.problems:
         checker.error(_("(no files)"), None, None,
                       _("no content files were given; {formats}").format(formats=_(_HELP_FORMATS)))
+    if checker.office_used:  # a broken table matters only to entries that name an office
+        checker.problems += table_problems
     rank: dict[str, int] = {}
     for p in checker.problems:
         rank.setdefault(p.file, len(rank))
@@ -827,3 +1025,4 @@ def write_csv(entries: Iterable[Entry], path: str | Path) -> Path:
                            "may write there").format(file=target, reason=exc.strerror or exc)
                          ) from None
     return target
+

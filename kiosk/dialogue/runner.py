@@ -146,7 +146,8 @@ class Kiosk:
         self.composer = composer
         if speakable is None:
             from kiosk.voice.speakable import Speakable
-            speakable = Speakable(settings.voice)
+            speakable = Speakable(settings.voice,
+                                  review_months=settings.content.review_months)
         self.speakable = speakable
         self.machine = Conversation(settings, prompts)
         self.machine.speakable = speakable.for_entry  # type: ignore[method-assign]

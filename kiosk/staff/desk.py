@@ -410,7 +410,7 @@ def page(title: str, main: str, session: Session | None = None, current: str = "
     nav = ""
     if session is not None:
         marks = {f"current_{k}": ('aria-current="page"' if k == current else "")
-                 for k in ("home", "history", "report")}
+                 for k in ("home", "history", "report", "review")}
         nav = render("nav.html", csrf=_esc(session.csrf), user=_esc(session.user), **marks)
     return render("layout.html", title=_esc(title), nav=nav, main=main, flash=flash)
 
@@ -718,6 +718,7 @@ class StaffDesk:
             ("POST", "/rollback"): self.rollback,
             ("GET", "/content.csv"): self.download,
             ("GET", "/report"): self.report,
+            ("GET", "/review"): self.review,
         }
 
     def close(self) -> None:
@@ -880,6 +881,7 @@ class StaffDesk:
                       [["変更", i, t] for i, t in d.changed[:50]] + \
                       [["削除", i, t] for i, t in d.removed[:50]]
             changes = table("変わる項目（それぞれ最大50件）", ["変更", "ID", "タイトル"], listing)
+        changes += _freshness_note(d.entries, self.settings.content.review_months)
         try_section = ""
         publish_form = ('<p>エラーがあるため公開できません。</p>' if errors else
                         f'<form method="post" action="/publish" class="inline">'
@@ -1030,6 +1032,52 @@ class StaffDesk:
             body="".join(parts))
         return Response(200, page("答えられなかった質問", body, s, "report"))
 
+    def review(self, req: Request) -> Response:
+        """The live entries by the date their facts were checked: stale and unverified ones
+        first, so staff know what to re-check against the city's pages."""
+        from kiosk.content.contract import checked_date_text, review_list
+
+        s = req.session
+        assert s is not None
+        months = self.settings.content.review_months
+        items = review_list(self.content.live_entries(), months)
+        rows = []
+        for i in items:
+            e = i.entry
+            link = (f'<a href="{_esc(e.source_url)}">{_esc(e.source_url)}</a>'
+                    if e.source_url.startswith(("https://", "http://")) else "—")
+            rows.append([checked_date_text(e) or "—", _STATUS.get(e.status, "—"),
+                         i.reasons or "なし", e.id, e.title, link])
+        need = sum(i.needs_review for i in items)
+        intro = (f"全 {len(items)} 件のうち、見直しが必要なのは {need} 件です"
+                 f"（{months} か月より前に確認したもの {sum(i.stale for i in items)} 件、"
+                 f"市のページで未確認 {sum(i.unverified for i in items)} 件、"
+                 f"確認日のないもの {sum(i.unchecked for i in items)} 件）。"
+                 "見直しが必要なものを先に、確認日の古い順に並べています。"
+                 "同じ一覧は `kiosk content review` でも出せます。")
+        body = render("report.html", intro=_esc(intro), body=table(
+            "内容の見直し（確認日の古い順）", ["確認日", "状態", "見直し", "ID", "タイトル", "出典ページ"],
+            rows, raw={5}))
+        return Response(200, page("内容の見直し", body, s, "review"))
+
+
+_STATUS = {"verified": "確認済み", "unverified": "未確認"}
+
+
+def _freshness_note(entries: list, months: int) -> str:
+    """How many of an upload's entries are unverified, old or undated: what the review page
+    will list first once it is published."""
+    from kiosk.content.contract import review_list
+
+    items = review_list(entries, months)
+    unverified = sum(i.unverified for i in items)
+    old = sum(i.stale for i in items)
+    undated = sum(i.unchecked for i in items)
+    if not (unverified or old or undated):
+        return ""
+    return (f"<p>この内容には、市のページで未確認の項目が {unverified} 件、{months} か月より前に"
+            f"確認した項目が {old} 件、確認日のない項目が {undated} 件あります。公開した後、"
+            '<a href="/review">内容の見直し</a>で確かめられます。</p>')
 
 _ACTIONS = {
     "signin": "サインイン", "signin_failed": "サインイン失敗", "signout": "サインアウト",
@@ -1060,9 +1108,15 @@ def _answer_html(question: str, answer: Any) -> str:
     best = answer.best.entry
     kind = "答えます" if answer.kind.value == "confident" else "聞き返します（自信が低い）"
     text = best.spoken or best.body
+    from kiosk.content.contract import checked_date_text
+
+    where = (f"確認日 {_esc(checked_date_text(best))}（{_STATUS.get(best.status, '状態の記入なし')}）"
+             if best.checked else "確認日の記入なし")
+    source = f"、出典 {_esc(best.source_url or best.source)}" if best.source_url or best.source else ""
     return (f'<div class="answer">{head}<p><strong>結果:</strong> {kind}</p>'
             f'<p><strong>見つかった項目:</strong> <span class="hit-title">{_esc(best.title)}</span>'
-            f"（ID {_esc(best.id)}）</p><p>{_esc(text[:300])}</p></div>")
+            f"（ID {_esc(best.id)}）</p><p>{_esc(text[:300])}</p>"
+            f'<p class="provenance">{where}{source}</p></div>')
 
 
 # ------------------------------------------------------------------------- content work
