@@ -430,8 +430,8 @@ def test_a_version_that_never_went_live_is_not_listed_nor_kept(tmp_path):
     """An import killed -9 right after its build's rename, before the swap, leaves a complete
     version folder that was never live: it is not shown as published and does not take a
     kept place."""
-    from kiosk.content import Entry
-    from kiosk.index import build_index
+    from kiosk.content.entries import Entry
+    from kiosk.search.index import build_index
 
     settings = settings_for(tmp_path, keep_versions=1)
     publisher = ContentPublisher(settings, tmp_path / "index")
