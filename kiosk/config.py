@@ -192,10 +192,14 @@ class BundleSettings:
     pull_url: str = ""
     # Minutes between polls; 0 = never poll on a schedule.
     poll_minutes: int = 0
-    # Bundles larger than this are refused without being read further.
+    # Bundles larger than this are refused without being read further; the files inside a
+    # bundle may not add up to more than this either, once unpacked.
     max_bundle_bytes: int = 100_000_000
-    # Seconds to wait for a bundle download before giving up.
+    # Seconds to wait for each read of a bundle download (a silent server).
     download_timeout_seconds: int = 60
+    # Seconds the whole download may take (a server that sends a byte now and then); the
+    # pull lock is waited for at most this long too.
+    download_max_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

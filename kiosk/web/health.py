@@ -44,7 +44,11 @@ class Health:
                  devices: Callable[[], dict[str, bool]] | None = None,
                  index_version: Callable[[], str] | None = None,
                  loop: Callable[[], dict[str, Any]] | None = None,
+                 bundle_poller: Callable[[], dict[str, Any]] | None = None,
+                 problems: Callable[[], list[str]] | None = None,
                  clock: Callable[[], float] = time.time):
+        self.bundle_poller = bundle_poller
+        self.problems = problems  # plain sentences an operator can act on
         self.model_loaded = model_loaded
         self.engine = engine
         self.devices = devices
@@ -65,8 +69,15 @@ class Health:
         model = _call(self.model_loaded, False)
         index_version = _call(self.index_version, "")
         last_error = loop.get("last_error") or self.last_error
+        problems = _call(self.problems, [])
+        problems = problems if isinstance(problems, list) else [str(problems)]
+        poller = _call(self.bundle_poller, None)
+        if poller is not None and not isinstance(poller, dict):
+            poller = {"ok": False, "last_error": str(poller)}
         ok = model is True and all(v is True for v in devices.values()) and bool(index_version) \
-            and not str(index_version).startswith("error")
+            and not str(index_version).startswith("error") and not problems \
+            and (poller is None or poller.get("ok") is True)
+        extra: dict[str, Any] = {} if poller is None else {"bundle_poller": poller}
         return {
             "status": "ok" if ok else "degraded",
             "model_loaded": model,
@@ -77,6 +88,8 @@ class Health:
             "state": loop.get("state", ""),
             "errors": loop.get("errors", 0),
             "last_error": last_error,
+            "problems": problems,
+            **extra,
         }
 
 
