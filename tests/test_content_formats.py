@@ -370,7 +370,7 @@ def test_csv_export_neutralises_formulas_and_reads_back_unchanged(tmp_path):
     import io
 
     entries = [Entry(id=f"formula-{n}", title=text.strip() or "題", body=text.strip() + " 本文",
-                     category=text.strip()[:10] or "分類", keywords=(text.strip() or "語",),
+                     category=text.strip()[:10].strip() or "分類", keywords=(text.strip() or "語",),
                      phone=text.strip(), hours=text.strip(), lat=-35.44, lon=139.36)
                for n, text in enumerate(FORMULAS)]
     data = csv_bytes(entries)
