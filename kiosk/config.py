@@ -239,7 +239,7 @@ class AsrSettings:
 
 @dataclass(frozen=True)
 class AudioSettings:
-    """Microphone and speaker. Audio stays in memory unless `record` is switched on."""
+    """Microphone and speaker. Audio always stays in memory; the kiosk never saves it."""
 
     # Device number or part of its name (`kiosk doctor` lists them); "" = system default.
     input_device: str = ""
@@ -255,10 +255,6 @@ class AudioSettings:
     stall_seconds: float = 2.0
     # Seconds between attempts to reopen a lost device.
     reconnect_seconds: float = 2.0
-    # Keep each heard question as a WAV file (off by default: privacy).
-    record: bool = False
-    # Folder for those files; "" = <state_dir>/recordings.
-    record_dir: str = ""
     # Private listening: headphone output device ("" = none) and its own volume, 0.0-1.0.
     headphone_device: str = ""
     headphone_volume: float = 0.6
@@ -440,9 +436,22 @@ def _coerce(where: str, key: str, value: Any, expected: Any) -> Any:
     return value
 
 
+#: Keys that were removed, with why, so an old config is told plainly instead of "unknown".
+REMOVED_KEYS = {
+    "record": "[audio] record was removed: the kiosk never saves audio (it keeps heard "
+              "questions in memory only; the opt-in [logging] query_log keeps their text). "
+              "Delete the line",
+    "record_dir": "[audio] record_dir was removed with [audio] record: the kiosk never saves "
+                  "audio. Delete the line",
+}
+
+
 def _build_section(where: str, cls: type, data: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
+    if cls is AudioSettings:
+        for key in sorted(set(data) & set(REMOVED_KEYS)):
+            raise ConfigError(f"{where}: {REMOVED_KEYS[key]}")
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(

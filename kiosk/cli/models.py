@@ -127,6 +127,4 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         state = ("off in [search]" if not wanted else
                  "ok" if load(settings.search) is not None else "NOT AVAILABLE (see the warning)")
         print(f"  {label}: {state}")
-    print("recording of questions:",
-          "ON (operator setting [audio] record)" if settings.audio.record else "off")
     return 0 if ok and models_ok else 1

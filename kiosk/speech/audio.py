@@ -1,5 +1,5 @@
 """Audio stage: frames in from the microphone and out to the speaker via sounddevice.
-Everything stays in memory; nothing is written to disk unless an operator enables recording.
+Everything stays in memory: the kiosk never writes a visitor's audio to disk.
 
 CONTRACT:
     AudioClip(samples: np.ndarray float32 mono in [-1, 1], rate: int)
@@ -22,7 +22,6 @@ import time
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -204,18 +203,6 @@ def write_wav(path: str | Path, clip: AudioClip) -> Path:
     p = Path(path)
     p.write_bytes(wav_bytes(clip))
     return p
-
-
-def keep_recording(clip: AudioClip, settings: Any) -> Path | None:
-    """Privacy gate: write an utterance to disk only when the operator enabled
-    [audio] record = true; otherwise audio never leaves memory. Returns the file written."""
-    audio = settings.audio
-    if not audio.record:
-        return None
-    folder = settings.path(audio.record_dir) if audio.record_dir else settings.state_dir / "recordings"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return write_wav(folder / f"utterance-{stamp}.wav", clip)
 
 
 # --- devices ----------------------------------------------------------------------------------
