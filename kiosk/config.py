@@ -488,7 +488,6 @@ _PATH_KEYS = {
     "paths": ("index_dir", "models_dir", "state_dir"),
     "content": ("sources", "synonyms_file"),
     "bundle": ("public_key_file",),
-    "audio": ("record_dir",),
     "voice": ("readings_file",),
     "logging": ("log_dir",),
 }
