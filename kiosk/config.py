@@ -178,6 +178,8 @@ class AdminSettings:
     # Serve the staff page from the kiosk process itself (`kiosk run`) instead of a separate
     # `kiosk admin` service. Needs a staff password (`kiosk admin set-password`).
     with_kiosk: bool = False
+    # A connection that sends nothing for this many seconds is closed (a stalled upload too).
+    socket_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,8 @@ class ScreenSettings:
     furigana: bool = False
     # Command that shows the screen full-screen, the page address appended; "" = none.
     browser_command: str = ""
+    # A connection that sends nothing for this many seconds is closed (frees its thread).
+    socket_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,8 @@ class KioskService:
         if headless:
             self.server = make_server(HealthHandler, settings.screen.host,
                                       settings.screen.port if port is None else port,
-                                      health=self.health)
+                                      health=self.health,
+                                      timeout=settings.screen.socket_timeout_seconds)
         else:
             from kiosk.web.screen import make_screen_server
 

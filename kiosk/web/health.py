@@ -5,22 +5,22 @@ screen (kiosk/web/screen.py), or alone with `kiosk run --headless`.
 
 CONTRACT:
     Health(probes…).snapshot() -> dict        — what /healthz returns
-    HealthHandler                             — BaseHTTPRequestHandler serving GET /healthz
+    HealthHandler                             — kiosk.loopback handler serving GET /healthz
     make_server(handler_class, host, port, **attrs) -> ThreadingHTTPServer (loopback only)
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.loopback import BodyRefused, LoopbackHandler, LoopbackServer, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,9 @@ class Health:
         }
 
 
-class HealthHandler(BaseHTTPRequestHandler):
-    """GET /healthz. Subclassed by the screen's handler, which adds the page."""
+class HealthHandler(LoopbackHandler):
+    """GET /healthz. Subclassed by the screen's handler, which adds the page. The Host,
+    body-length and timeout rules come from the shared loopback base."""
 
     server_version = "kiosk"
     health: Health  # set on the class by make_server
@@ -117,14 +118,19 @@ class HealthHandler(BaseHTTPRequestHandler):
         else:
             self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        try:
+            self.body_length(0)
+        except BodyRefused as exc:
+            self.send_json({"error": exc.reason}, exc.status)
+            return
+        self.close_connection = True
+        self.send_json({"error": "only GET /healthz"}, HTTPStatus.METHOD_NOT_ALLOWED)
+
 
 def check_loopback(host: str, setting: str = "[screen] host") -> None:
     """The kiosk's own server takes button presses; nothing off this machine may send them."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise KioskError(f"{setting} = {host!r} is not a loopback address; the kiosk's screen "
                          "and /healthz are served to this machine only. Use 127.0.0.1 (or ::1) "
                          "and read /healthz through ssh or a local monitoring agent.")
@@ -137,7 +143,7 @@ def make_server(handler: type[HealthHandler], host: str, port: int,
     check_loopback(host)
     bound = type(f"Bound{handler.__name__}", (handler,), attrs)
     try:
-        server = ThreadingHTTPServer((host, port), bound)
+        server = LoopbackServer((host, port), bound)
     except OSError as exc:
         raise KioskError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); another "
                          "kiosk may already be running, or change [screen] port") from None
