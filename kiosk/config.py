@@ -257,6 +257,8 @@ class AudioSettings:
     stall_seconds: float = 2.0
     # Seconds between attempts to reopen a lost device.
     reconnect_seconds: float = 2.0
+    # Seconds between checks that the configured devices are present (shown in /healthz).
+    probe_seconds: float = 60.0
     # Private listening: headphone output device ("" = none) and its own volume, 0.0-1.0.
     headphone_device: str = ""
     headphone_volume: float = 0.6

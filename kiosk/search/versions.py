@@ -21,6 +21,7 @@ CONTRACT:
         .lock()                                   — the import lock (re-entrant per object)
     LiveIndex(root, settings)   — thread-safe search over whatever `current` points to;
         .search(query, limit=None) -> list[Hit], .entries(), .categories(), .version, .close()
+        .problem                  — why the live version could not be reopened ("" = fine)
 """
 
 from __future__ import annotations
@@ -446,6 +447,7 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._index: SearchIndex | None = None
         self._version: str | None = None
+        self.problem = ""  # why the live version could not be reopened ("" = fine)
         self.refresh()
         if self._index is None:
             raise IndexVersionError(
@@ -462,6 +464,8 @@ class LiveIndex:
         cannot be opened (e.g. pruned a moment ago) the old one keeps serving."""
         live = self.versions.current_id()
         if live is None or live == self._version:
+            if live == self._version:
+                self.problem = ""
             return False
         try:
             folder = self.versions.current_path()
@@ -471,8 +475,12 @@ class LiveIndex:
         except KioskError as exc:
             if self._index is None:
                 raise
-            log.warning("keeping index version %s: cannot open %s yet (%s)",
-                        self._version, live, exc)
+            if not self.problem:
+                log.warning("keeping index version %s: cannot open %s (%s)",
+                            self._version, live, exc)
+            self.problem = (f"index version {live} cannot be opened ({exc}); still answering "
+                            f"from {self._version}. Run `kiosk content rollback` or import "
+                            "the content again")
             return False
         with self._lock:  # every use of an index holds this lock, so `old` is idle now
             old, self._index, self._version = self._index, new, folder.name

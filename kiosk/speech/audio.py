@@ -8,7 +8,8 @@ CONTRACT:
 
 Also here: load_wav/write_wav (files as input and output), resample, list_devices (for
 `kiosk doctor`), DeviceLost and ReconnectingMicrophone (a replugged USB microphone comes
-back without a restart).
+back without a restart), probe_devices/DeviceMonitor (the doctor's device check, repeated
+for /healthz) and plain_audio_error (PortAudio's codes as sentences an operator can use).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import io
 import logging
 import math
 import queue
+import re
 import threading
 import time
 import wave
@@ -235,6 +237,66 @@ def list_devices() -> list[dict[str, Any]]:
         raise AudioError(f"cannot list sound devices: {exc}") from None
 
 
+_PA_CODE = re.compile(r"\s*\[PaErrorCode -?\d+\]")
+
+
+def plain_audio_error(label: str, message: str) -> str:
+    """A PortAudio error as a sentence an operator can act on ("PortAudio not initialized
+    [PaErrorCode -10000]" says nothing to a city's IT staff)."""
+    text = _PA_CODE.sub("", str(message)).strip()
+    if "not initialized" in text.lower() or "no default" in text.lower():
+        text = f"the sound system found no {label} when the kiosk started"
+    hint = "" if "kiosk doctor" in text else \
+        "; plug it in (or fix [audio] in the config) and run `kiosk doctor` to list devices"
+    return f"{label}: {text}{hint}"
+
+
+def probe_devices(input_device: str = "", output_device: str = "",
+                  headphone_device: str = "") -> dict[str, str]:
+    """Each configured device → "" when PortAudio lists it, else what is wrong (the same
+    check as `kiosk doctor`, cheap enough for /healthz to repeat)."""
+    wanted = [("microphone", "input", input_device), ("speaker", "output", output_device)]
+    if headphone_device:
+        wanted.append(("headphones", "output", headphone_device))
+    out: dict[str, str] = {}
+    for label, kind, spec in wanted:
+        try:
+            if find_device(spec, kind) is None:
+                raise DeviceMissing(f"no sound {kind} device found")
+            out[label] = ""
+        except KioskError as exc:
+            out[label] = plain_audio_error(label, str(exc))
+        except Exception as exc:  # PortAudioError and friends: reported, never raised
+            out[label] = plain_audio_error(label, str(exc))
+    return out
+
+
+class DeviceMonitor:
+    """Probes the configured sound devices at start and every `every_seconds`, so
+    /healthz says a speaker is missing before a visitor's answer fails to play."""
+
+    def __init__(self, settings: Any, every_seconds: float = 60.0):
+        self.audio = settings.audio
+        self.every = every_seconds
+        self._found: dict[str, str] = {}
+        self.check()
+
+    def check(self) -> dict[str, str]:
+        a = self.audio
+        self._found = probe_devices(a.input_device, a.output_device, a.headphone_device)
+        return self._found
+
+    def present(self, label: str) -> bool:
+        return self._found.get(label, "") == ""
+
+    def problems(self) -> list[str]:
+        return [why for why in self._found.values() if why]
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every):
+            self.check()
+
+
 def find_device(spec: str | int | None, kind: str) -> int | None:
     """Resolve a configured device ("" = system default, a number, or part of its name) to a
     PortAudio index; kind is "input" or "output"."""
@@ -313,7 +375,7 @@ class Speaker:
             index = find_device(self.device, "output")
             rate = _device_rate(index, "output", self.rate)
         except sd.PortAudioError as exc:
-            raise DeviceLost(f"speaker unavailable: {exc}; check the cable (`kiosk doctor`)") from None
+            raise DeviceLost(plain_audio_error("speaker unavailable", str(exc))) from None
         data = to_int16(resample(clip.samples, clip.rate, rate) * self.volume)
         block = max(1, rate * self.block_ms // 1000)
         pos = 0
@@ -349,7 +411,7 @@ class Speaker:
                         raise DeviceLost("the speaker stopped responding; check the cable "
                                          "and power (`kiosk doctor` lists devices)")
         except sd.PortAudioError as exc:
-            raise DeviceLost(f"speaker failed: {exc}; check the cable (`kiosk doctor`)") from None
+            raise DeviceLost(plain_audio_error("speaker failed", str(exc))) from None
         return not stopped
 
 
