@@ -410,6 +410,17 @@ def test_cli_rollback_to_an_empty_id_is_refused_and_the_index_still_opens(publis
     run = kiosk("content", "rollback", "--to", "", "--index", str(root), cwd=tmp_path)
     assert run.returncode == 2 and "there is no index version ''" in run.stderr
     assert snapshot(root) == before
+    from kiosk.content.audit import AuditLog
+
+    audit = AuditLog(Settings(base_dir=tmp_path).state_dir)
+    assert not [r for r in audit.read() if r["action"] == "rollback"]  # nothing changed
+    run = kiosk("content", "rollback", "--index", str(root), cwd=tmp_path)
+    assert run.returncode == 2  # only one version: nothing to go back to
+    b = write_jsonl(tmp_path / "b.jsonl", library_entries("b"))
+    assert kiosk("content", "import", str(b), "--index", str(root), cwd=tmp_path).returncode == 0
+    run = kiosk("content", "rollback", "--index", str(root), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [r["action"] for r in audit.read()][-2:] == ["publish", "rollback"]
 
 
 def test_a_version_that_cannot_be_opened_never_goes_live(published, tmp_path):

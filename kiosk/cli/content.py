@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from kiosk.config import load_settings
+from kiosk.content.audit import AuditLog, local_user
 from kiosk.content.entries import ContentError, ContentProblem
 from kiosk.content.publishing import ContentPublisher, ensure_index
 from kiosk.search.versions import VersionInfo
@@ -101,6 +102,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise
     print_problems(result.warnings, sys.stderr)
     v = result.version
+    AuditLog(publisher.settings.state_dir).record(
+        "publish", who or local_user(), version=v.id, entries=v.entries, via="cli")
     print(f"Published version {v.id}: {v.entries} entries. It is live now.")
     if result.previous:
         print(f"The previous version {result.previous} is kept; go back to it with "
@@ -130,7 +133,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    v = _publisher(args).rollback(args.to)
+    publisher = _publisher(args)
+    v = publisher.rollback(args.to)
+    AuditLog(publisher.settings.state_dir).record("rollback", local_user(), version=v.id,
+                                                  via="cli")
     print(f"Version {v.id} ({v.entries} entries, published {v.created}) is live again.")
     return 0
 
