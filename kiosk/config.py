@@ -166,7 +166,9 @@ class AdminSettings:
     port: int = 8470
     # A signed-in staff session ends after this many minutes without a request.
     session_minutes: int = 30
-    # Wrong passwords allowed per address within lockout_seconds before sign-in is refused.
+    # Wrong passwords allowed per staff name (per address: four times as many) before each
+    # next try must wait 2, 4, 8 … seconds, at most lockout_seconds; the count wears off after
+    # lockout_seconds without a failure. A back-off, not a lockout of the right password.
     max_failed_signins: int = 5
     lockout_seconds: int = 300
     # Upload limits: the whole upload, and for a zip the files in it and their unpacked size.
