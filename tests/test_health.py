@@ -14,8 +14,8 @@ import pytest
 
 from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
-from kiosk.content.records import Entry
 
 ENTRIES = [Entry(id="library-hours", title="図書館の開館時間",
                  body="中央図書館は朝9時から夜7時まで開いています。", category="施設")]

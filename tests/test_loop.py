@@ -24,7 +24,7 @@ from kiosk.dialogue.conversation import (
     command_in,
 )
 from kiosk.dialogue.eventlog import QueryLog, setup_logging
-from kiosk.dialogue.runner import make_kiosk
+from kiosk.dialogue.runner import Kiosk, make_kiosk
 from kiosk.search.versions import LiveIndex
 from kiosk.speech.audio import AudioClip, load_wav
 from kiosk.speech.recogniser import vocabulary_from
