@@ -28,14 +28,28 @@ def _settings(tmp: Path):
                                "admin": {"socket_timeout_seconds": 1.0}}, base_dir=tmp)
 
 
+def _screen_server(settings):
+    """The visitor screen's server for a kiosk that is not started (nothing here needs
+    the conversation to run)."""
+    kiosk = Kiosk(settings, microphone=None, speaker=RecordingSpeaker(pace=8.0),
+                  recogniser=None, voice=None, searcher=None)
+    return make_screen_server(kiosk, Health(), settings, port=0)
+
+
+@pytest.fixture
+def screen_server(tmp_path):
+    srv = _screen_server(_settings(tmp_path))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
 @pytest.fixture(params=list(PATHS))
 def server(request, tmp_path):
     settings = _settings(tmp_path)
-    kiosk = None
     if request.param == "screen":
-        kiosk = Kiosk(settings, microphone=None, speaker=RecordingSpeaker(pace=8.0),
-                      recogniser=None, voice=None, searcher=None)
-        srv = make_screen_server(kiosk, Health(), settings, port=0)
+        srv = _screen_server(settings)
     elif request.param == "desk":
         from kiosk.staff.desk import make_server as make_desk
 
@@ -136,20 +150,11 @@ def test_a_host_that_is_not_the_loopback_name_is_refused(server, host):
         assert b"heard" not in body and b"uptime" not in body
 
 
-def test_the_screen_refuses_rebinding_for_the_event_stream_too(tmp_path):
-    settings = _settings(tmp_path)
-    kiosk = Kiosk(settings, microphone=None, speaker=RecordingSpeaker(pace=8.0),
-                  recogniser=None, voice=None, searcher=None)
-    srv = make_screen_server(kiosk, Health(), settings, port=0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", _port(srv), timeout=10)
-        conn.request("GET", "/events", headers={"Host": f"attacker.example:{_port(srv)}"})
-        assert conn.getresponse().status == 421
-        conn.close()
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def test_the_screen_refuses_rebinding_for_the_event_stream_too(screen_server):
+    conn = http.client.HTTPConnection("127.0.0.1", _port(screen_server), timeout=10)
+    conn.request("GET", "/events", headers={"Host": f"attacker.example:{_port(screen_server)}"})
+    assert conn.getresponse().status == 421
+    conn.close()
 
 
 @pytest.mark.parametrize("headers", [
@@ -160,24 +165,16 @@ def test_the_screen_refuses_rebinding_for_the_event_stream_too(tmp_path):
     {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
     {"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"},
 ])
-def test_the_screen_refuses_cross_origin_posts_whatever_their_content_type(tmp_path, headers):
-    settings = _settings(tmp_path)
-    kiosk = Kiosk(settings, microphone=None, speaker=RecordingSpeaker(pace=8.0),
-                  recogniser=None, voice=None, searcher=None)
-    srv = make_screen_server(kiosk, Health(), settings, port=0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", _port(srv), timeout=10)
-        conn.request("POST", "/api/query", body='{"text": "図書館"}'.encode(), headers=headers)
-        assert conn.getresponse().status == 403
-        conn.close()
-        own = http.client.HTTPConnection("127.0.0.1", _port(srv), timeout=10)
-        own.request("POST", "/api/query", body='{"text": "図書館"}'.encode(),
-                    headers={"Content-Type": "application/json",
-                             "Origin": f"http://127.0.0.1:{_port(srv)}",
-                             "Sec-Fetch-Site": "same-origin"})
-        assert own.getresponse().status == 200  # the kiosk's own page still works
-        own.close()
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def test_the_screen_refuses_cross_origin_posts_whatever_their_content_type(screen_server,
+                                                                            headers):
+    port = _port(screen_server)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/api/query", body='{"text": "図書館"}'.encode(), headers=headers)
+    assert conn.getresponse().status == 403
+    conn.close()
+    own = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    own.request("POST", "/api/query", body='{"text": "図書館"}'.encode(),
+                headers={"Content-Type": "application/json",
+                         "Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"})
+    assert own.getresponse().status == 200  # the kiosk's own page still works
+    own.close()
