@@ -484,6 +484,7 @@ class LiveIndex:
             return False
         with self._lock:  # every use of an index holds this lock, so `old` is idle now
             old, self._index, self._version = self._index, new, folder.name
+            self.problem = ""
             if old is not None:
                 old.close()
         log.info("now searching index version %s", folder.name)
