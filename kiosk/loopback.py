@@ -22,10 +22,15 @@ CONTRACT:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import sys
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Pending connections the kernel queues before the server accepts them (the stdlib's 5
 #: reset a burst of parallel requests).
@@ -52,10 +57,18 @@ class BodyRefused(Exception):
 
 
 class LoopbackServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with daemon threads and a listen backlog for bursts."""
+    """ThreadingHTTPServer with daemon threads and a listen backlog for bursts. A client
+    that hangs up or times out is logged quietly, not printed as a traceback."""
 
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address[0], exc)
+            return
+        log.error("request from %s failed", client_address[0], exc_info=True)
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
