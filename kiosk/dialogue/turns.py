@@ -19,7 +19,7 @@ the state of the current pause.
 CONTRACT:
     TurnTaking(settings, endpointer=, post=, compose=, prepare=)
         .paused(pause) / .resumed(pause) / .ended(clip, pause)        — microphone thread
-        .heard_in_pause(pause, clip, transcript) -> bool (reused as final) — recogniser thread
+        .heard_in_pause(pause, clip, transcript) / .failed_in_pause(pause)  — recogniser thread
         .wants_decode(pause) -> bool
         .final_for(clip) -> bool: True = the Heard event comes from the pause's transcript
         .answer_for(texts) -> Answer | None                             — event thread
