@@ -241,8 +241,9 @@ class AsrSettings:
     whisper_threads: int = 2
     # Seconds of padding after a short question in whisper's encoder window; 30 = always the
     # full 30 s window. The encoder's work grows with the window: a 4 s question padded by
-    # 10 s is decoded about twice as soon as in the full window, and as accurately.
-    whisper_window_padding_seconds: float = 10.0
+    # 10 s is decoded about twice as soon (docs/turn_taking.md); whisper-base without hints
+    # is less steady on a short window, so the full window stays the default for now.
+    whisper_window_padding_seconds: float = 30.0
     # Segments whisper itself rates as probably silence above this are dropped.
     no_speech_threshold: float = 0.6
     # Alternatives (n-best) kept per utterance.

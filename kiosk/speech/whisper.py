@@ -46,7 +46,7 @@ class WhisperRecogniser:
                  beam_size: int = 5, threads: int = 2, no_speech_threshold: float = 0.6,
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
-                 vad: bool = True, window_padding_seconds: float = 10.0):
+                 vad: bool = True, window_padding_seconds: float = 30.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
