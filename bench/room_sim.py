@@ -32,7 +32,7 @@ from scipy.signal import butter, fftconvolve, lfilter, sosfilt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.audio import SPEECH_RATE, AudioClip, decode_wav  # noqa: E402
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, decode_wav  # noqa: E402
 
 RATE = SPEECH_RATE
 SEED = 13
@@ -136,7 +136,7 @@ def kiosk_voice(text: str) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _kiosk_voice():
-    from kiosk.voice import Voice
+    from kiosk.voice.synthesis import Voice
 
     return Voice()
 
@@ -271,7 +271,7 @@ def make_scene(speech: np.ndarray, condition: Condition, seed: int, *,
 def main() -> int:
     import argparse
 
-    from kiosk.audio import write_wav
+    from kiosk.speech.audio import write_wav
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="/tmp/room-scenes")

@@ -152,6 +152,12 @@ class AnswerSettings:
     # A recogniser's other transcript (n-best) is used (and asked back) instead of its first
     # one when the content covers it better by at least this much confidence (1: never).
     alternative_margin: float = 0.2
+    # An answer to a transcript the recogniser itself rates below this confidence (0..1) is
+    # asked back, not read out; in a room whose noise floor at the microphone is above
+    # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
+    min_heard_confidence: float = 0.0
+    noisy_room_dbfs: float = -45.0
+    min_heard_confidence_noisy: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,9 @@ class AsrSettings:
     max_alternatives: int = 3
     # Most content words (titles, keywords) given to the engine as vocabulary hints.
     max_vocabulary_words: int = 120
+    # A transcript with more characters than this per second of speech was invented (whisper
+    # writing out its prompt or looping on noise) and is dropped; Japanese speech runs ~8/s.
+    max_characters_per_second: float = 12.0
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -257,6 +266,48 @@ class AudioSettings:
     headphone_volume: float = 0.6
     # Start every session on the headphones instead of the loudspeaker.
     private_listening: bool = False
+
+
+@dataclass(frozen=True)
+class FrontEndSettings:
+    """The audio front end between the microphone and the endpointer/recogniser (WebRTC's
+    audio processing; see docs/speech.md for what each part does to recognition)."""
+
+    # false = the microphone's audio goes to the endpointer and recogniser untouched.
+    enabled: bool = True
+    # Acoustic echo cancellation against what the kiosk itself plays (lets a visitor
+    # interrupt by speaking while the loudspeaker talks).
+    echo_cancellation: bool = True
+    # WebRTC noise suppression and its level 0-3 (6, 12, 18, 21 dB).
+    noise_suppression: bool = False
+    noise_suppression_level: int = 1
+    # Automatic gain control (AGC2) and the most gain it may add, dB.
+    auto_gain_control: bool = True
+    max_gain_db: float = 30.0
+    # High-pass filter (removes rumble and hum below ~80 Hz; always on with echo cancellation).
+    high_pass_filter: bool = True
+    # Playback → microphone delay hint for the echo canceller, ms (it also finds it itself).
+    stream_delay_ms: int = 0
+    # Speech over the kiosk's own voice stops it (barge-in, [loop] barge_in_by_speech) only
+    # once the echo canceller removes at least this much of that voice, dB: until it has
+    # learned the room (a few seconds of the kiosk speaking) its echo could pass for a visitor.
+    echo_ready_db: float = 15.0
+    # A neural noise suppressor after WebRTC: "none", "deepfilternet" or "rnnoise".
+    neural_suppressor: str = "none"
+    # Most attenuation DeepFilterNet may apply, dB (0 = unlimited).
+    neural_attenuation_db: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.neural_suppressor not in ("none", "deepfilternet", "rnnoise"):
+            raise ValueError(f"neural_suppressor must be \"none\", \"deepfilternet\" or "
+                             f"\"rnnoise\", not {self.neural_suppressor!r}")
+        if not 0 <= self.noise_suppression_level <= 3:
+            raise ValueError(f"noise_suppression_level must be 0-3, not "
+                             f"{self.noise_suppression_level}")
+        if not 0 <= self.max_gain_db <= 50:
+            raise ValueError(f"max_gain_db must be 0-50, not {self.max_gain_db}")
+        if not 0 <= self.stream_delay_ms <= 500:
+            raise ValueError(f"stream_delay_ms must be 0-500, not {self.stream_delay_ms}")
 
 
 @dataclass(frozen=True)
@@ -383,6 +434,7 @@ class Settings:
     answer: AnswerSettings = AnswerSettings()
     asr: AsrSettings = AsrSettings()
     audio: AudioSettings = AudioSettings()
+    frontend: FrontEndSettings = FrontEndSettings()
     endpointing: EndpointingSettings = EndpointingSettings()
     admin: AdminSettings = AdminSettings()
     bundle: BundleSettings = BundleSettings()
@@ -442,7 +494,10 @@ def _build_section(where: str, cls: type, data: dict[str, Any]) -> Any:
             f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
         )
     values = {k: _coerce(where, k, v, hints[k]) for k, v in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a section's own check (__post_init__) of its values
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path, source: Path | None = None,

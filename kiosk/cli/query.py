@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--wav", metavar="FILE",
                      help="a spoken question instead (WAV, any rate, mono or stereo): prints "
                           "what was heard and the alternatives, then the answer")
+    ask.add_argument("--playback", metavar="PLAYED.wav",
+                     help="with --wav: what the kiosk's loudspeaker played during that "
+                          "recording (same start, same rate), cancelled as echo by the same "
+                          "audio front end the kiosk runs")
     _add_index_options(ask)
     ask.add_argument("--json", action="store_true",
                      help="print the decision and the ranked candidates with scores as JSON")
@@ -115,12 +119,28 @@ def question_text(args: argparse.Namespace) -> str:
 
 
 def compose_answer(index: SearchIndex, settings: Settings, question: str,
-                   limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
+                   limit: int | None = None, alternatives: Sequence[str] = (),
+                   confidence: float = 1.0) -> Answer:
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
-    are a recogniser's other transcripts of a spoken question (AnswerComposer.compose_heard)."""
+    are a recogniser's other transcripts of a spoken question and `confidence` its own
+    (AnswerComposer.compose_heard)."""
     composer = AnswerComposer(settings.answer, index.categories())
     return composer.compose_heard((question, *alternatives),
-                                  lambda text: index.search(text, limit))
+                                  lambda text: index.search(text, limit), confidence=confidence)
+
+
+def _through_frontend(settings: Settings, wav: str, playback: str | None) -> Any:
+    """The recording as the kiosk's recogniser would get it: through the same audio front
+    end, with what the loudspeaker played as the echo reference."""
+    from kiosk.speech.audio import load_wav
+    from kiosk.speech.frontend import FrontEnd
+
+    clip = load_wav(wav)
+    played = load_wav(playback) if playback else None
+    frontend = FrontEnd.from_settings(settings)
+    if frontend.problem and played is None:
+        sys.stderr.write(f"note: {frontend.problem}\n")
+    return frontend.process_recording(clip, played, name=wav)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -128,6 +148,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     wav = getattr(args, "wav", None)
     if wav and args.question:
         raise KioskError("give either a typed question or --wav FILE, not both")
+    if getattr(args, "playback", None) and not wav:
+        raise KioskError("--playback PLAYED.wav goes with --wav MIC.wav (the recording the "
+                         "echo is to be removed from)")
     question = "" if wav else question_text(args)
     heard = None
     with open_search_index(settings, args.index) as index:
@@ -138,11 +161,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 vocabulary_from,
             )
 
-            heard = transcribe_file(wav, settings, vocabulary_from(index.entries()))
+            heard = transcribe_file(wav, settings, vocabulary_from(index.entries()),
+                                    clip=_through_frontend(settings, wav, args.playback))
             if not args.json:
                 sys.stdout.write(describe_transcript(heard))
             answer = compose_answer(index, settings, heard.text, _limit(args, settings),
-                                    heard.alternatives)
+                                    heard.alternatives, heard.confidence)
             if not args.json and answer.query != heard.text.strip():
                 sys.stdout.write(f"答えた聞き取り: {answer.query}  (the content fits it better)\n")
         else:

@@ -136,6 +136,7 @@ class KioskService:
         from kiosk.search.versions import LiveIndex
         from kiosk.speech.audio import ReconnectingMicrophone, Speaker
         from kiosk.speech.endpointing import Endpointer
+        from kiosk.speech.frontend import FrontEnd
         from kiosk.voice.synthesis import Voice
         from kiosk.web.health import Health, HealthHandler, make_server
 
@@ -151,8 +152,10 @@ class KioskService:
         self.kiosk = Kiosk(settings, microphone=None, speaker=Speaker.from_settings(settings),
                            headphones=headphones, recogniser=None, voice=Voice(settings),
                            searcher=self.searcher,
-                           endpointer=Endpointer(settings) if microphone else None)
+                           endpointer=Endpointer(settings) if microphone else None,
+                           frontend=FrontEnd.from_settings(settings) if microphone else None)
         if microphone:
+            log.info("%s", self.kiosk.frontend.description)
             self.kiosk.microphone = ReconnectingMicrophone.from_settings(
                 settings, on_lost=self.kiosk.microphone_lost, on_back=self.kiosk.microphone_back)
         self.engine = ""

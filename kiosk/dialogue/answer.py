@@ -4,9 +4,12 @@ honestly that it does not know — it never reads out a wrong answer with confid
 CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
-    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]])
+    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]],
+                                 *, confidence: float = 1.0, noise_dbfs: float | None = None)
         -> Answer   — the recogniser's transcripts in its order; one the content fits
-                      better than the first is used, and then always asked back
+                      better than the first is used, and then always asked back; a
+                      transcript the recogniser was unsure of (or heard in a loud room)
+                      is asked back too
 
 Also used by the screen, the conversation loop and `kiosk ask`:
     Answer.ask_back      — 「〇〇についてですか？」 for an UNSURE answer
@@ -120,8 +123,8 @@ class AnswerComposer:
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
-    def compose_heard(self, texts: Sequence[str],
-                      search: Callable[[str], Sequence[Hit]]) -> Answer:
+    def compose_heard(self, texts: Sequence[str], search: Callable[[str], Sequence[Hit]],
+                      *, confidence: float = 1.0, noise_dbfs: float | None = None) -> Answer:
         """Answer what was heard: the recogniser's first transcript, unless one of its other
         transcripts (n-best, in its order) fits an entry clearly better.
 
@@ -132,7 +135,13 @@ class AnswerComposer:
         when the first is not fully covered, and an answer from another transcript is asked
         back (「ペットボトルの出し方についてですか？」), never read out at once — the
         recogniser itself preferred something else, and a garbled runner-up can fit a wrong
-        entry well (measured: bench/asr_bench.py)."""
+        entry well (measured: bench/asr_bench.py).
+
+        `confidence` is the recogniser's (0..1) and `noise_dbfs` the room's noise floor at
+        the microphone (the audio front end's estimate): below [answer] min_heard_confidence
+        — or [answer] min_heard_confidence_noisy once the room is louder than
+        [answer] noisy_room_dbfs — the answer is asked back instead of read out, because a
+        wrong entry read out at once is worse than a question back."""
         texts = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
         if not texts:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
@@ -146,7 +155,10 @@ class AnswerComposer:
                 if conf >= first + self.settings.alternative_margin and conf > best:
                     chosen, hits, best = text, other, conf
         answer = self.compose(chosen, hits)
-        if chosen != texts[0] and answer.kind is AnswerKind.CONFIDENT:
+        bar = self.settings.min_heard_confidence
+        if noise_dbfs is not None and noise_dbfs > self.settings.noisy_room_dbfs:
+            bar = max(bar, self.settings.min_heard_confidence_noisy)
+        if (chosen != texts[0] or confidence < bar) and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         return answer

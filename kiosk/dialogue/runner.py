@@ -147,9 +147,15 @@ class Kiosk:
                  speakable: Any = None, composer: AnswerComposer | None = None,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
                  query_log: QueryLog | None = None, events: EventLog | None = None,
-                 prompts: Prompts | None = None):
+                 prompts: Prompts | None = None, frontend: Any = None):
         self.settings = settings
         self.microphone = microphone
+        # The audio front end (kiosk.speech.frontend) cleans every microphone chunk; the
+        # loudspeaker hands it what it plays, so the kiosk's own voice is cancelled and
+        # never counts as a visitor speaking (barge-in). Headphones make no echo.
+        self.frontend = frontend
+        if frontend is not None:
+            speaker = frontend.echo_reference(speaker)
         self.speaker = speaker
         self.headphones = headphones
         self.recogniser = recogniser
@@ -178,6 +184,7 @@ class Kiosk:
         self._subscribers: list[Callable[[View], None]] = []
         self._recognise_q: queue.Queue[tuple[str, AudioClip] | None] = queue.Queue()
         self._recognising = threading.Event()
+        self._heard_confidence = 1.0  # the last spoken question's recogniser confidence
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
         self._quiet_seconds = 0.0
@@ -341,7 +348,10 @@ class Kiosk:
             composer = self._composer()
             if hasattr(self.searcher, "categories"):  # an import may have added categories
                 composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
+            noise = self.frontend.noise_dbfs if getattr(self.frontend, "active", False) else None
+            answer = composer.compose_heard((text, *alternatives), self.searcher.search,
+                                            confidence=self._heard_confidence, noise_dbfs=noise)
+            self._heard_confidence = 1.0  # a typed question next is not the recogniser's
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
@@ -474,6 +484,8 @@ class Kiosk:
                     if lost:
                         lost = False
                         self.microphone_back()
+                    if self.frontend is not None:  # always: the echo canceller keeps adapting
+                        chunk = self.frontend.process(chunk)
                     self._feed(chunk)
                 return
             except DeviceLost as exc:
@@ -544,6 +556,14 @@ class Kiosk:
     def _endpoint_event(self, ev: Any) -> None:
         name = type(ev).__name__
         if name == "SpeechStarted":
+            if self.machine.speaking is not None and self.frontend is not None \
+                    and getattr(self.frontend, "cancels_echo", False) \
+                    and not getattr(self.frontend, "echo_ready", True):
+                # The echo canceller has not learned the room yet: this may be the kiosk's
+                # own voice. Not a visitor until proven; keep listening afresh.
+                self.endpointer.reset()
+                self._speech_audio = []
+                return
             self._partial_at = 0.0
             self.post(SpeechStart())
             if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
@@ -565,6 +585,8 @@ class Kiosk:
                     raise RuntimeError("no speech recognition model is loaded")
                 transcript = self.recogniser.transcribe(clip)
                 text, alternatives = transcript.text, tuple(transcript.alternatives)
+                if kind == "final" and text:
+                    self._heard_confidence = float(getattr(transcript, "confidence", 1.0))
             except Exception as exc:
                 if kind == "final":
                     self._error("recogniser", exc)

@@ -23,6 +23,7 @@ from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
     Transcript,
     closest_phrase,
+    hallucination_reason,
     is_hallucination,
     join_japanese,
     normalise_for_comparison,
@@ -45,7 +46,7 @@ class WhisperRecogniser:
                  beam_size: int = 5, threads: int = 2, no_speech_threshold: float = 0.6,
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
-                 vad: bool = True):
+                 vad: bool = True, max_characters_per_second: float = 12.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -69,6 +70,7 @@ class WhisperRecogniser:
         self.hallucinations = tuple(hallucinations)
         self.max_vocabulary_words = max_vocabulary_words
         self.vad = vad
+        self.max_characters_per_second = max_characters_per_second
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -80,7 +82,8 @@ class WhisperRecogniser:
                    beam_size=asr.whisper_beam_size, threads=asr.whisper_threads,
                    no_speech_threshold=asr.no_speech_threshold,
                    max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
-                   vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words)
+                   vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
+                   max_characters_per_second=asr.max_characters_per_second)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -117,12 +120,24 @@ class WhisperRecogniser:
         audio = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
         seconds = len(audio) / SPEECH_RATE
 
-        def result(texts: list[str], confidence: float) -> Transcript:
+        speech_seconds = seconds
+
+        def plausible(texts: list[str]) -> list[str]:
+            """Hypotheses that may be what was said: no stock phrase, no prompt echo."""
             unique: dict[str, str] = {}  # hypotheses differing only in punctuation are one
             for t in map(join_japanese, texts):
-                if t and not is_hallucination(t, self.hallucinations):
-                    unique.setdefault(normalise_for_comparison(t), t)
-            texts = list(unique.values())
+                if not t or is_hallucination(t, self.hallucinations):
+                    continue
+                reason = hallucination_reason(
+                    t, vocabulary=self.vocabulary, speech_seconds=speech_seconds,
+                    max_chars_per_second=self.max_characters_per_second)
+                if reason:
+                    log.info("dropping a hallucinated transcript (%s): %r", reason, t)
+                    continue
+                unique.setdefault(normalise_for_comparison(t), t)
+            return list(unique.values())
+
+        def result(texts: list[str], confidence: float) -> Transcript:
             if phrases:
                 texts = [p for p in dict.fromkeys(closest_phrase(t, phrases) for t in texts) if p]
             return Transcript(
@@ -136,23 +151,34 @@ class WhisperRecogniser:
 
         if self.vad and audio.size:
             audio = self._speech_only(audio)
+        speech_seconds = len(audio) / SPEECH_RATE
         if audio.size < SPEECH_RATE // 10:  # under 0.1 s of speech: nothing to decode
             return result([], 0.0)
         if len(audio) > _WINDOW_SECONDS * SPEECH_RATE:
-            return result(*self._long(audio))
-        return result(*self._window(audio))
+            texts, confidence = self._long(audio)
+            return result(plausible(texts), confidence)
+        raw, confidence = self._window(audio, prompt=True)
+        texts = plausible(raw)
+        if raw and not texts and self._prompt:
+            # Noise made whisper write out its prompt: hear the audio again without hints,
+            # so what was really said (if anything) can still come through.
+            raw, confidence = self._window(audio, prompt=False)
+            texts = plausible(raw)
+        return result(texts, confidence)
 
-    def _window(self, audio: np.ndarray) -> tuple[list[str], float]:
-        """One beam search over one 30 s window, keeping n-best hypotheses."""
+    def _window(self, audio: np.ndarray, *, prompt: bool = True) -> tuple[list[str], float]:
+        """One beam search over one 30 s window, keeping n-best hypotheses; `prompt` = with
+        the content words as the decoder's previous text."""
         m = self.model
         features = m.feature_extractor(audio)[..., : int(_WINDOW_SECONDS * 100)]
         pad = int(_WINDOW_SECONDS * 100) - features.shape[-1]
         if pad > 0:
             features = np.pad(features, ((0, 0), (0, pad)))
         encoded = m.encode(features)
-        prompt = [*self._prompt, *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
+                         self.tokenizer.no_timestamps]
         out = m.model.generate(
-            encoded, [prompt], beam_size=self.beam_size,
+            encoded, [prompt_tokens], beam_size=self.beam_size,
             num_hypotheses=min(self.beam_size, self.max_alternatives),
             max_length=m.max_length, return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=self._suppress,
