@@ -89,10 +89,14 @@ def reaches(composer, index, texts: tuple[str, ...], expected: str,
 
 FRONTENDS = {  # name → [frontend] settings (None = the microphone's audio untouched)
     "off": None,
-    "webrtc": {"noise_suppression": False},
-    "webrtc+ns": {"noise_suppression": True, "noise_suppression_level": 1},
-    "deepfilternet": {"noise_suppression": False, "neural_suppressor": "deepfilternet"},
-    "rnnoise": {"noise_suppression": False, "neural_suppressor": "rnnoise"},
+    "aec": {"noise_suppression": False, "auto_gain_control": False},
+    "webrtc": {"noise_suppression": False, "auto_gain_control": True},
+    "aec+ns": {"noise_suppression": True, "noise_suppression_level": 1,
+               "auto_gain_control": False},
+    "deepfilternet": {"noise_suppression": False, "auto_gain_control": False,
+                      "neural_suppressor": "deepfilternet"},
+    "rnnoise": {"noise_suppression": False, "auto_gain_control": False,
+                "neural_suppressor": "rnnoise"},
     "on": {},  # the kiosk's defaults
 }
 

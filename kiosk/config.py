@@ -282,12 +282,17 @@ class FrontEndSettings:
     noise_suppression: bool = False
     noise_suppression_level: int = 1
     # Automatic gain control (AGC2) and the most gain it may add, dB.
-    auto_gain_control: bool = True
+    auto_gain_control: bool = False
     max_gain_db: float = 30.0
     # High-pass filter (removes rumble and hum below ~80 Hz; always on with echo cancellation).
     high_pass_filter: bool = True
     # Playback → microphone delay hint for the echo canceller, ms (it also finds it itself).
     stream_delay_ms: int = 0
+    # true = while the kiosk plays nothing (from 0.8 s after its loudspeaker went quiet) the
+    # microphone's audio goes on untouched (the canceller keeps listening): measured in
+    # bench/asr_bench.py --room, WebRTC's processing costs whisper questions when there is
+    # no echo to remove (docs/speech.md).
+    only_while_playing: bool = True
     # Speech over the kiosk's own voice stops it (barge-in, [loop] barge_in_by_speech) only
     # once the echo canceller removes at least this much of that voice, dB: until it has
     # learned the room (a few seconds of the kiosk speaking) its echo could pass for a visitor.

@@ -205,7 +205,7 @@ def test_own_voice_never_barges_in_and_a_visitor_does(tmp_path, speech_settings,
         assert finished[n] is False, "the visitor speaking over the answer was not heard"
         wait(lambda: "ごみ" in kiosk.view().heard or "ゴミ" in kiosk.view().heard,
              "the visitor's question to be heard", timeout=120)
-        assert kiosk.state in (State.ANSWERING, State.WAITING, State.CLARIFYING, State.THINKING)
+        assert kiosk.state is not State.IDLE
     finally:
         kiosk.stop()
         searcher.close()

@@ -41,7 +41,8 @@ from kiosk.speech.audio import SPEECH_RATE, AudioClip, StreamResampler
 log = logging.getLogger(__name__)
 
 FRAME = SPEECH_RATE // 100  # WebRTC works on 10 ms frames
-_MAX_REFERENCE_SECONDS = 60.0  # far-end audio nobody consumed (no microphone) is dropped
+_MAX_REFERENCE_SECONDS = 60.0
+_ECHO_TAIL_FRAMES = 80  # 0.8 s after the loudspeaker went quiet the room has stopped ringing  # far-end audio nobody consumed (no microphone) is dropped
 
 
 class FrontEndError(KioskError):
@@ -141,6 +142,7 @@ class FrontEnd:
         self._echo_frames = 0
         self._ready_frames = 0
         self.echo_ready = False
+        self._quiet_frames = 10**9  # frames since the loudspeaker last sounded
         if not s.enabled:
             return
         webrtc = s.echo_cancellation or s.noise_suppression or s.auto_gain_control \
@@ -230,7 +232,9 @@ class FrontEnd:
         return out
 
     def echo_reference(self, speaker: Any) -> Any:
-        """The speaker, handing every clip it plays to this front end first."""
+        """The speaker, handing every clip it plays to this front end: through its `monitor`
+        hook the moment the sound starts (kiosk.speech.audio.Speaker: in step with the
+        device), else as play() is called."""
         if speaker is None or not self.cancels_echo:
             return speaker
         return _EchoReferenceSpeaker(speaker, self)
@@ -259,8 +263,14 @@ class FrontEnd:
                 if far is not None:
                     cleaned = self._apm.process(frame, far[at : at + FRAME])
                     self._track_echo(frame, far[at : at + FRAME], cleaned)
+                    if float(np.max(np.abs(far[at : at + FRAME]))) > 1e-3:
+                        self._quiet_frames = 0
+                    else:
+                        self._quiet_frames += 1
                 else:
                     cleaned = self._apm.process(frame)
+                if self.settings.only_while_playing and self._quiet_frames > _ECHO_TAIL_FRAMES:
+                    cleaned = frame  # nothing of ours is sounding: leave the visitor untouched
                 frames.append(cleaned)
                 self._track_noise(frame, self._apm.speech_probability)
             out = np.concatenate(frames)
@@ -284,7 +294,9 @@ class FrontEnd:
             return
         a = 0.05
         self._echo_in += a * (float(np.mean(near.astype(np.float64) ** 2)) - self._echo_in)
-        self._echo_out += a * (float(np.mean(out.astype(np.float64) ** 2)) + 1e-10 - self._echo_out)
+        gain = 10 ** (-float(self._apm.gain_db) / 10) if self.settings.auto_gain_control else 1.0
+        out_power = float(np.mean(out.astype(np.float64) ** 2)) * gain  # before the AGC's gain
+        self._echo_out += a * (out_power + 1e-10 - self._echo_out)
         self._echo_frames += 1
         if self._echo_frames > 50 and self.echo_return_loss_db >= self.settings.echo_ready_db:
             self._ready_frames += 1
@@ -342,11 +354,15 @@ class _EchoReferenceSpeaker:
     def __init__(self, speaker: Any, frontend: FrontEnd):
         self.speaker = speaker
         self.frontend = frontend
+        self.hooked = hasattr(speaker, "monitor")
+        if self.hooked:
+            speaker.monitor = frontend.far_end
 
     def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> Any:
         if stop_event is not None and stop_event.is_set():
             return self.speaker.play(clip, stop_event)
-        self.frontend.far_end(clip)
+        if not self.hooked:
+            self.frontend.far_end(clip)
         try:
             return self.speaker.play(clip, stop_event)
         finally:

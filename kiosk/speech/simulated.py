@@ -161,18 +161,34 @@ class _EchoMicrophone(SimulatedMicrophone):
 
 
 class _EchoSpeaker(RecordingSpeaker):
-    """A RecordingSpeaker whose sound goes into the room's microphone as it plays."""
+    """A RecordingSpeaker whose sound goes into the room's microphone as it plays. A real
+    loudspeaker and microphone run on one sample clock, so a clip lasts as long as the
+    microphone takes to hear it (not wall time: a busy test machine would tear them apart)."""
 
     def __init__(self, room: EchoingRoom, **kwargs: Any):
         super().__init__(**kwargs)
         self.room = room
+        self.monitor: Any = None  # like kiosk.speech.audio.Speaker: told as sound starts
 
     def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool:
+        if self.lost:
+            raise DeviceLost(f"the simulated {self.name} is unplugged")
         if stop_event is not None and stop_event.is_set():
             return False
-        self.room._sound(clip)
+        record = Played(clip, time.monotonic(), device=self.name)
+        with self._lock:
+            self.played.append(record)
+            self.count += 1
+        end = self.room._sound(clip, self.monitor)
         try:
-            return super().play(clip, stop_event)
+            while True:
+                if stop_event is not None and stop_event.is_set():
+                    record.stopped = time.monotonic()
+                    return False
+                if self.room._heard >= end:
+                    record.ended = time.monotonic()
+                    return True
+                time.sleep(0.005)
         finally:
             self.room._silence()
 
@@ -188,7 +204,7 @@ class EchoingRoom:
                  rt60: float = 0.4, seed: int = 7, noise: float = 0.0005):
         self._lock = threading.Lock()
         self._pending = np.zeros(0, dtype=np.float32)
-        self._tail = np.zeros(0, dtype=np.float32)
+        self._heard = 0  # samples the microphone has taken so far
         self.delay = int(delay_seconds * SPEECH_RATE)
         self.gain = float(echo_gain)
         rng = np.random.default_rng(seed)
@@ -204,15 +220,23 @@ class EchoingRoom:
         """A small loudspeaker (no deep bass: a first difference; soft peaks) in the room."""
         x = np.concatenate([[0.0], np.diff(samples)]) * 0.7 + samples * 0.3
         x = np.tanh(2.0 * x) / 2.0
-        return np.convolve(x, self.response).astype(np.float32) * self.gain
+        from scipy.signal import fftconvolve  # fast: playback must start without delay
 
-    def _sound(self, clip: AudioClip) -> None:
+        return fftconvolve(x, self.response).astype(np.float32) * self.gain
+
+    def _sound(self, clip: AudioClip, monitor: Any = None) -> int:
+        """Start playing; returns the microphone sample count at which the clip has played."""
         samples = resample(clip.samples, clip.rate, SPEECH_RATE)
-        heard = self._colour(samples)
-        with self._lock:
-            if not self._pending.size:
-                heard = np.concatenate([np.zeros(self.delay, np.float32), heard])
-            self._pending = np.concatenate([self._pending, heard])
+        heard = self._colour(samples)[: len(samples)]
+        with self._lock:  # it sounds from now (+ the delay), over what still rings
+            if monitor is not None:
+                monitor(AudioClip(samples, SPEECH_RATE))
+            end = self.delay + len(heard)
+            if len(self._pending) < end:
+                self._pending = np.concatenate(
+                    [self._pending, np.zeros(end - len(self._pending), np.float32)])
+            self._pending[self.delay : end] += heard
+            return self._heard + len(samples)
 
     def _silence(self) -> None:
         with self._lock:  # what was not played does not echo; the room rings briefly
@@ -225,4 +249,5 @@ class EchoingRoom:
             take = min(n, len(self._pending))
             out[:take] = self._pending[:take]
             self._pending = self._pending[take:]
+            self._heard += n
         return out
