@@ -128,7 +128,8 @@ def hallucination_reason(text: str, *, vocabulary: Sequence[str] = (),
     pieces = [p for p in pieces if p]
     if len(pieces) >= 3 and max(pieces.count(p) for p in pieces) >= 3:
         return "the same word over and over"
-    if len(pieces) >= 4 and max(len(p) for p in pieces) <= 10:
+    bare = sum(1 for p in pieces if not "\u3041" <= p[-1] <= "\u309f")  # no particle/ending
+    if len(pieces) >= 4 and bare >= 0.6 * len(pieces):
         return "a list of words, as in the recogniser's prompt"
     words = sorted({normalise_for_comparison(w) for w in vocabulary
                     if len(normalise_for_comparison(w)) >= 2}, key=len, reverse=True)
