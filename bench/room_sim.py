@@ -42,8 +42,9 @@ SOUND_SPEED = 343.0
 
 @dataclass(frozen=True)
 class Condition:
-    """One way the lobby sounds. noise: "" | "fan" | "babble"; echo: the kiosk keeps speaking
-    (its voice reaches the microphone `echo_db` louder than the visitor's)."""
+    """One way the lobby sounds. noise: "" | "fan" | "babble"; echo: the kiosk is speaking
+    when the visitor starts (its voice reaches the microphone `echo_db` louder than the
+    visitor's) and stops `echo_stops_after` seconds later, as barge-in makes it."""
 
     name: str
     noise: str = ""
@@ -51,6 +52,7 @@ class Condition:
     reverb: bool = True
     echo: bool = False
     echo_db: float = 6.0
+    echo_stops_after: float = 0.5  # seconds after the visitor starts (barge-in); 99 = never
 
 
 CONDITIONS = {c.name: c for c in [
@@ -61,6 +63,7 @@ CONDITIONS = {c.name: c for c in [
     Condition("babble 10dB", "babble", 10.0),
     Condition("babble 5dB", "babble", 5.0),
     Condition("echo+fan 20dB", "fan", 20.0, echo=True),
+    Condition("talk-over+fan 20dB", "fan", 20.0, echo=True, echo_stops_after=99.0),
 ]}
 
 
@@ -76,6 +79,10 @@ class Scene:
     speech_end: float
     rt60: float
     distance: float
+    # echo only: the kiosk speaking earlier in the same place (microphone, played), for the
+    # echo canceller to learn the room first, as it has in a kiosk that has been talking
+    warmup_mic: np.ndarray | None = None
+    warmup_far: np.ndarray | None = None
 
 
 # --- rooms ------------------------------------------------------------------------------
@@ -240,16 +247,28 @@ def make_scene(speech: np.ndarray, condition: Condition, seed: int, *,
     power = _active_power(wet[at : at + len(speech)])
     mic = wet.copy()
     far = np.zeros(n, dtype=np.float32)
+    warmup_mic = warmup_far = None
     if condition.echo:
-        played = kiosk_voice(echo_text or kiosk_answers()[seed % len(kiosk_answers())])
+        answers = kiosk_answers()
+        played = kiosk_voice(echo_text or answers[seed % len(answers)])
         while len(played) < n:
             played = np.concatenate([played, played])
-        far = played[:n].astype(np.float32)
+        far = played[:n].astype(np.float32).copy()
+        # barge-in: the kiosk stops talking half a second after the visitor starts
+        far[at + int(condition.echo_stops_after * RATE):] = 0.0
         delay = int(rng.uniform(0.02, 0.06) * RATE)
-        heard = np.concatenate([np.zeros(delay, np.float32), loudspeaker(far)])[:n]
-        heard = reverberate(heard, room_impulse_response(rt60, 0.3, rng))
-        heard *= np.sqrt(power * 10 ** (condition.echo_db / 10) / _active_power(heard))
-        mic += heard
+        speaker_path = room_impulse_response(rt60, 0.3, rng)
+
+        def through_room(x: np.ndarray) -> np.ndarray:
+            y = np.concatenate([np.zeros(delay, np.float32), loudspeaker(x)])[: len(x)]
+            return reverberate(y, speaker_path)
+
+        heard = through_room(far)
+        scale = np.sqrt(power * 10 ** (condition.echo_db / 10) / _active_power(heard))
+        mic += heard * scale
+        warmup_far = kiosk_voice(answers[(seed + 1) % len(answers)]).astype(np.float32)
+        warmup_mic = (through_room(warmup_far) * scale
+                      + rng.standard_normal(len(warmup_far)).astype(np.float32) * 1e-4)
     if condition.noise:
         if condition.noise == "fan":
             noise = hvac_noise(n, rng)
@@ -265,7 +284,8 @@ def make_scene(speech: np.ndarray, condition: Condition, seed: int, *,
     if peak > 0.99:  # the microphone's preamp would clip; keep the level like a real gain stage
         mic *= 0.99 / peak
         far *= 1.0  # the reference is what was played, not what was heard
-    return Scene(mic.astype(np.float32), far, lead, lead + len(speech) / RATE, rt60, distance)
+    return Scene(mic.astype(np.float32), far, lead, lead + len(speech) / RATE, rt60, distance,
+                 warmup_mic, warmup_far)
 
 
 def main() -> int:

@@ -279,7 +279,7 @@ class FrontEndSettings:
     # interrupt by speaking while the loudspeaker talks).
     echo_cancellation: bool = True
     # WebRTC noise suppression and its level 0-3 (6, 12, 18, 21 dB).
-    noise_suppression: bool = False
+    noise_suppression: bool = True
     noise_suppression_level: int = 1
     # Automatic gain control (AGC2) and the most gain it may add, dB.
     auto_gain_control: bool = False
