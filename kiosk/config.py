@@ -157,7 +157,7 @@ class AnswerSettings:
     # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
     min_heard_confidence: float = 0.0
     noisy_room_dbfs: float = -45.0
-    min_heard_confidence_noisy: float = 0.0
+    min_heard_confidence_noisy: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def test_a_question_over_the_kiosks_voice_is_heard(whisper, index_and_composer, 
     out = FrontEnd(FrontEndSettings()).process_recording(AudioClip(mic, SPEECH_RATE),
                                                           AudioClip(far, SPEECH_RATE))
     t = whisper.transcribe(AudioClip(out.samples[lead - 4800:], SPEECH_RATE))
-    assert "マイナンバー" in t.text, t
+    assert any("マイナンバー" in text for text in (t.text, *t.alternatives)), t
     assert reaches(index_and_composer, t, expected)
 
 
@@ -292,15 +292,15 @@ def test_ask_wav_with_playback_replays_a_kiosk_recording(tmp_path, speech_settin
     assert run.stdout.startswith("聞き取り: ") and "マイナンバーカード" in run.stdout, run.stdout
 
 
-@pytest.mark.parametrize("played, words", [
+@pytest.mark.parametrize("playback, words", [
     ("played-8k.wav", "8000 Hz"),
     ("played-short.wav", "same moments"),
     ("missing.wav", "missing.wav"),
 ])
 def test_ask_playback_bad_inputs_are_plain_messages(tmp_path, speech_settings, recording,
-                                                    played, words):
+                                                    playback, words):
     run = _ask(tmp_path, speech_settings, "--wav", str(recording / "mic.wav"),
-               "--playback", str(recording / played))
+               "--playback", str(recording / playback))
     assert run.returncode == 2, run.stdout + run.stderr
     assert words in run.stderr and "Traceback" not in run.stderr
 
