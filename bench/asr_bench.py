@@ -14,7 +14,7 @@ white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the qu
             recognition time, median
   answer    questions whose expected entry is answered outright / reached (outright or
             offered when the kiosk asks back), through the real index and answer stages as
-            the kiosk runs them (the recogniser's n-best transcripts, AnswerComposer.compose_heard);
+            the kiosk runs them (the recogniser's n-best transcripts, kiosk.dialogue.ask);
             1-best = reached when only the first transcript is searched
   wrong     questions answered outright with a wrong entry (read out at once: the worst case)
 --room: the questions in visitors' voices (pitch/pace-shifted Open JTalk) in the simulated lobby
@@ -44,8 +44,10 @@ from make_speech_fixtures import QUESTIONS as FIXTURE_QUESTIONS  # noqa: E402
 from make_speech_fixtures import read_questions, speak  # noqa: E402
 
 from kiosk.config import Settings  # noqa: E402
+from kiosk.dialogue.ask import ask  # noqa: E402
 from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
-from kiosk.speech.endpointing import Endpointer, SpeechEnded  # noqa: E402
+from kiosk.speech.contract import SpeechEnded  # noqa: E402
+from kiosk.speech.endpointing import Endpointer  # noqa: E402
 from kiosk.speech.recogniser import character_error_rate, vocabulary_from  # noqa: E402
 
 
@@ -81,7 +83,7 @@ def reaches(composer, index, texts: tuple[str, ...], expected: str,
             ) -> tuple[bool, str, list[str]]:
     """Do these transcripts (first, then the alternatives) lead to the expected entry:
     answered outright, or offered among the choices when the kiosk asks back?"""
-    answer = composer.compose_heard(texts, index.search)
+    answer = ask(index, composer, texts)
     kind = answer.kind.value
     offered = [h.entry.id for h in (answer.choices if kind == "unsure" else answer.candidates[:1])]
     return kind != "none" and expected in offered, kind, offered
@@ -177,9 +179,9 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                 if not heard:
                     nothing += 1
                     continue
-                answer = composer.compose_heard((t.text, *t.alternatives), index.search,
-                                                confidence=t.confidence,
-                                                noise_dbfs=frontend.noise_dbfs if frontend else None)
+                answer = ask(index, composer, (t.text, *t.alternatives),
+                             confidence=t.confidence,
+                             noise_dbfs=frontend.noise_dbfs if frontend else None)
                 kind = answer.kind.value
                 offered = [h.entry.id for h in (answer.choices if kind == "unsure"
                                                  else answer.candidates[:1])]
@@ -224,8 +226,8 @@ def main() -> int:
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()
 
+    from kiosk.answer.composer import AnswerComposer
     from kiosk.content.entries import load_content
-    from kiosk.dialogue.answer import AnswerComposer
     from kiosk.search.index import SearchIndex, build_index
     from kiosk.speech.models import vosk_status
 

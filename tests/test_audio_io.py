@@ -176,6 +176,9 @@ class PulseServer:
     def __init__(self, folder: Path):
         self.folder = folder
         self.runtime = folder / "run"
+        # A sink name of this test run's own, so a second PulseAudio on the machine (another
+        # test run, a desktop session) can never be the one our devices reach.
+        self.sink = f"kiosk_sink_{os.getpid()}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -184,7 +187,7 @@ class PulseServer:
         self.proc = subprocess.Popen(
             ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
              "--use-pid-file=no", "--system=no", "-L", "module-native-protocol-unix",
-             "-L", "module-null-sink sink_name=kiosk_sink rate=48000"],
+             "-L", f"module-null-sink sink_name={self.sink} rate=48000"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not (self.runtime / "native").exists():
@@ -212,9 +215,9 @@ def pulse(tmp_path_factory):
     server = PulseServer(folder)
     server.start()
     _use_alsa_config("""
-pcm.kiosk_pulse_mic { type pulse; device "kiosk_sink.monitor" }
-pcm.kiosk_pulse_spk { type pulse; device "kiosk_sink" }
-""", folder)
+pcm.kiosk_pulse_mic {{ type pulse; server "unix:{native}"; device "{sink}.monitor" }}
+pcm.kiosk_pulse_spk {{ type pulse; server "unix:{native}"; device "{sink}" }}
+""".format(native=server.runtime / "native", sink=server.sink), folder)
     yield server
     server.stop()
     _use_alsa_config(None, folder)
@@ -277,6 +280,7 @@ def test_microphone_survives_the_device_vanishing_and_returning(pulse):
         on_back=lambda: events.append("back"))
     chunks_before = 0
     done = threading.Event()
+    streaming = threading.Event()  # set once audio flows: a loaded box may take seconds to open
 
     def consume():
         nonlocal chunks_before
@@ -287,11 +291,13 @@ def test_microphone_survives_the_device_vanishing_and_returning(pulse):
                     break
             elif not events:
                 chunks_before += 1
+                if chunks_before > 10:
+                    streaming.set()
         done.set()
 
     t = threading.Thread(target=consume, daemon=True)
     t.start()
-    time.sleep(1.0)
+    assert streaming.wait(30), "the microphone delivered no audio before the device vanished"
     pulse.stop()  # the sound server (our "USB microphone") disappears mid-stream
     deadline = time.monotonic() + 6
     while not any(e.startswith("lost") for e in events) and time.monotonic() < deadline:
@@ -378,11 +384,64 @@ def test_header_only_wav_has_no_audio(tmp_path):
         load_wav(p)
 
 
-def test_truncated_wav_keeps_what_is_there_or_explains(tmp_path):
+def test_truncated_wav_says_it_is_cut_short(tmp_path):
+    """Issue 17: a cut-off copy was transcribed and reported as "no speech was heard"."""
     p = _wav(tmp_path / "cut.wav", _tone(300, 1.0, 16000), 16000)
     p.write_bytes(p.read_bytes()[:5001])  # cut mid-sample
-    clip = load_wav(p)
-    assert 0 < clip.duration < 1.0
+    with pytest.raises(AudioError, match=r"cut short: it holds 0\.2 s of the 1\.0 s") as info:
+        load_wav(p)
+    assert str(p) in str(info.value) and "copy or record it again" in str(info.value)
+
+
+def test_wav_cut_inside_its_header_says_so(tmp_path):
+    p = _wav(tmp_path / "cut.wav", _tone(300, 1.0, 16000), 16000)
+    p.write_bytes(p.read_bytes()[:30])
+    with pytest.raises(AudioError, match="cut short or damaged"):
+        load_wav(p)
+
+
+def test_streamed_wav_without_a_size_is_read_whole(tmp_path):
+    """Recorders stopped abruptly leave 0xFFFFFFFF as the data size: not a truncation."""
+    p = _wav(tmp_path / "live.wav", _tone(300, 0.5, 16000), 16000)
+    data = bytearray(p.read_bytes())
+    data[40:44] = b"\xff\xff\xff\xff"
+    p.write_bytes(bytes(data))
+    assert load_wav(p).duration == 0.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_wav_is_read(tmp_path, dtype):
+    """Issue 17: a float32 WAV (what many editors export) was refused as "unknown format: 3"."""
+    import scipy.io.wavfile
+
+    tone = _tone(300, 0.5, 22050, 0.5)
+    stereo = np.stack([tone, tone], axis=1).astype(dtype)
+    scipy.io.wavfile.write(tmp_path / "f.wav", 22050, stereo)
+    clip = load_wav(tmp_path / "f.wav", rate=16000)
+    assert clip.rate == 16000 and abs(clip.duration - 0.5) < 0.01
+    assert abs(np.max(np.abs(clip.samples)) - 0.5) < 0.02
+
+
+def test_compressed_wav_names_its_format(tmp_path):
+    p = _wav(tmp_path / "adpcm.wav", _tone(300, 0.2, 16000), 16000)
+    data = bytearray(p.read_bytes())
+    data[20:22] = (2).to_bytes(2, "little")  # Microsoft ADPCM
+    p.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=r"compressed \(format 2\).*16-bit PCM"):
+        load_wav(p)
+
+
+def test_a_folder_is_not_a_wav_file(tmp_path):
+    with pytest.raises(AudioError, match="is a folder, not a WAV file"):
+        load_wav(tmp_path)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
+    p = tmp_path / "huge.wav"
+    with open(p, "wb") as fh:  # sparse: 3 GB on paper, nothing on disk
+        fh.truncate(3_000_000_000)
+    with pytest.raises(AudioError, match=r"3,000,000,000 bytes.*max_file_bytes"):
+        load_wav(p)
 
 
 def test_missing_file(tmp_path):

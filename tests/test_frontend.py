@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from kiosk.config import ConfigError, FrontEndSettings, Settings, settings_from_dict
+from kiosk.dialogue.ask import ask
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav, write_wav
 from kiosk.speech.frontend import FrontEnd, FrontEndError
 from kiosk.speech.recogniser import character_error_rate, hallucination_reason
@@ -94,8 +95,8 @@ def test_without_a_reference_the_echo_stays(played):
 
 @pytest.fixture(scope="module")
 def index_and_composer(tmp_path_factory, speech_settings):
+    from kiosk.answer.composer import AnswerComposer
     from kiosk.content.entries import load_content
-    from kiosk.dialogue.answer import AnswerComposer
     from kiosk.search.index import SearchIndex, build_index
 
     entries = load_content(sorted((ROOT / "kiosk" / "data").glob("*.jsonl")))
@@ -117,8 +118,8 @@ def whisper(whisper_recogniser, index_and_composer):
 
 def reaches(index_and_composer, transcript, expected) -> bool:
     index, composer, _ = index_and_composer
-    answer = composer.compose_heard((transcript.text, *transcript.alternatives), index.search,
-                                    confidence=transcript.confidence)
+    answer = ask(index, composer, (transcript.text, *transcript.alternatives),
+                 confidence=transcript.confidence)
     offered = [h.entry.id for h in (answer.choices if answer.kind.value == "unsure"
                                     else answer.candidates[:1])]
     return answer.kind.value != "none" and expected in offered
@@ -248,17 +249,16 @@ def test_low_confidence_is_asked_back_not_read_out(index_and_composer):
     from dataclasses import replace
 
     index, composer, _ = index_and_composer
-    sure = composer.compose_heard(("住民票の写しがほしいです",), index.search, confidence=0.9)
+    sure = ask(index, composer, ("住民票の写しがほしいです",), confidence=0.9)
     assert sure.kind.value == "confident"
     strict = replace(composer.settings, min_heard_confidence=0.5,
                      min_heard_confidence_noisy=0.8, noisy_room_dbfs=-50.0)
     asking = type(composer)(strict, index.categories())
-    assert asking.compose_heard(("住民票の写しがほしいです",), index.search,
-                                confidence=0.3).kind.value == "unsure"
-    assert asking.compose_heard(("住民票の写しがほしいです",), index.search, confidence=0.7,
-                                noise_dbfs=-30.0).kind.value == "unsure"
-    assert asking.compose_heard(("住民票の写しがほしいです",), index.search, confidence=0.7,
-                                noise_dbfs=-70.0).kind.value == "confident"
+    assert ask(index, asking, ("住民票の写しがほしいです",), confidence=0.3).kind.value == "unsure"
+    assert ask(index, asking, ("住民票の写しがほしいです",), confidence=0.7,
+                noise_dbfs=-30.0).kind.value == "unsure"
+    assert ask(index, asking, ("住民票の写しがほしいです",), confidence=0.7,
+                noise_dbfs=-70.0).kind.value == "confident"
 
 
 # --- kiosk ask --wav --playback ------------------------------------------------------------

@@ -21,15 +21,18 @@ import enum
 import itertools
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+import jaconv
+
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings
-from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
+from kiosk.content.contract import Entry, as_of, checked_date_text, stale
 from kiosk.dialogue.wording import STATUS, Prompts
-from kiosk.search.index import Hit
+from kiosk.search.contract import Hit
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.recogniser import closest_phrase
 
@@ -149,12 +152,14 @@ class Choose:
 @dataclass(frozen=True)
 class Answered:
     answer: Answer
+    asked: int = 0  # the Search it answers: a result that arrives late is told apart
 
 
 @dataclass(frozen=True)
 class Browsed:
     category: str
     entries: tuple[Entry, ...]
+    asked: int = 0  # the Browse it answers
 
 
 @dataclass(frozen=True)
@@ -224,11 +229,13 @@ class Recognise:
 class Search:
     text: str
     alternatives: tuple[str, ...] = ()  # the recogniser's other transcripts, in its order
+    asked: int = 0  # handed back with the result (Answered.asked)
 
 
 @dataclass(frozen=True)
 class Browse:
     category: str
+    asked: int = 0  # handed back with the result (Browsed.asked)
 
 
 @dataclass(frozen=True)
@@ -287,7 +294,7 @@ _TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING, St
 def _normalise_words(text: str) -> str:
     """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    text = jaconv.kata2hira(text)
     text = "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
     return text.replace("ー", "").rstrip("っ")  # はーい, いえっ
 
@@ -320,6 +327,7 @@ class Session:
     last_activity: float
     reprompts: int = 0
     questions: int = 0
+    asked: int = -1  # the search (or category listing) in flight; only its result is taken
     answer: Answer | None = None  # the last search result (its entries survive an import)
     offer: int = 0  # which candidate is being offered / was answered
     browse: tuple[Entry, ...] = ()  # entries of a picked category
@@ -346,10 +354,44 @@ class Conversation:
         self._last_invitation = float("-inf")
         self.mic_ok = True
         self.speaker_ok = True
+        #: One handler per event class; a new event class must be added here.
+        self._handlers: dict[type, Callable[[Any, float], list[Action]]] = {
+            Approach: self._on_Approach,
+            Press: self._on_Press,
+            Key: self._on_Key,
+            SpeechStart: self._on_SpeechStart,
+            Partial: self._on_Partial,
+            SpeechEnd: self._on_SpeechEnd,
+            NoSpeechHeard: self._on_NoSpeechHeard,
+            Heard: self._on_Heard,
+            Typed: self._on_Typed,
+            CategoryPicked: self._on_CategoryPicked,
+            Browsed: self._on_Browsed,
+            Choose: self._on_Choose,
+            Answered: self._on_Answered,
+            SpeechFinished: self._on_SpeechFinished,
+            Tick: self._on_Tick,
+            DeviceChanged: self._on_DeviceChanged,
+        }
         self.notice = ""
         self._now = 0.0
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def provenance(self, entry: Entry, today: date | None = None) -> str:
+        """The line under every answer on the screen: where the facts come from and the
+        day they were checked, and for a stale entry the month the facts are as of."""
+        p = self.prompts
+        if entry.status == "unverified":
+            source = entry.source or "市のページで未確認"
+        else:
+            source = " ".join(x for x in (entry.source, entry.source_url) if x)
+        parts = [p.source_line.format(source=source)] if source else []
+        if entry.checked:
+            parts.append(p.checked_line.format(date=checked_date_text(entry)))
+        if stale(entry, self.settings.content.review_months, today):
+            parts.append(p.as_of.format(month=as_of(entry)))
+        return "　".join(parts)
 
     def _new_session(self, now: float) -> Session:
         return Session(
@@ -429,7 +471,9 @@ class Conversation:
                 e = a.candidates[s.offer].entry
                 shown = {"title": e.title, "body": e.body, "source": e.source,
                          "updated": e.updated, "address": e.address, "phone": e.phone,
-                         "hours": e.hours, "category": e.category}
+                         "hours": e.hours, "category": e.category,
+                         "source_url": e.source_url, "checked": e.checked, "status": e.status,
+                         "provenance": self.provenance(e)}
             if self.state is State.CLARIFYING and s.offer < len(a.candidates):
                 question = self.prompts.ask_back.format(
                     topic=topic_of(a.candidates[s.offer].entry.title)).split("？")[0] + "？"
@@ -455,8 +499,7 @@ class Conversation:
 
     def handle(self, event: Event, now: float) -> list[Action]:
         self._now = now
-        handler = getattr(self, f"_on_{type(event).__name__}")
-        return handler(event, now)
+        return self._handlers[type(event)](event, now)
 
     def _on_Approach(self, event: Approach, now: float) -> list[Action]:
         if self.state is not State.IDLE or self.speaking is not None:
@@ -602,7 +645,8 @@ class Conversation:
         s.heard = text
         s.questions += 1
         s.browse = ()
-        return [Search(text, alternatives), *self._to(State.THINKING)]
+        s.asked = next(self._ids)
+        return [Search(text, alternatives, s.asked), *self._to(State.THINKING)]
 
     def _on_Typed(self, event: Typed, now: float) -> list[Action]:
         text = event.text.strip()
@@ -619,11 +663,13 @@ class Conversation:
         self._touch(now)
         if self.session is None:
             acts += self._start_session(now)
-        return acts + [Browse(event.category), *self._to(State.THINKING)]
+        assert self.session is not None
+        self.session.asked = next(self._ids)
+        return acts + [Browse(event.category, self.session.asked), *self._to(State.THINKING)]
 
     def _on_Browsed(self, event: Browsed, now: float) -> list[Action]:
         s = self.session
-        if s is None:
+        if s is None or event.asked != s.asked:
             return []
         s.browse = event.entries
         s.answer = None
@@ -655,8 +701,8 @@ class Conversation:
 
     def _on_Answered(self, event: Answered, now: float) -> list[Action]:
         s = self.session
-        if s is None or self.state is not State.THINKING:
-            return []
+        if s is None or self.state is not State.THINKING or event.asked != s.asked:
+            return []  # a result the visitor has moved on from (a newer question, a reset)
         a = event.answer
         s.answer = a
         s.offer = 0
@@ -756,7 +802,7 @@ class Conversation:
                                        )]
         if event.device == "speaker":
             self.speaker_ok = event.present
-            self.notice = "" if event.present else "音が出ません。係の人に知らせてください。画面でも調べられます。"
+            self.notice = "" if event.present else self.prompts.speaker_lost
             return acts + [Show()]
         if event.present == self.mic_ok:
             return []

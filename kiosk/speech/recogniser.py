@@ -17,35 +17,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
-from kiosk.speech.audio import AudioClip
+from kiosk.speech.contract import Recogniser, Transcript
 
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str  # best hypothesis, spaces between Japanese words removed
-    alternatives: tuple[str, ...] = ()
-    confidence: float = 0.0  # 0..1
-    audio_seconds: float = 0.0
-    elapsed_seconds: float = 0.0
-    engine: str = ""
-    words: tuple[tuple[str, float], ...] = ()  # (word, confidence) where the engine gives them
-
-    @property
-    def heard_nothing(self) -> bool:
-        """True when there was no speech (or only a known hallucination) to search for."""
-        return not self.text.strip()
-
-
-@runtime_checkable
-class Recogniser(Protocol):
-    name: str
-
-    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
-        ...
-
+if TYPE_CHECKING:
+    from kiosk.speech.audio import AudioClip
 
 _JA = r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ー]"
 _SPACE_IN_JA = re.compile(rf"(?<={_JA})\s+(?={_JA})")
@@ -197,23 +174,28 @@ def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = (), *,
     fix rather than an empty search. `clip`: the file's audio already loaded (and cleaned by
     the audio front end)."""
     from kiosk import KioskError
+    from kiosk.i18n import _
     from kiosk.speech.audio import load_wav
 
     if clip is None:
-        clip = load_wav(path)
+        clip = load_wav(path, max_bytes=settings.audio.max_file_bytes)
     transcript = open_recogniser(settings, vocabulary=vocabulary).transcribe(clip)
     if transcript.heard_nothing:
         raise KioskError(
-            f"{path}: no speech was heard in this recording ({clip.duration:.1f} s); check that "
-            "it holds a spoken question and is not silent or only noise"
-        )
+            _("{file}: no speech was heard in this recording ({seconds:.1f} s); check that it "
+              "holds a spoken question and is not silent or only noise").format(
+                file=path, seconds=clip.duration))
     return transcript
 
 
 def describe_transcript(t: Transcript) -> str:
     """What an operator reads before the answer: what was heard, and the runners-up."""
-    lines = [f"聞き取り: {t.text}  (engine {t.engine}, confidence {t.confidence:.2f}, "
-             f"{t.audio_seconds:.1f} s audio in {t.elapsed_seconds:.2f} s)"]
+    from kiosk.i18n import _
+
+    lines = [_("聞き取り: {text}  (engine {engine}, confidence {confidence:.2f}, {audio:.1f} s "
+               "audio in {elapsed:.2f} s)").format(
+        text=t.text, engine=t.engine, confidence=t.confidence, audio=t.audio_seconds,
+        elapsed=t.elapsed_seconds)]
     lines += [f"  候補 {n}: {alt}" for n, alt in enumerate(t.alternatives, 2)]
     return "\n".join(lines) + "\n"
 
