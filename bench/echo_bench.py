@@ -132,7 +132,7 @@ def main() -> int:
     print("-" * len(header))
     summary = {}
     for name, settings in [("off", None), ("on (defaults)", FrontEndSettings()),
-                           ("on, noise suppression", FrontEndSettings(noise_suppression=True))]:
+                           ("on, no noise suppression", FrontEndSettings(noise_suppression=False))]:
         r = run(answers, settings, seed=rs.SEED)
         summary[name] = r
         i = max(1, r["interrupted"])
