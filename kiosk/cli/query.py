@@ -23,6 +23,7 @@ from kiosk import KioskError
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
 from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
+from kiosk.search.places import PlaceFinder
 from kiosk.search.index import Hit, SearchIndex
 from kiosk.search.versions import IndexVersions, open_version
 
@@ -118,9 +119,10 @@ def compose_answer(index: SearchIndex, settings: Settings, question: str,
                    limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
     are a recogniser's other transcripts of a spoken question (AnswerComposer.compose_heard)."""
-    composer = AnswerComposer(settings.answer, index.categories())
+    composer = AnswerComposer(settings.answer, index.categories(), settings.site)
+    places = PlaceFinder.cached(index.entries, settings.site, key=index.directory)
     return composer.compose_heard((question, *alternatives),
-                                  lambda text: index.search(text, limit))
+                                  lambda text: index.search(text, limit), places.find)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

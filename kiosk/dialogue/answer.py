@@ -4,9 +4,13 @@ honestly that it does not know — it never reads out a wrong answer with confid
 CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
-    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]])
+    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]],
+                                 nearby: Callable[[str], NearbyRequest | None] | None = None)
         -> Answer   — the recogniser's transcripts in its order; one the content fits
-                      better than the first is used, and then always asked back
+                      better than the first is used, and then always asked back; a
+                      "near X" question the places stage recognises is answered with the
+                      nearest suitable sites (compose_nearby)
+    AnswerComposer.compose_nearby(request: NearbyRequest) -> Answer
 
 Also used by the screen, the conversation loop and `kiosk ask`:
     Answer.ask_back      — 「〇〇についてですか？」 for an UNSURE answer
@@ -21,8 +25,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from kiosk.config import AnswerSettings
+from kiosk.config import AnswerSettings, SiteSettings
+from kiosk.content.entries import Entry
 from kiosk.search.index import Hit
+from kiosk.search.places import EVACUATION, SHELTER, NearbyRequest, NearbySite, walk_minutes
 
 
 class AnswerKind(enum.Enum):
@@ -38,6 +44,7 @@ class Answer:
     candidates: tuple[Hit, ...] = ()
     suggestions: tuple[str, ...] = ()  # categories offered when nothing fits
     choices_count: int = 1  # how many candidates are close enough to offer (UNSURE)
+    nearby: NearbyRequest | None = None  # the places stage's records, for a "near X" answer
 
     @property
     def best(self) -> Hit | None:
@@ -105,9 +112,11 @@ class AnswerComposer:
     two uses the raw scores, which are comparable within one query.
     """
 
-    def __init__(self, settings: AnswerSettings, categories: Sequence[str]):
+    def __init__(self, settings: AnswerSettings, categories: Sequence[str],
+                 site: SiteSettings | None = None):
         self.settings = settings
         self.categories = tuple(dict.fromkeys(c for c in categories if c))
+        self.site = site or SiteSettings()
 
     def compose(self, query: str, hits: Sequence[Hit]) -> Answer:
         ranked = self._rank(hits)
@@ -121,7 +130,8 @@ class AnswerComposer:
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
     def compose_heard(self, texts: Sequence[str],
-                      search: Callable[[str], Sequence[Hit]]) -> Answer:
+                      search: Callable[[str], Sequence[Hit]],
+                      nearby: Callable[[str], NearbyRequest | None] | None = None) -> Answer:
         """Answer what was heard: the recogniser's first transcript, unless one of its other
         transcripts (n-best, in its order) fits an entry clearly better.
 
@@ -136,6 +146,9 @@ class AnswerComposer:
         texts = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
         if not texts:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
+        request = nearby(texts[0]) if nearby is not None else None
+        if request is not None:
+            return self.compose_nearby(request)
         chosen, hits = texts[0], search(texts[0])
         first = _top_confidence(hits)
         if first < 1.0 and self.settings.alternative_margin < 1.0:
@@ -150,6 +163,14 @@ class AnswerComposer:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         return answer
+
+    def compose_nearby(self, request: NearbyRequest) -> Answer:
+        """The nearest suitable sites, said short (name, town, about how far on foot) and
+        shown in full (every suitable site, nearest first): an answer from positions, so it
+        is read out at once — it holds no guess about which entry was meant."""
+        entry = nearby_entry(request, self.site)
+        return Answer(AnswerKind.CONFIDENT, request.question, (Hit(entry, 1.0, 1.0),),
+                      nearby=request)
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much
@@ -168,3 +189,88 @@ class AnswerComposer:
         hinted = [h.entry.category for h in ranked if h.entry.category]
         ordered = list(dict.fromkeys([*hinted, *self.categories]))
         return tuple(ordered[: max(0, self.settings.max_suggestions)])
+
+
+# --------------------------------------------------------------------------- nearby answers
+
+
+def _what(request: NearbyRequest) -> str:
+    """What was asked for, as the answer names it: 指定避難所, 洪水のときの避難場所, 公民館."""
+    if request.kind in (SHELTER, EVACUATION) and request.hazard:
+        return f"{request.hazard}のときの避難場所"
+    return request.kind
+
+
+def _from(request: NearbyRequest) -> str:
+    origin = request.origin
+    return "ここ" if origin.kind == "here" else origin.name
+
+
+def distance_words(metres: float) -> str:
+    """約350メートル / 約1.2キロ: rounded as people say distances."""
+    if metres < 1000:
+        return f"約{max(50, int(round(metres / 50.0)) * 50)}メートル"
+    return f"約{metres / 1000:.1f}キロ"
+
+
+def walk_words(metres: float, site: SiteSettings) -> str:
+    minutes = walk_minutes(metres, site.walk_metres_per_minute)
+    return "歩くと1時間以上" if minutes > 60 else f"歩いて{minutes}分ほど"
+
+
+def _roles(n: NearbySite) -> str:
+    parts = []
+    if SHELTER in n.roles:
+        parts.append("指定避難所")
+    if EVACUATION in n.roles:
+        parts.append("避難場所（" + "、".join(n.hazards) + "）" if n.hazards else "避難場所")
+    return "・".join(parts)
+
+
+def nearby_entry(request: NearbyRequest, site: SiteSettings) -> Entry:
+    """The answer to a "near X" question as an entry the screen and the voice already know
+    how to show and read: the nearest few first, then the full list, with the source."""
+    what, origin = _what(request), _from(request)
+    here = f"ここ（{site.name}）" if request.origin.kind == "here" else origin
+    nearest = request.sites[: site.nearest_count]
+    sources = list(dict.fromkeys(n.source for n in request.sites if n.source))
+    title = f"{here}の近くの{what}"
+    if not nearest:
+        body = (f"{what}として決められた場所は、キオスクのデータにはありません。"
+                "安全な場所や逃げ方は、市役所（代表 046-223-1511）へお問い合わせください。"
+                "命の危険があるときは、すぐに119番に電話してください。")
+        spoken = f"{what}として決められた場所は、データにありません。市役所へお問い合わせください。"
+        return Entry(id=f"nearby-{request.kind}-{request.hazard}-none", title=title, body=body,
+                     spoken=spoken, category="防災", keywords=(what,))
+    explain = {
+        SHELTER: "指定避難所は、家に住めなくなったときに、しばらくくらす場所です。",
+        EVACUATION: "指定緊急避難場所は、災害のときに、命を守るために急いで逃げる場所です。",
+    }.get(request.kind, "")
+    if request.hazard:
+        explain = (f"{request.hazard}のときの避難場所として決められた場所だけを、"
+                   "近い順にのせています。")
+    lines = [f"{here}から近い{what}です。{explain}",
+             "距離は、まっすぐ測ったおよその目安です。実際の道のりは、もっと長くなります。"]
+    for k, n in enumerate(nearest, 1):
+        lines.append(f"{k}. {n.name}（{n.town}）：{distance_words(n.distance_m)}、"
+                     f"{walk_words(n.distance_m, site)}。住所は{n.address}。{_roles(n)}")
+    rest = request.sites[len(nearest):]
+    if rest:
+        lines.append(f"ほかの{what}（近い順、{len(rest)}か所）：")
+        lines += [f"・{n.name}（{n.town}、{distance_words(n.distance_m)}）" for n in rest]
+    if request.kind in (SHELTER, EVACUATION):
+        lines.append("避難所が開いているかどうかは、災害のときに市が知らせます。"
+                     "くわしくは市役所（代表 046-223-1511）へお問い合わせください。")
+    lines += [f"（{s}）" for s in sources]
+    first = nearest[0]
+    said = [f"{origin}からいちばん近い{what}は、{first.name}で、{first.town}にあります。"
+            f"{walk_words(first.distance_m, site)}です。"]
+    others = [f"{n.name}、{walk_words(n.distance_m, site)}" for n in nearest[1:]]
+    if others:
+        said.append("次は、" + "。その次は、".join(others) + "です。")
+    said.append("歩く時間は、およその目安です。")
+    return Entry(id=f"nearby-{request.kind}-{request.hazard or 'any'}", title=title,
+                 body="\n".join(lines), spoken="".join(said),
+                 category="防災" if request.kind in (SHELTER, EVACUATION) else "施設・予約",
+                 keywords=(what,), source="、".join(s.removeprefix("出典：") for s in sources),
+                 lat=request.origin.lat, lon=request.origin.lon)

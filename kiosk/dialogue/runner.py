@@ -29,6 +29,7 @@ import numpy as np
 from kiosk.config import Settings
 from kiosk.content.entries import Entry
 from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
+from kiosk.search.places import PlaceFinder
 from kiosk.dialogue.eventlog import EventLog, QueryLog
 from kiosk.search.index import Hit
 from kiosk.speech.audio import AudioClip, DeviceLost
@@ -333,15 +334,24 @@ class Kiosk:
     def _composer(self) -> AnswerComposer:
         if self.composer is None:
             categories = self.searcher.categories() if hasattr(self.searcher, "categories") else []
-            self.composer = AnswerComposer(self.settings.answer, categories)
+            self.composer = AnswerComposer(self.settings.answer, categories, self.settings.site)
         return self.composer
+
+    def _nearby(self):
+        """The places stage for this searcher's content ("near X" questions), or None for a
+        searcher that cannot list its entries."""
+        if not hasattr(self.searcher, "entries"):
+            return None
+        key = (id(self.searcher), getattr(self.searcher, "version", None))
+        return PlaceFinder.cached(self.searcher.entries, self.settings.site, key).find
 
     def _run_search(self, text: str, alternatives: tuple[str, ...] = ()) -> None:
         try:
             composer = self._composer()
             if hasattr(self.searcher, "categories"):  # an import may have added categories
                 composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
+            answer = composer.compose_heard((text, *alternatives), self.searcher.search,
+                                            self._nearby())
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
