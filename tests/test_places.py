@@ -210,3 +210,51 @@ def test_a_question_about_one_site_is_not_a_nearby_question(index):
     assert answer.nearby is None
     assert answer.best.entry.id.startswith("shelter-")
     assert re.search("東名中学校", answer.best.entry.title)
+
+
+# --------------------------------------------------------------------------- the building guide
+
+
+@pytest.mark.parametrize("question, entry_id", [
+    ("トイレはどこですか", "here-toilet"),
+    ("お手洗いはどこ", "here-toilet"),
+    ("車いすで使えるトイレはありますか", "here-accessible-toilet"),
+    ("住民票の窓口は何階ですか", "here-counters"),
+    ("駐車場はありますか", "here-parking"),
+    ("市役所に駐車場はありますか", "here-parking"),  # the kiosk stands in the city hall
+    ("エレベーターはどこですか", "here-elevator"),
+    ("出口はどこですか", "here-exit"),
+])
+def test_where_questions_are_answered_from_the_building_guide(index, question, entry_id):
+    answer = _ask(index, question)
+    assert answer.kind is AnswerKind.CONFIDENT
+    assert answer.best.entry.id == entry_id
+    assert answer.best.entry.category == "館内案内"
+
+
+def test_a_word_in_passing_does_not_win_a_where_question(index):
+    answer = _ask(index, "トイレはどこですか")
+    assert answer.best.entry.id != "stockpile"  # it mentions 携帯トイレ
+
+
+def test_the_bundled_building_guide_validates():
+    from kiosk.content.entries import validate_content
+
+    entries, problems = validate_content([DATA / "building_guide.jsonl"])
+    assert [p for p in problems if not p.warning] == []
+    assert {e.id for e in entries} >= {"here-toilet", "here-accessible-toilet", "here-counters",
+                                       "here-elevator", "here-parking", "here-exit", "here-staff"}
+
+
+def test_ask_back_names_what_differs_between_the_choices(index):
+    """At a kiosk in a 公民館, 「市役所に駐車場はありますか」 is not about this building: the
+    two city-hall entries are asked apart by what differs, the parking one first."""
+    ix, settings = index
+    site = replace(settings.site, name="荻野公民館", lat=35.486405, lon=139.328373)
+    answer = compose_answer(ix, replace(settings, site=site), "市役所に駐車場はありますか")
+    assert answer.best.entry.id == "cityhall-parking"
+    if answer.kind is AnswerKind.UNSURE:
+        assert answer.ask_back != "市役所についてですか？"
+        assert "駐車場" in answer.ask_back
+        topics = [answer.topic(k) for k in range(len(answer.choices))]
+        assert len(set(topics)) == len(topics)

@@ -62,7 +62,19 @@ class Answer:
         """The question the kiosk asks when unsure; "" when it answers or declines."""
         if self.kind is not AnswerKind.UNSURE or self.best is None:
             return ""
-        return f"{topic_of(self.best.entry.title)}についてですか？"
+        return f"{self.topic(0)}についてですか？"
+
+    def topic(self, index: int) -> str:
+        """What candidate `index` is about, worded so it differs from the other choices:
+        「市役所についてですか？」 separates nothing when every choice is about 市役所, so
+        then the title's own note names the difference (「市役所の駐車場」「市役所の行き方」)."""
+        title = self.candidates[index].entry.title
+        topic = topic_of(title)
+        others = [h for h in (*self.choices, *self.candidates[:index + 2])
+                  if h is not self.candidates[index]]
+        if all(topic_of(h.entry.title) != topic for h in others):
+            return topic
+        return distinct_topic(title)
 
 
 #: Question tails cut from a title to leave its topic: 「住民票の写しがほしい」→「住民票の写し」.
@@ -100,6 +112,45 @@ def topic_of(title: str) -> str:
     return head
 
 
+#: The category of the building guide (kiosk/data/building_guide.jsonl): where things are in
+#: the building the kiosk stands in. Its entries answer "where is … here" questions first.
+BUILDING_GUIDE = "館内案内"
+_WHERE = re.compile(r"どこ|どちら|何階|なんかい|なんがい|場所|ありますか|ある[？?]|あります[？?]|"
+                    r"行きたい|いきたい|使いたい|つかいたい|借りたい|どっち")
+#: Other buildings a question may name; then it is not about the one the kiosk stands in.
+_BUILDINGS = ("市役所", "公民館", "図書館", "体育館", "博物館", "駅", "学校", "病院", "児童館",
+              "センター")
+_WORD_CHAR = re.compile(r"[一-龥々〆ヵヶァ-ヺー]")
+
+
+def _names_word(query: str, word: str) -> bool:
+    """`word` stands on its own in `query`: トイレ in 「トイレはどこ」, not in 「携帯トイレ」."""
+    start = query.find(word)
+    while start >= 0:
+        before = query[start - 1] if start else ""
+        if not (before and _WORD_CHAR.match(before)):
+            return True
+        start = query.find(word, start + 1)
+    return False
+
+
+def distinct_topic(title: str) -> str:
+    """A longer topic for a title whose short one is shared: its bracketed note joined to
+    the short topic (「市役所に車で行けますか（駐車場）」→「市役所の駐車場」), else the
+    whole title in quotes."""
+    paren = _TRAILING_PAREN.match(title.strip())
+    if paren:
+        topic, note = topic_of(paren["head"]), paren["note"]
+        return note if topic in note else f"{topic}の{note}"
+    return f"「{title.strip()}」"
+
+
+def _note_named(query: str, hit: Hit) -> bool:
+    """The question says the word an entry's title notes in brackets (（駐車場）)."""
+    paren = _TRAILING_PAREN.match(hit.entry.title.strip())
+    return bool(paren) and paren["note"] in query
+
+
 def _top_confidence(hits: Sequence[Hit]) -> float:
     """The confidence of the candidate that would be read out."""
     return max(hits, key=lambda h: h.score).confidence if hits else 0.0
@@ -120,10 +171,18 @@ class AnswerComposer:
 
     def compose(self, query: str, hits: Sequence[Hit]) -> Answer:
         ranked = self._rank(hits)
+        guide = self._building_guide_hit(query, ranked)
+        if guide is not None:
+            ranked = (guide, *(h for h in ranked if h is not guide))
+            return Answer(AnswerKind.CONFIDENT, query, ranked)
         best = ranked[0] if ranked else None
         if best is None or best.confidence < self.settings.min_score or best.score <= 0:
             return Answer(AnswerKind.NONE, query, ranked, self._suggestions(ranked))
         rivals = [h for h in ranked[1:] if self._rivals(best, h)]
+        named = next((h for h in rivals if _note_named(query, h) and not _note_named(query, best)),
+                     None)
+        if named is not None:  # 「市役所に駐車場はありますか」: the entry noted （駐車場） first
+            ranked = (named, *(h for h in ranked if h is not named))
         if rivals or best.confidence < self.settings.sure_score:
             count = min(1 + len(rivals), max(1, self.settings.max_choices))
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
@@ -171,6 +230,24 @@ class AnswerComposer:
         entry = nearby_entry(request, self.site)
         return Answer(AnswerKind.CONFIDENT, request.question, (Hit(entry, 1.0, 1.0),),
                       nearby=request)
+
+    def _building_guide_hit(self, query: str, ranked: Sequence[Hit]) -> Hit | None:
+        """For "where is … here" (「トイレはどこですか」), the building guide's entry for the
+        thing named, whatever else mentions the word in passing (携帯トイレ in the
+        stockpile entry); None when the question is no where-question, names another
+        building than the kiosk's, or the guide has no entry for it."""
+        if not _WHERE.search(query):
+            return None
+        if any(b in query and b not in self.site.name for b in _BUILDINGS):
+            return None
+        for hit in ranked:
+            entry = hit.entry
+            if entry.category != BUILDING_GUIDE:
+                continue
+            words = (topic_of(entry.title), *entry.keywords)
+            if any(w and _names_word(query, w) for w in words):
+                return hit
+        return None
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much

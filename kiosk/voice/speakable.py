@@ -26,7 +26,7 @@ from pathlib import Path
 from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings, VoiceSettings
 from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerKind, topic_of
+from kiosk.dialogue.answer import Answer, AnswerKind
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
@@ -208,7 +208,7 @@ class Speakable:
             return self.for_entry(answer.best.entry)
         if answer.kind is AnswerKind.UNSURE and answer.candidates:
             text = answer.ask_back
-            others = [topic_of(h.entry.title) for h in answer.choices[1:2]]
+            others = [answer.topic(1)] if len(answer.choices) > 1 else []
             if others:
                 text += f"それとも、{others[0]}についてですか？"
             return self.normalise(text)
