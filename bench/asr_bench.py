@@ -38,7 +38,8 @@ from make_speech_fixtures import read_questions, speak  # noqa: E402
 
 from kiosk.config import Settings  # noqa: E402
 from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
-from kiosk.speech.endpointing import Endpointer, SpeechEnded  # noqa: E402
+from kiosk.speech.contract import SpeechEnded  # noqa: E402
+from kiosk.speech.endpointing import Endpointer  # noqa: E402
 from kiosk.speech.recogniser import character_error_rate, vocabulary_from  # noqa: E402
 
 
@@ -87,8 +88,8 @@ def main() -> int:
                     help="print each question that did not reach its entry")
     args = ap.parse_args()
 
+    from kiosk.answer.composer import AnswerComposer
     from kiosk.content.entries import load_content
-    from kiosk.dialogue.answer import AnswerComposer
     from kiosk.search.index import SearchIndex, build_index
     from kiosk.speech.models import vosk_status
 

@@ -22,8 +22,8 @@ from kiosk.dialogue.conversation import State  # noqa: E402
 from kiosk.dialogue.runner import Kiosk  # noqa: E402
 from kiosk.search.versions import LiveIndex  # noqa: E402
 from kiosk.speech.audio import AudioClip, load_wav  # noqa: E402
+from kiosk.speech.contract import Transcript  # noqa: E402
 from kiosk.speech.endpointing import Endpointer  # noqa: E402
-from kiosk.speech.recogniser import Transcript  # noqa: E402
 from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "speech"

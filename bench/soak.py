@@ -53,7 +53,7 @@ def main() -> int:
         mic_pace=40.0, speaker_pace=50.0)
     # the content's words as hints, as `kiosk run` gives them
     engine = open_recogniser(settings, vocabulary=vocabulary_from(kiosk.searcher.entries()))
-    kiosk.speech.recogniser = ReplayRecogniser(engine) if args.asr == "replay" else engine
+    kiosk.recogniser = ReplayRecogniser(engine) if args.asr == "replay" else engine
     qs = questions()
     outcomes = {"right": 0, "asked back": 0, "nothing found": 0, "wrong": 0}
     stuck = 0
@@ -65,8 +65,8 @@ def main() -> int:
                 start_rss, start_threads = rss_mib(), threading.active_count()
                 started = time.perf_counter()
             name, expected, _text, clip = qs[n % len(qs)]
-            if isinstance(kiosk.speech.recogniser, ReplayRecogniser):
-                kiosk.speech.recogniser.current = name
+            if isinstance(kiosk.recogniser, ReplayRecogniser):
+                kiosk.recogniser.current = name
             kiosk.post(Press())
             ok = wait_state(kiosk, State.LISTENING, timeout=30)
             if ok:

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk import KioskError
+
 #: Where the kiosk looks for its config when no --config is given.
 CONFIG_ENV = "KIOSK_CONFIG"
 #: Base folder for relative paths when the defaults are used without a config file.
 HOME_ENV = "KIOSK_HOME"
+
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 
 
-class ConfigError(Exception):
+class ConfigError(KioskError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
@@ -492,7 +495,35 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path, source: Path | N
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
         built[name] = _build_section(f"{where} [{name}]", cls, raw)
+    built = {name: _resolve_paths(name, section, base_dir) for name, section in built.items()}
     return Settings(base_dir=base_dir, source=source, **built)
+
+
+#: Settings that name a file or folder. They are made absolute against the config file's
+#: folder when the config loads, so a stage handed only its own section (the voice gets
+#: [voice]) finds the same file whatever the working folder of the process.
+_PATH_KEYS = {
+    "paths": ("index_dir", "models_dir", "state_dir"),
+    "content": ("sources", "synonyms_file"),
+    "bundle": ("public_key_file",),
+    "audio": ("record_dir",),
+    "voice": ("readings_file",),
+    "logging": ("log_dir",),
+}
+
+
+def _resolve_paths(name: str, section: Any, base_dir: Path) -> Any:
+    def absolute(value: str) -> str:
+        if not value:
+            return value  # "" = the built-in default, chosen by the stage
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else base_dir / p)
+
+    changes: dict[str, Any] = {}
+    for key in _PATH_KEYS.get(name, ()):
+        value = getattr(section, key)
+        changes[key] = tuple(absolute(v) for v in value) if isinstance(value, tuple) else absolute(value)
+    return dataclasses.replace(section, **changes) if changes else section
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -505,7 +536,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
             path = Path("kiosk.toml")
     if path is None:
         home = os.environ.get(HOME_ENV)
-        return Settings(base_dir=Path(home).resolve() if home else Path.cwd())
+        return settings_from_dict({}, base_dir=Path(home).resolve() if home else Path.cwd())
     file = Path(path).expanduser().resolve()
     try:
         with open(file, "rb") as fh:

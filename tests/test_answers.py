@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, Settings
-from kiosk.content.entries import Entry, load_content, validate_content
+from kiosk.content.contract import Entry
+from kiosk.content.entries import load_content, validate_content
 from kiosk.content.publishing import default_sources
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind, topic_of
-from kiosk.search.index import Hit, SearchIndex, build_index
+from kiosk.search.contract import Hit
+from kiosk.search.index import SearchIndex, build_index
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "kiosk" / "data"

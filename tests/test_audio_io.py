@@ -176,6 +176,9 @@ class PulseServer:
     def __init__(self, folder: Path):
         self.folder = folder
         self.runtime = folder / "run"
+        # A sink name of this test run's own, so a second PulseAudio on the machine (another
+        # test run, a desktop session) can never be the one our devices reach.
+        self.sink = f"kiosk_sink_{os.getpid()}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -184,7 +187,7 @@ class PulseServer:
         self.proc = subprocess.Popen(
             ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
              "--use-pid-file=no", "--system=no", "-L", "module-native-protocol-unix",
-             "-L", "module-null-sink sink_name=kiosk_sink rate=48000"],
+             "-L", f"module-null-sink sink_name={self.sink} rate=48000"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not (self.runtime / "native").exists():
@@ -212,9 +215,9 @@ def pulse(tmp_path_factory):
     server = PulseServer(folder)
     server.start()
     _use_alsa_config("""
-pcm.kiosk_pulse_mic { type pulse; device "kiosk_sink.monitor" }
-pcm.kiosk_pulse_spk { type pulse; device "kiosk_sink" }
-""", folder)
+pcm.kiosk_pulse_mic {{ type pulse; server "unix:{native}"; device "{sink}.monitor" }}
+pcm.kiosk_pulse_spk {{ type pulse; server "unix:{native}"; device "{sink}" }}
+""".format(native=server.runtime / "native", sink=server.sink), folder)
     yield server
     server.stop()
     _use_alsa_config(None, folder)
@@ -277,6 +280,7 @@ def test_microphone_survives_the_device_vanishing_and_returning(pulse):
         on_back=lambda: events.append("back"))
     chunks_before = 0
     done = threading.Event()
+    streaming = threading.Event()  # set once audio flows: a loaded box may take seconds to open
 
     def consume():
         nonlocal chunks_before
@@ -287,11 +291,13 @@ def test_microphone_survives_the_device_vanishing_and_returning(pulse):
                     break
             elif not events:
                 chunks_before += 1
+                if chunks_before > 10:
+                    streaming.set()
         done.set()
 
     t = threading.Thread(target=consume, daemon=True)
     t.start()
-    time.sleep(1.0)
+    assert streaming.wait(30), "the microphone delivered no audio before the device vanished"
     pulse.stop()  # the sound server (our "USB microphone") disappears mid-stream
     deadline = time.monotonic() + 6
     while not any(e.startswith("lost") for e in events) and time.monotonic() < deadline:

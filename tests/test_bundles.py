@@ -33,7 +33,7 @@ from kiosk.content.bundles import (
     pull_bundle,
     read_bundle,
 )
-from kiosk.content.entries import Entry
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
 from kiosk.search.versions import IndexVersions, LiveIndex
 

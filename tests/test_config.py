@@ -40,3 +40,31 @@ def test_broken_toml_names_the_file(tmp_path: Path):
     cfg.write_text("[search\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(cfg)
+
+
+def test_relative_paths_resolve_against_the_config_folder_at_load(tmp_path: Path, monkeypatch):
+    """`kiosk run` hands each stage only its own section (Speakable(settings.voice)); under the
+    shipped unit the working folder is /var/lib/kiosk, so a relative [voice] readings_file must
+    already point into the config's folder when the config is loaded."""
+    from kiosk.voice.speakable import Speakable
+
+    conf_dir = tmp_path / "etc"
+    conf_dir.mkdir()
+    (conf_dir / "readings.tsv").write_text("妻田\tツマタ\n", encoding="utf-8")
+    cfg = conf_dir / "kiosk.toml"
+    cfg.write_text('[voice]\nreadings_file = "readings.tsv"\n'
+                   '[content]\nsynonyms_file = "syn.tsv"\n', encoding="utf-8")
+    elsewhere = tmp_path / "var-lib-kiosk"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(cfg)
+    assert Path(settings.voice.readings_file) == conf_dir / "readings.tsv"
+    assert Path(settings.content.synonyms_file) == conf_dir / "syn.tsv"
+    assert Speakable(settings.voice).normalise("妻田") == "ツマタ"
+
+
+def test_config_error_is_a_kiosk_error():
+    """The CLI prints every KioskError plainly, without a traceback."""
+    from kiosk import KioskError
+
+    assert issubclass(ConfigError, KioskError)

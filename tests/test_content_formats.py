@@ -11,9 +11,9 @@ import pytest
 
 from kiosk import DATA_DIR
 from kiosk.config import ContentSettings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import (
     ContentError,
-    Entry,
     csv_bytes,
     join_keywords,
     load_content,

@@ -19,7 +19,7 @@ from test_answers import bundled_entries
 
 from kiosk.cli.query import compose_answer
 from kiosk.config import Settings
-from kiosk.dialogue.answer import AnswerKind
+from kiosk.answer.contract import AnswerKind
 from kiosk.search.analysis import fold_reading
 from kiosk.search.index import SearchIndex, build_index
 from kiosk.search.places import PlaceNames, load_gazetteer

@@ -19,10 +19,10 @@ import pytest
 
 from kiosk.config import AsrSettings, Settings
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
+from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, vosk_status
 from kiosk.speech.recogniser import (
     Recogniser,
-    Transcript,
     character_error_rate,
     closest_phrase,
     is_hallucination,

@@ -60,7 +60,7 @@ def screen(tmp_path_factory, voice):
                   tick_seconds=0.05)
     kiosk.clock_control = clock  # type: ignore[attr-defined]
     health = Health(model_loaded=lambda: False, devices=lambda: {"microphone": True},
-                    index_version=lambda: searcher.version or "", loop=kiosk.web.health)
+                    index_version=lambda: searcher.version or "", loop=kiosk.health)
     server = make_screen_server(kiosk, health, settings, port=0)
     serve_in_background(server)
     kiosk.start()

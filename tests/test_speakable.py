@@ -14,10 +14,10 @@ from pathlib import Path
 import pyopenjtalk
 import pytest
 
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import VoiceSettings
-from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerKind
-from kiosk.search.index import Hit
+from kiosk.content.contract import Entry
+from kiosk.search.contract import Hit
 from kiosk.voice.speakable import (
     BUNDLED_PLACE_READINGS,
     BUNDLED_READINGS,

@@ -19,7 +19,7 @@ from kiosk_visitors import keep_searching
 
 from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
-from kiosk.content.entries import Entry
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
 from kiosk.staff.desk import StaffPasswords, make_server
 

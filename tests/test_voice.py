@@ -242,7 +242,7 @@ def test_kiosk_say_bad_input_is_explained(tmp_path: Path, capsys):
 
 def test_kiosk_ask_out_writes_the_spoken_answer(tmp_path: Path, capsys):
     from kiosk.config import Settings
-    from kiosk.content.entries import Entry
+    from kiosk.content.contract import Entry
     from kiosk.search.index import build_index
 
     index = tmp_path / "index"

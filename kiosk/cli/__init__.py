@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 
 from kiosk import KioskError, __version__
-from kiosk.config import ConfigError
 
 #: Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (KioskError, ConfigError) as exc:
+    except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

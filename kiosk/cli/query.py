@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk import KioskError
+from kiosk.answer.composer import AnswerComposer
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
-from kiosk.dialogue.answer import Answer, AnswerComposer, AnswerKind
+from kiosk.search.contract import Hit
+from kiosk.search.index import SearchIndex
 from kiosk.search.places import PlaceFinder
-from kiosk.search.index import Hit, SearchIndex
 from kiosk.search.versions import IndexVersions, open_version
 
 

@@ -158,12 +158,12 @@ class KioskService:
         self.engine = ""
         self.model_error = ""
         self.health = Health(
-            model_loaded=lambda: self.kiosk.speech.recogniser is not None,
+            model_loaded=lambda: self.kiosk.recogniser is not None,
             engine=lambda: self.engine or self.model_error,
             devices=lambda: {"microphone": self.kiosk.machine.mic_ok,
                              "speaker": self.kiosk.machine.speaker_ok},
             index_version=lambda: self.searcher.version or "",
-            loop=self.kiosk.web.health)
+            loop=self.kiosk.health)
         if headless:
             self.server = make_server(HealthHandler, settings.screen.host,
                                       settings.screen.port if port is None else port,
@@ -196,7 +196,7 @@ class KioskService:
             self.kiosk.post(DeviceChanged("microphone", False, self.model_error))
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
-        self.kiosk.speech.recogniser = recogniser
+        self.kiosk.recogniser = recogniser
         log.info("speech recognition ready (%s)", self.engine)
 
     def start(self) -> None:

@@ -46,9 +46,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from kiosk import KioskError
+from kiosk.atomic import write_atomically
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog, local_user
-from kiosk.content.entries import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,7 @@ import dataclasses
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,26 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One answerable piece of city information."""
-
-    id: str
-    title: str  # the question or name it answers
-    body: str  # the full answer text
-    spoken: str = ""  # short answer written to be read aloud; "" = derive from body
-    category: str = ""
-    keywords: tuple[str, ...] = ()  # extra search words / synonyms
-    source: str = ""  # attribution, shown and spoken with the answer
-    updated: str = ""  # ISO date of the last change
-    address: str = ""
-    phone: str = ""
-    hours: str = ""
-    lat: float | None = None
-    lon: float | None = None
+from kiosk.content.contract import Entry
 
 
 @dataclass(frozen=True)
@@ -791,22 +772,6 @@ def csv_bytes(entries: Iterable[Entry]) -> bytes:
             row.append(value)
         writer.writerow(row)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
-
-
-def write_atomically(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write beside the target, fsync, then rename over it: a reader (Excel, the kiosk, a
-    web server) never sees half a file, and a crash leaves the old file whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_csv(entries: Iterable[Entry], path: str | Path) -> Path:

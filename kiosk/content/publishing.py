@@ -27,10 +27,10 @@ from whoosh import index as windex
 
 from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import (
     ContentError,
     ContentProblem,
-    Entry,
     validate_content,
     write_csv,
 )

@@ -39,8 +39,9 @@ from whoosh.fields import ID, STORED, TEXT, Schema
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
-from kiosk.content.entries import Entry
+from kiosk.content.contract import Entry
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
+from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
 from kiosk.search.query import (
     LEMMA_FIELDS,
@@ -53,16 +54,6 @@ from kiosk.search.query import (
 from kiosk.search.semantic import EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One ranked candidate for a query."""
-
-    entry: Entry
-    score: float  # ranking score (BM25F + coverage blend), only comparable within one query;
-    #               hits come sorted by it
-    confidence: float  # 0..1, comparable across queries; the answer stage thresholds this
 
 
 class SearchIndexError(KioskError):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from kiosk import DATA_DIR
 from kiosk.config import SiteSettings
-from kiosk.content.entries import Entry
+from kiosk.content.contract import Entry
 
 GAZETTEER = DATA_DIR / "gazetteer.tsv"
 PLACE_READINGS = DATA_DIR / "place_readings.tsv"

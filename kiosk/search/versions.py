@@ -42,9 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.atomic import write_atomically
 from kiosk.config import Settings
-from kiosk.content.entries import Entry, write_atomically
-from kiosk.search.index import Hit, SearchIndex
+from kiosk.content.contract import Entry
+from kiosk.search.contract import Hit
+from kiosk.search.index import SearchIndex
 
 log = logging.getLogger(__name__)
 

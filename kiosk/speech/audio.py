@@ -384,6 +384,13 @@ def _close_stream(stream: Any, timeout: float = 1.0) -> None:
         log.warning("an audio stream did not close within %.1f s; leaving it behind", timeout)
 
 
+#: How long a freshly opened input may take to deliver its first block before it counts as
+#: stalled: PulseAudio and some USB devices fill a whole first fragment (seen: 2.5 s on a
+#: loaded 2-core box), and reporting that as an unplugged microphone would start a
+#: reconnect loop that never lets the stream start.
+_FIRST_BLOCK_SECONDS = 10.0
+
+
 class Microphone:
     """Captures from the configured input device at its native rate (PortAudio rejects
     rates a device does not support) and yields 16 kHz AudioClip chunks. Raises DeviceLost
@@ -451,16 +458,18 @@ class Microphone:
         """16 kHz chunks until close(); DeviceLost when the device stops delivering."""
         if self._stream is None:
             self.open()
+        wait = max(self.stall_seconds, _FIRST_BLOCK_SECONDS)
         while True:
             try:
-                block = self._queue.get(timeout=self.stall_seconds)
+                block = self._queue.get(timeout=wait)
             except queue.Empty:
                 if self._closed.is_set():
                     return
                 raise DeviceLost(
-                    f"the microphone delivered no audio for {self.stall_seconds:g} s; it may "
+                    f"the microphone delivered no audio for {wait:g} s; it may "
                     "have been unplugged (the kiosk retries by itself)"
                 ) from None
+            wait = self.stall_seconds
             if block is None:
                 if self._closed.is_set():
                     return

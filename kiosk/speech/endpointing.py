@@ -14,38 +14,27 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kiosk import KioskError
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.contract import EndpointEvent, NoSpeech, SpeechEnded, SpeechStarted
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame
 _HYSTERESIS = 0.15  # once speaking, speech continues until p < threshold - this
 _MAX_START_GAP = 6  # frames (~0.2 s) of dip allowed inside a run before speech has started
+#: After this many seconds of quiet audio the VAD's state is restarted, so it stays sensitive
+#: to short replies.
+_VAD_REFRESH_SECONDS = 1.0
+#: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
+#: syllable is lost (in a noisy lobby the VAD stays awake by itself).
+_QUIET_RMS = 0.005
+_RECENT_FRAMES = 16  # ≈ 0.5 s of room sound to prime a restarted VAD with
 
 
-@dataclass(frozen=True)
-class SpeechStarted:
-    at_seconds: float  # stream time when speech began (pre-roll not counted)
-
-
-@dataclass(frozen=True)
-class SpeechEnded:
-    clip: AudioClip
-    at_seconds: float  # stream time when the end was decided
-    reason: str  # "silence" | "max_length" | "flush"
-
-
-@dataclass(frozen=True)
-class NoSpeech:
-    waited_seconds: float
-
-
-Event = SpeechStarted | SpeechEnded | NoSpeech
 
 
 class SileroVad:
@@ -75,7 +64,7 @@ class SileroVad:
 class Endpointer:
     """Turns a stream of 16 kHz chunks into SpeechStarted / SpeechEnded / NoSpeech events."""
 
-    def __init__(self, settings: Any = None, *, vad: Any = None):
+    def __init__(self, settings: Any = None, *, vad: SileroVad | None = None):
         from kiosk.config import EndpointingSettings
 
         s = getattr(settings, "endpointing", settings) or EndpointingSettings()
@@ -102,16 +91,18 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
         self._utterance: list[np.ndarray] = []
         self._silence = 0
+        self._quiet_frames = 0
+        self._recent: deque[np.ndarray] = deque(maxlen=_RECENT_FRAMES)
 
     @property
     def speaking(self) -> bool:
         return self._speaking
 
-    def feed(self, clip: AudioClip) -> list[Event]:
+    def feed(self, clip: AudioClip) -> list[EndpointEvent]:
         if clip.rate != SPEECH_RATE:
             clip = clip.at_rate(SPEECH_RATE)
         self._pending = np.concatenate([self._pending, clip.samples.astype(np.float32)])
-        events: list[Event] = []
+        events: list[EndpointEvent] = []
         while len(self._pending) >= FRAME:
             frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
             event = self._step(frame)
@@ -119,13 +110,13 @@ class Endpointer:
                 events.append(event)
         return events
 
-    def flush(self) -> list[Event]:
+    def flush(self) -> list[EndpointEvent]:
         """End of input (a file): a question still in progress ends here."""
         if self._speaking and self._utterance:
             return [self._end("flush")]
         return []
 
-    def listen(self, chunks: Iterable[AudioClip]) -> Iterator[Event]:
+    def listen(self, chunks: Iterable[AudioClip]) -> Iterator[EndpointEvent]:
         for chunk in chunks:
             yield from self.feed(chunk)
         yield from self.flush()
@@ -133,8 +124,23 @@ class Endpointer:
     def _seconds(self, frames: int) -> float:
         return frames * FRAME / SPEECH_RATE
 
-    def _step(self, frame: np.ndarray) -> Event | None:
+    def _keep_fresh(self, frame: np.ndarray) -> None:
+        """Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
+        missed after ~5 s), so while all is quiet its state is restarted now and then, and
+        primed with the last half second of room sound (a cold state is slow to rise at a
+        word's onset). Only the VAD's state: the pre-roll and the "no speech" clock stay."""
+        loud = float(np.sqrt(np.mean(np.square(frame)))) >= _QUIET_RMS
+        self._quiet_frames = 0 if loud or self._speaking else self._quiet_frames + 1
+        if self._quiet_frames * FRAME >= _VAD_REFRESH_SECONDS * SPEECH_RATE:
+            self.vad.reset()
+            for recent in self._recent:
+                self.vad(recent)
+            self._quiet_frames = 0
+        self._recent.append(frame)
+
+    def _step(self, frame: np.ndarray) -> EndpointEvent | None:
         self._frames_seen += 1
+        self._keep_fresh(frame)
         p = self.vad(frame)
         if self._speaking:
             self._utterance.append(frame)

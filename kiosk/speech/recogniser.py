@@ -17,35 +17,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from kiosk.speech.audio import AudioClip
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str  # best hypothesis, spaces between Japanese words removed
-    alternatives: tuple[str, ...] = ()
-    confidence: float = 0.0  # 0..1
-    audio_seconds: float = 0.0
-    elapsed_seconds: float = 0.0
-    engine: str = ""
-    words: tuple[tuple[str, float], ...] = ()  # (word, confidence) where the engine gives them
-
-    @property
-    def heard_nothing(self) -> bool:
-        """True when there was no speech (or only a known hallucination) to search for."""
-        return not self.text.strip()
-
-
-@runtime_checkable
-class Recogniser(Protocol):
-    name: str
-
-    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
-        ...
-
+from kiosk.speech.contract import Recogniser, Transcript
 
 _JA = r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ー]"
 _SPACE_IN_JA = re.compile(rf"(?<={_JA})\s+(?={_JA})")

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
-    Transcript,
     closest_phrase,
     is_hallucination,
     join_japanese,

@@ -1096,7 +1096,7 @@ class Draft:
 
 
 def _compose(index, question: str, settings: Settings):
-    from kiosk.dialogue.answer import AnswerComposer
+    from kiosk.answer.composer import AnswerComposer
 
     hits = index.search(question)
     return AnswerComposer(settings.answer, index.categories()).compose(question, hits)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiosk import DATA_DIR, KioskError
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings, VoiceSettings
-from kiosk.content.entries import Entry
-from kiosk.dialogue.answer import Answer, AnswerKind
+from kiosk.content.contract import Entry
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"

@@ -22,12 +22,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from kiosk.config import Settings, VoiceSettings
 from kiosk.speech.audio import AudioClip
+from kiosk.speech.contract import AudioSink as Player
 from kiosk.voice.openjtalk import (
     OpenJTalkSynth,
     VoiceError,
@@ -38,12 +38,6 @@ from kiosk.voice.openjtalk import (
     silence,
     write_wav_complete,
 )
-
-
-class Player(Protocol):
-    """Anything that plays a clip and can be interrupted: kiosk.speech.audio.Speaker, or a fake."""
-
-    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None: ...
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.config import Settings
 from kiosk.dialogue.conversation import (
@@ -37,15 +38,29 @@ from kiosk.dialogue.conversation import (
     CategoryPicked,
     Choose,
     Command,
+    Event,
     Key,
     Press,
     Typed,
     View,
 )
-from kiosk.dialogue.runner import Kiosk
 from kiosk.web.health import Health, HealthHandler, make_server
 
 log = logging.getLogger(__name__)
+
+
+class Kiosk(Protocol):
+    """What the screen needs of the running kiosk (kiosk.dialogue.runner.Kiosk): the
+    current view, being told when it changes, and a way to post the visitor's input."""
+
+    def view(self) -> View: ...
+
+    def subscribe(self, callback: Callable[[View], None]) -> None: ...
+
+    def post(self, event: Event) -> None: ...
+
+    def categories(self) -> list[str]: ...
+
 
 WEB_DIR = Path(__file__).with_name("assets") / "screen"
 _STATIC = {"screen.css": "text/css; charset=utf-8", "screen.js": "text/javascript; charset=utf-8"}
