@@ -17,9 +17,9 @@ import pyopenjtalk
 import pytest
 from test_answers import bundled_entries
 
+from kiosk.answer.contract import AnswerKind
 from kiosk.cli.query import compose_answer
 from kiosk.config import Settings
-from kiosk.answer.contract import AnswerKind
 from kiosk.search.analysis import fold_reading
 from kiosk.search.index import SearchIndex, build_index
 from kiosk.search.places import PlaceNames, load_gazetteer
@@ -95,6 +95,12 @@ def test_a_place_heard_in_kana_is_written_in_its_kanji():
     assert names.write_kanji("ぬるみずのひなんじょ") == "温水のひなんじょ"
     assert names.write_kanji("なかちょうのこうみんかん") == "中町のこうみんかん"
     assert names.write_kanji("おのさんのいえ") == "おのさんのいえ"  # too short to be sure
+
+
+def test_the_search_writes_a_kana_place_in_kanji_before_searching(index):
+    ix, _ = index
+    assert ix.explain("ぬるみずのこうえん").text.startswith("温水の")
+    assert ix.explain("なかちょうにあるしせつ").text.startswith("中町")
 
 
 # --------------------------------------------------------------------------- nearest sites
@@ -240,7 +246,7 @@ def test_a_word_in_passing_does_not_win_a_where_question(index):
 def test_the_bundled_building_guide_validates():
     from kiosk.content.entries import validate_content
 
-    entries, problems = validate_content([DATA / "building_guide.jsonl"])
+    entries, problems = validate_content([DATA / "site_guide.jsonl"])
     assert [p for p in problems if not p.warning] == []
     assert {e.id for e in entries} >= {"here-toilet", "here-accessible-toilet", "here-counters",
                                        "here-elevator", "here-parking", "here-exit", "here-staff"}

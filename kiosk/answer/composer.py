@@ -27,8 +27,7 @@ from kiosk.content.contract import Entry
 from kiosk.search.contract import Hit
 from kiosk.search.places import EVACUATION, SHELTER, NearbyRequest, NearbySite, walk_minutes
 
-
-#: The category of the building guide (kiosk/data/building_guide.jsonl): where things are in
+#: The category of the building guide (kiosk/data/site_guide.jsonl): where things are in
 #: the building the kiosk stands in. Its entries answer "where is … here" questions first.
 BUILDING_GUIDE = "館内案内"
 _WHERE = re.compile(r"どこ|どちら|何階|なんかい|なんがい|場所|ありますか|ある[？?]|あります[？?]|"

@@ -301,23 +301,30 @@ class PlaceNames:
                     readings[cols[0]] = cols[1]
         return cls(readings)
 
-    def write_kanji(self, text: str) -> str:
-        """`text` with every place name heard in kana written as its kanji; a reading inside
-        a longer run of kana that is not followed by a particle is left alone."""
+    def split(self, text: str) -> list[tuple[str, bool]]:
+        """`text` in pieces, each (piece, is a place name written in kanji): every place
+        name heard in kana becomes its kanji; a reading inside a longer run of kana (not
+        after a particle) is left alone."""
         if self._pattern is None:
-            return text
+            return [(text, False)] if text else []
         folded = _hiragana(text)
-        out: list[str] = []
+        out: list[tuple[str, bool]] = []
         pos = 0
         for m in self._pattern.finditer(folded):
             before = folded[m.start() - 1] if m.start() else ""
             if before and "ぁ" <= before <= "ゖ" and before not in "のにでとはへもや":
                 continue
-            out.append(text[pos:m.start()])
-            out.append(self._kanji[m.group(0)])
+            if m.start() > pos:
+                out.append((text[pos:m.start()], False))
+            out.append((self._kanji[m.group(0)], True))
             pos = m.end()
-        out.append(text[pos:])
-        return "".join(out)
+        if pos < len(text):
+            out.append((text[pos:], False))
+        return out
+
+    def write_kanji(self, text: str) -> str:
+        """`text` with every place name heard in kana written as its kanji."""
+        return "".join(piece for piece, _ in self.split(text))
 
 
 def walk_minutes(distance: float, metres_per_minute: float) -> int:

@@ -145,6 +145,16 @@ class ReadingDictionary:
             self._pattern = re.compile("|".join(parts), re.IGNORECASE)
         return self._pattern
 
+    def pattern(self) -> re.Pattern[str] | None:
+        """The compiled written forms, longest first, with the place-name guards: the screen
+        uses it to show the same readings as furigana."""
+        return self._compile()
+
+    def reading_of(self, written: str) -> str:
+        """The reading of a written form the pattern matched."""
+        self._compile()
+        return self._lookup.get(written.casefold(), "")
+
     def apply(self, text: str) -> str:
         pattern = self._compile()
         if pattern is None:
