@@ -264,3 +264,16 @@ def test_ask_back_names_what_differs_between_the_choices(index):
         assert "駐車場" in answer.ask_back
         topics = [answer.topic(k) for k in range(len(answer.choices))]
         assert len(set(topics)) == len(topics)
+
+
+def test_a_site_guide_entry_without_keywords_is_refused_naming_the_line(tmp_path):
+    from kiosk.content.entries import validate_content
+
+    bad = tmp_path / "guide.jsonl"
+    bad.write_text(json.dumps({"id": "here-toilet", "title": "トイレはどこですか",
+                               "body": "1階の入口の右です。", "category": "館内案内"},
+                              ensure_ascii=False) + "\n", encoding="utf-8")
+    entries, problems = validate_content([bad])
+    assert entries == []
+    assert any(p.field == "keywords" and p.line == 1 and "トイレ" in p.message and not p.warning
+               for p in problems)

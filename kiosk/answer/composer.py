@@ -23,13 +23,10 @@ from dataclasses import replace
 
 from kiosk.answer.contract import _TRAILING_PAREN, Answer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, SiteSettings
-from kiosk.content.contract import Entry
+from kiosk.content.contract import SITE_GUIDE_CATEGORY, Entry
 from kiosk.search.contract import Hit
 from kiosk.search.places import EVACUATION, SHELTER, NearbyRequest, NearbySite, walk_minutes
 
-#: The category of the building guide (kiosk/data/site_guide.jsonl): where things are in
-#: the building the kiosk stands in. Its entries answer "where is … here" questions first.
-BUILDING_GUIDE = "館内案内"
 _WHERE = re.compile(r"どこ|どちら|何階|なんかい|なんがい|場所|ありますか|ある[？?]|あります[？?]|"
                     r"行きたい|いきたい|使いたい|つかいたい|借りたい|どっち")
 #: Other buildings a question may name; then it is not about the one the kiosk stands in.
@@ -148,7 +145,7 @@ class AnswerComposer:
             return None
         for hit in ranked:
             entry = hit.entry
-            if entry.category != BUILDING_GUIDE:
+            if entry.category != SITE_GUIDE_CATEGORY:
                 continue
             words = (topic_of(entry.title), *entry.keywords)
             if any(w and _names_word(query, w) for w in words):

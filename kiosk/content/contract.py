@@ -26,3 +26,9 @@ class Entry:
     hours: str = ""
     lat: float | None = None
     lon: float | None = None
+
+
+#: The category of a site's building guide (kiosk/data/site_guide.jsonl): where things are in
+#: the building the kiosk stands in (トイレ, 窓口, エレベーター, 駐車場, 出口, 職員). Its entries
+#: answer "where is … here" questions first (kiosk/answer/composer.py).
+SITE_GUIDE_CATEGORY = "館内案内"
