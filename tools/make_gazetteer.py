@@ -87,7 +87,8 @@ def build() -> list[tuple[str, ...]]:
         if not points:
             inside = [lm for lm in landmarks if town_of(lm[3]) == name]
             points = [(float(lm[4]), float(lm[5])) for lm in inside]
-            source = f"町内の{inside[0][0]}の位置（{inside[0][6]}）" if inside else ""
+            source = "" if not inside else inside[0][6] if inside[0][2] == "town" else \
+                f"町内の{inside[0][0]}の位置（{inside[0][6]}）"
         if points:
             lat = sum(p[0] for p in points) / len(points)
             lon = sum(p[1] for p in points) / len(points)
@@ -96,6 +97,8 @@ def build() -> list[tuple[str, ...]]:
             out.append(("town", name, reading, "", "", "",
                         "位置の分かるデータなし（町内に避難所・目印がない）"))
     for name, reading, kind, address, lat, lon, source in landmarks:
+        if kind == "town":  # only the position of a town row above
+            continue
         out.append((kind, name, reading, "", lat, lon, f"{address}（{source}）"))
     return out
 

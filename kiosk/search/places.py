@@ -62,6 +62,10 @@ _FACILITY_KINDS = ("公民館", "図書館", "児童館", "小学校", "中学�
 #: Words that make "near" explicit; without a place named they mean the kiosk's own site.
 _NEAR = re.compile(r"近く|近い|ちかく|ちかい|最寄|もより|そば|周辺|付近|まわり|周り")
 _HERE = re.compile(r"この近く|ここ|この辺|このへん|この建物|この周り|このまわり|こちら|この付近")
+#: 「〇〇の近く」: something named before "near" (the kiosk's own place is この近く).
+_NAMED_NEAR = re.compile(r"([^\s、。]+?)の(?:近く|近い|ちかく|そば|周辺|付近|まわり|周り|最寄)")
+_KANJI = re.compile(r"[一-龥々〆ヵヶ]")
+_AFTER_ONE_KANJI = ("地区", "公民館", "小学校", "中学校", "児童館", "駅")
 _ROLES = re.compile(r"[（(]([^（）()]*)[）)]\s*$")
 _CITY_PREFIX = re.compile(r"^(?:神奈川県)?(?:厚木市)?")
 
@@ -151,14 +155,19 @@ class _Name:
     by_reading: bool
 
 
-def load_gazetteer(path: Path = GAZETTEER) -> list[Place]:
-    """The places of kiosk/data/gazetteer.tsv that have a position."""
+def load_gazetteer(path: Path = GAZETTEER, *, unplaced: bool = False) -> list[Place]:
+    """The places of kiosk/data/gazetteer.tsv that have a position; with `unplaced`, also
+    those without one (lat/lon NaN), so a question naming them is not taken for "here"."""
     places: list[Place] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#") or line.startswith("kind\t"):
             continue
         cols = line.split("\t")
-        if len(cols) < 7 or not cols[4] or not cols[5]:
+        if len(cols) < 7:
+            continue
+        if not (cols[4] and cols[5]):
+            if unplaced:
+                places.append(Place(cols[1], cols[0], math.nan, math.nan, cols[2], cols[6]))
             continue
         places.append(Place(cols[1], cols[0], float(cols[4]), float(cols[5]), cols[2], cols[6]))
     return places
@@ -175,7 +184,7 @@ class PlaceFinder:
         self.site = site
         self.here = Place(site.name, "here", site.lat, site.lon, source="[site] の設定")
         self.sites = [s for s in (_site_of(e) for e in entries) if s is not None]
-        places = list(gazetteer if gazetteer is not None else load_gazetteer())
+        places = list(gazetteer if gazetteer is not None else load_gazetteer(unplaced=True))
         names: list[_Name] = []
         for p in places:
             names.append(_Name(p.name, p, False))
@@ -183,6 +192,9 @@ class PlaceFinder:
                 names.append(_Name(p.name.removesuffix("地区"), p, False))
             if p.kind == "station":  # 本厚木駅 is also said 本厚木
                 names.append(_Name(p.name.removesuffix("駅"), p, False))
+            city_stem = site.city.removesuffix("市")
+            if p.kind == "facility" and p.name.startswith(site.city):  # 厚木市役所 = 市役所
+                names.append(_Name(p.name.removeprefix(city_stem), p, False))
             if p.reading and len(p.reading) >= 3:
                 names.append(_Name(_hiragana(p.reading), p, True))
                 if p.kind == "district":
@@ -231,19 +243,35 @@ class PlaceFinder:
 
     def _origin(self, text: str, kind: str) -> Place | None:
         """The place named in the question, or the kiosk's site for この近く; None when the
-        question names no place and does not say "near"."""
+        question names no place and does not say "near", or names a place the kiosk does
+        not know (「森林公園の近く」: the word search answers that, not "here")."""
+        text = re.sub(rf"(?:{re.escape(self.site.prefecture)})?{re.escape(self.site.city)}"
+                      r"(?!役所)", "", text)  # 厚木市中町 → 中町
         for n in self._names:
             at = text.find(n.text)
             if at < 0:
                 continue
             end = at + len(n.text)
+            before = text[at - 1] if at else ""
+            if not n.by_reading and before and _KANJI.match(before) and before not in "市県":
+                continue  # inside a longer word: 林 in 森林, 東町 in 坂東町
+            if not n.by_reading and len(n.text) == 1 and end < len(text) and \
+                    _KANJI.match(text[end]) and not text.startswith(_AFTER_ONE_KANJI, end):
+                continue  # 林道 is no place; 林地区, 林の近く are
             if n.by_reading and end < len(text) and "ぁ" <= text[end] <= "ゖ" and \
                     not text.startswith(("の", "に", "で", "ち", "え", "から", "まで"), end):
                 continue  # kana inside a longer kana word, not the place
             if n.place.kind == "site" and (kind in n.text or not _NEAR.search(text)):
                 return None  # 「荻野小学校は避難所ですか」: a question about that site
+            if math.isnan(n.place.lat):
+                return None  # a place the kiosk knows no position of: the word search answers
             return n.place
-        if _NEAR.search(text) or _HERE.search(text):
+        if _HERE.search(text):
+            return self.here
+        named = _NAMED_NEAR.search(text)
+        if named and not _HERE.search(named.group(1)):
+            return None
+        if _NEAR.search(text):
             return self.here
         return None
 
