@@ -376,7 +376,7 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class SiteSettings:
-    """Where this kiosk stands (kiosk/places.py): 「この近くの避難所」 is measured from here,
+    """Where this kiosk stands (kiosk/search/places.py): 「この近くの避難所」 is measured from here,
     and questions about "here" (トイレ, 駐車場) are answered from this site's building guide."""
 
     # The city whose place names (町・字) and readings the kiosk uses (Japan Post spelling).

@@ -147,6 +147,7 @@ def index(tmp_path_factory):
     settings = replace(settings, search=replace(settings.search, semantic=False))
     build_index(bundled_entries(), folder, settings)
     with SearchIndex.open(folder, settings) as ix:
+        ix.folder = folder
         yield ix, settings
 
 
@@ -169,6 +170,20 @@ def test_the_nearest_designated_shelters_of_a_named_place(index, place):
     assert expected[0] in spoken and "歩いて" in spoken and "目安" in spoken
     assert len(answer.nearby.sites) == len(SHELTERS)  # the full list stays on screen
     assert "出典" in body or "国土地理院" in body
+
+
+def test_kiosk_ask_names_the_nearest_shelters(index):
+    ix, _ = index
+    run = subprocess.run([sys.executable, "-m", "kiosk", "ask", "--index", str(ix.folder), "--json",
+                          "荻野の近くの避難所はどこですか"], capture_output=True, text=True,
+                         timeout=180, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                                                     "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["kind"] == "confident" and data["nearby"]["from"]["name"] == "荻野地区"
+    expected = _nearest(PLACES["荻野地区"].position, SHELTERS)
+    assert [s["name"] for s in data["nearby"]["sites"][:3]] == expected
+    assert expected[0] in data["answer"]["spoken"]
 
 
 def test_a_named_hazard_keeps_only_sites_designated_for_it(index):
@@ -209,6 +224,12 @@ def test_nearest_community_centres(index):
     assert answer.nearby is not None
     assert all(s.name.endswith("公民館") or "公民館" in s.name for s in answer.nearby.sites)
     assert answer.nearby.sites[0].name == "厚木南公民館"
+
+
+def test_an_unknown_or_unplaced_place_is_not_taken_for_here(index):
+    for question in ("森林公園の近くの避難所", "東町の近くの避難所"):
+        assert _ask(index, question).nearby is None, question
+    assert _ask(index, "市役所の近くの避難所").nearby.origin.name == "厚木市役所"
 
 
 def test_a_question_about_one_site_is_not_a_nearby_question(index):

@@ -220,6 +220,14 @@ def answer_as_json(answer: Answer) -> dict[str, Any]:
             for h in answer.candidates
         ],
         "suggestions": list(answer.suggestions),
+        "nearby": None if answer.nearby is None else {
+            "from": {"name": answer.nearby.origin.name, "kind": answer.nearby.origin.kind,
+                     "lat": answer.nearby.origin.lat, "lon": answer.nearby.origin.lon},
+            "kind": answer.nearby.kind,
+            "hazard": answer.nearby.hazard,
+            "sites": [{"id": n.entry_id, "name": n.name, "town": n.town,
+                       "metres": round(n.distance_m)} for n in answer.nearby.sites],
+        },
     }
 
 
