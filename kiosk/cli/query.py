@@ -24,9 +24,9 @@ from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
+from kiosk.dialogue.ask import ask
 from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
-from kiosk.search.places import PlaceFinder
 from kiosk.search.versions import IndexVersions, open_version
 
 
@@ -120,11 +120,9 @@ def question_text(args: argparse.Namespace) -> str:
 def compose_answer(index: SearchIndex, settings: Settings, question: str,
                    limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
-    are a recogniser's other transcripts of a spoken question (AnswerComposer.compose_heard)."""
-    composer = AnswerComposer(settings.answer, index.categories(), settings.site)
-    places = PlaceFinder.cached(index.entries, settings.site, key=index.directory)
-    return composer.compose_heard((question, *alternatives),
-                                  lambda text: index.search(text, limit), places.find)
+    are a recogniser's other transcripts of a spoken question (kiosk.dialogue.ask)."""
+    composer = AnswerComposer(settings.answer, (), settings.site)
+    return ask(index, composer, (question, *alternatives), limit)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -774,7 +774,7 @@ class Conversation:
                                        )]
         if event.device == "speaker":
             self.speaker_ok = event.present
-            self.notice = "" if event.present else "音が出ません。係の人に知らせてください。画面でも調べられます。"
+            self.notice = "" if event.present else self.prompts.speaker_lost
             return acts + [Show()]
         if event.present == self.mic_ok:
             return []

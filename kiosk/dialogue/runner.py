@@ -27,6 +27,7 @@ import numpy as np
 from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings
+from kiosk.dialogue.ask import ask
 from kiosk.dialogue.conversation import (
     Action,
     Answered,
@@ -63,7 +64,6 @@ from kiosk.dialogue.conversation import (
 from kiosk.dialogue.eventlog import EventLog, QueryLog
 from kiosk.dialogue.wording import Prompts
 from kiosk.search.contract import Searcher
-from kiosk.search.places import PlaceFinder
 from kiosk.speech.audio import AudioClip, DeviceLost
 from kiosk.speech.contract import (
     AudioSink,
@@ -322,21 +322,10 @@ class Kiosk:
             self.composer = AnswerComposer(self.settings.answer, (), self.settings.site)
         return self.composer
 
-    def _nearby(self):
-        """The places stage for this searcher's content ("near X" questions), or None for a
-        searcher that cannot list its entries."""
-        if not hasattr(self.searcher, "entries"):
-            return None
-        key = (id(self.searcher), getattr(self.searcher, "version", None))
-        return PlaceFinder.cached(self.searcher.entries, self.settings.site, key).find
 
     def _run_search(self, search: Search) -> Answered:
         try:
-            composer = self._composer()
-            # an import may have added categories since the last question
-            composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((search.text, *search.alternatives), self.searcher.search,
-                                            self._nearby())
+            answer = ask(self.searcher, self._composer(), (search.text, *search.alternatives))
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
@@ -544,3 +533,43 @@ class Kiosk:
         return {"state": self.machine.state.value, "microphone": self.machine.mic_ok,
                 "speaker": self.machine.speaker_ok, "errors": self.errors,
                 "last_error": self.last_error}
+
+
+#: make_kiosk's default microphone: the configured input device, reconnecting by itself.
+MICROPHONE_DEVICE = "device"
+
+
+def make_kiosk(settings: Settings, *, searcher: Searcher | None = None,
+               microphone: AudioSource | str | None = MICROPHONE_DEVICE,
+               speaker: AudioSink | None = None, headphones: AudioSink | None = None,
+               voice: SpeakingVoice | None = None, endpointer: SpeechEndpointer | None = None,
+               recogniser: Recogniser | None = None, **options: Any) -> Kiosk:
+    """The kiosk with its real stages, each built from its own section of the settings.
+    Any stage can be handed in instead: `kiosk run` passes none, tests and benchmarks pass
+    fakes at the hardware edge (a simulated microphone and speaker) or a voice already
+    loaded. The recogniser loads slowly, so it is usually set later (kiosk.recogniser).
+    `options` go to Kiosk (clock, tick_seconds, speakable, prompts, …)."""
+    from kiosk.content.publishing import ensure_index
+    from kiosk.search.versions import LiveIndex
+    from kiosk.speech.audio import ReconnectingMicrophone, Speaker
+    from kiosk.speech.endpointing import Endpointer
+    from kiosk.voice.synthesis import Voice
+
+    audio = settings.audio
+    if searcher is None:
+        ensure_index(settings)
+        searcher = LiveIndex(settings.index_dir, settings)
+    if headphones is None and audio.headphone_device:
+        headphones = Speaker(audio.headphone_device, volume=audio.headphone_volume,
+                             rate=audio.output_rate, block_ms=audio.block_ms)
+    wants_device = microphone == MICROPHONE_DEVICE
+    kiosk = Kiosk(settings, microphone=None if isinstance(microphone, str) else microphone,
+                  speaker=speaker if speaker is not None else Speaker.from_settings(settings),
+                  headphones=headphones, recogniser=recogniser,
+                  voice=voice if voice is not None else Voice(settings), searcher=searcher,
+                  endpointer=endpointer if endpointer is not None else Endpointer(settings),
+                  **options)
+    if wants_device:
+        kiosk.microphone = ReconnectingMicrophone.from_settings(
+            settings, on_lost=kiosk.microphone_lost, on_back=kiosk.microphone_back)
+    return kiosk
