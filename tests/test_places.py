@@ -262,6 +262,9 @@ def test_where_questions_are_answered_from_the_building_guide(index, question, e
 def test_a_word_in_passing_does_not_win_a_where_question(index):
     answer = _ask(index, "トイレはどこですか")
     assert answer.best.entry.id != "stockpile"  # it mentions 携帯トイレ
+    # another building than the one the kiosk stands in is not answered from its guide
+    assert _ask(index, "図書館のトイレはどこですか").kind is not AnswerKind.CONFIDENT or \
+        _ask(index, "図書館のトイレはどこですか").best.entry.id != "here-toilet"
 
 
 def test_the_bundled_building_guide_validates():

@@ -26,7 +26,8 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     unique = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
     if not unique:
         return composer.compose_heard(())
-    request = places_for(searcher, composer.site).find(unique[0])
+    places = places_for(searcher, composer.site)
+    request = places.find(unique[0]) if places is not None else None
     if request is not None:
         return composer.compose_nearby(request)
     heard = [(unique[0], searcher.search(unique[0], limit))]
@@ -35,8 +36,11 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     return composer.compose_heard(heard)
 
 
-def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder:
+def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder | None:
     """The places stage for the searcher's content, built once per index version (a
-    publish that changes the shelters is seen at the next question)."""
+    publish that changes the shelters is seen at the next question); None for a searcher
+    that cannot list its entries."""
+    if not hasattr(searcher, "entries"):
+        return None
     key = (id(searcher), getattr(searcher, "version", None), getattr(searcher, "directory", None))
     return PlaceFinder.cached(searcher.entries, site, key)
