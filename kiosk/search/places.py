@@ -35,6 +35,7 @@ from pathlib import Path
 from kiosk import DATA_DIR
 from kiosk.config import SiteSettings
 from kiosk.content.contract import Entry
+from kiosk.search.analysis import unfold_kana
 
 GAZETTEER = DATA_DIR / "gazetteer.tsv"
 PLACE_READINGS = DATA_DIR / "place_readings.tsv"
@@ -76,10 +77,6 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     h = math.sin((lat2 - lat1) / 2) ** 2 + \
         math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * 6371000.0 * math.asin(math.sqrt(min(1.0, h)))
-
-
-def _hiragana(text: str) -> str:
-    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
 
 
 @dataclass(frozen=True)
@@ -196,11 +193,11 @@ class PlaceFinder:
             if p.kind == "facility" and p.name.startswith(site.city):  # 厚木市役所 = 市役所
                 names.append(_Name(p.name.removeprefix(city_stem), p, False))
             if p.reading and len(p.reading) >= 3:
-                names.append(_Name(_hiragana(p.reading), p, True))
+                names.append(_Name(unfold_kana(p.reading), p, True))
                 if p.kind == "district":
-                    names.append(_Name(_hiragana(p.reading).removesuffix("ちく"), p, True))
+                    names.append(_Name(unfold_kana(p.reading).removesuffix("ちく"), p, True))
                 if p.kind == "station":
-                    names.append(_Name(_hiragana(p.reading).removesuffix("えき"), p, True))
+                    names.append(_Name(unfold_kana(p.reading).removesuffix("えき"), p, True))
         for s in self.sites:  # a site can be where the visitor stands: 荻野小学校の近く
             names.append(_Name(s.name, Place(s.name, "site", s.entry.lat, s.entry.lon,
                                              source=s.entry.source), False))
@@ -311,7 +308,7 @@ class PlaceNames:
     def __init__(self, readings: dict[str, str]):
         by_kana: dict[str, list[str]] = {}
         for written, reading in readings.items():
-            kana = _hiragana(reading)
+            kana = unfold_kana(reading)
             if len(kana) >= self.MIN_KANA and kana != written:
                 by_kana.setdefault(kana, []).append(written)
         self._kanji = {k: v[0] for k, v in by_kana.items() if len(v) == 1}
@@ -335,7 +332,7 @@ class PlaceNames:
         after a particle) is left alone."""
         if self._pattern is None:
             return [(text, False)] if text else []
-        folded = _hiragana(text)
+        folded = unfold_kana(text)
         out: list[tuple[str, bool]] = []
         pos = 0
         for m in self._pattern.finditer(folded):
