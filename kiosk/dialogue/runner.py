@@ -322,7 +322,6 @@ class Kiosk:
             self.composer = AnswerComposer(self.settings.answer, (), self.settings.site)
         return self.composer
 
-
     def _run_search(self, search: Search) -> Answered:
         try:
             answer = ask(self.searcher, self._composer(), (search.text, *search.alternatives))
