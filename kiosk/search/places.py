@@ -201,10 +201,11 @@ class PlaceFinder:
         for s in self.sites:  # a site can be where the visitor stands: 荻野小学校の近く
             names.append(_Name(s.name, Place(s.name, "site", s.entry.lat, s.entry.lon,
                                              source=s.entry.source), False))
-        # A town beats a district of the same name (愛甲), a longer name any shorter one.
+        # A longer name beats any shorter one; of one name, a town beats the district named
+        # after it (愛甲, 森の里: the town is the more precise place).
         rank = {"site": 0, "station": 1, "facility": 2, "town": 3, "district": 4}
         seen: dict[str, _Name] = {}
-        for n in sorted(names, key=lambda n: (-len(n.text), -rank.get(n.place.kind, 0))):
+        for n in sorted(names, key=lambda n: (-len(n.text), rank.get(n.place.kind, 5))):
             seen.setdefault(n.text, n)
         self._names = sorted(seen.values(), key=lambda n: -len(n.text))
 
