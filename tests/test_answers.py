@@ -43,10 +43,7 @@ QUESTIONS = [
     ("粗大ごみを出したいです", "garbage-oversized"),
     ("そだいごみだしたい", "garbage-oversized"),
     ("タンスを捨てたい", "garbage-oversized"),
-    pytest.param("ほーずいのときのひなんじょ", "evacuation-flood", marks=pytest.mark.xfail(
-        reason="since the building guide's 7 entries joined the index, the semantic rescale "
-               "puts shelter-basics 0.2 above evacuation-flood (83.9 vs 83.7) for this "
-               "misheard kana question (issue 16)", strict=False)),
+    ("ほーずいのときのひなんじょ", "evacuation-flood"),
     ("洪水のときの避難場所はどこ", "evacuation-flood"),
     ("こうずいのときのひなんばしょ", "evacuation-flood"),
     ("洪水のときの非難場所", "evacuation-flood"),
@@ -190,17 +187,13 @@ def ask(index):
 # --------------------------------------------------------------------------- answers
 
 
-def _pair(case) -> tuple[str, str]:
-    return tuple(case.values) if hasattr(case, "values") else case
-
-
 def test_at_least_forty_everyday_questions_with_kana_and_asr_forms():
-    kana_only = [q for q, _ in map(_pair, QUESTIONS) if re.fullmatch(r"[ぁ-ゖー]+", q)]
+    kana_only = [q for q, _ in QUESTIONS if re.fullmatch(r"[ぁ-ゖー]+", q)]
     assert len(QUESTIONS) >= 40 and len(kana_only) >= 15
 
 
 @pytest.mark.parametrize("question,expected", QUESTIONS,
-                         ids=[f"{n:02d}-{e}" for n, (_, e) in enumerate(map(_pair, QUESTIONS))])
+                         ids=[f"{n:02d}-{e}" for n, (_, e) in enumerate(QUESTIONS)])
 def test_everyday_question_gets_the_right_entry(ask, question, expected):
     answer = ask(question)
     assert answer.kind is not AnswerKind.NONE, f"{question!r} was declined"
