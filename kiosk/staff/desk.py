@@ -42,7 +42,6 @@ import threading
 import time
 import urllib.parse
 import zipfile
-from collections import deque
 from dataclasses import dataclass, field
 from email.message import Message
 from http import HTTPStatus
@@ -53,6 +52,7 @@ from kiosk import KioskError, i18n
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
 from kiosk.i18n import _
+from kiosk.loopback import BodyRefused, LoopbackHandler, LoopbackServer
 from kiosk.progress import LatestProgress, reporting_to
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,10 @@ class StaffPasswords:
             raise KioskError(
                 _("the password is too short: use at least {n} characters")
                 .format(n=MIN_PASSWORD_CHARS))
+        weak = trivial_password(user, password)
+        if weak:
+            raise KioskError(f"the password is too easy to guess ({weak}); use a few words "
+                             "only you would put together, e.g. a short sentence")
         users = self._load()
         salt = secrets.token_bytes(16)
         users[user] = {
@@ -120,6 +124,15 @@ class StaffPasswords:
             json.dump({"users": users}, fh, indent=1, ensure_ascii=False)
         os.replace(tmp, self.path)
 
+    def stamp(self, user: str) -> str:
+        """Changes whenever the user's password is set: a session made under an older
+        password is no longer valid. "" when the user (or the file) is gone."""
+        try:
+            record = self._load().get(user)
+        except KioskError:
+            return ""
+        return str(record.get("salt", "")) if isinstance(record, dict) else ""
+
     def check(self, user: str, password: str) -> bool:
         record = self._load().get(user)
         try:
@@ -131,39 +144,109 @@ class StaffPasswords:
         return ok and record is not None
 
 
-class SignInLimiter:
-    """At most `max_failures` wrong passwords per address in a sliding window; then every
-    sign-in from that address is refused until the window has passed."""
+_RUNS = ("01234567890123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm",
+         "いろはにほへとちりぬるをわかよたれそつねならむ")
+_COMMON = ("password", "passw0rd", "pass", "qwerty", "letmein", "admin", "administrator",
+           "kiosk", "atsugi", "welcome", "staff", "secret", "changeme")
 
-    def __init__(self, max_failures: int, window_seconds: float, clock=time.monotonic):
-        self.max_failures = max_failures
-        self.window = window_seconds
+
+def trivial_password(user: str, password: str) -> str:
+    """Why a password is trivial to guess ("" = it is not): one repeated character, the
+    staff name, a run of keys or digits, or a common word with digits around it."""
+    low = password.casefold()
+    if len(set(low)) <= 2:
+        return "it repeats one or two characters"
+    if user.strip() and user.strip().casefold() in low:
+        return "it contains the staff name"
+    if any(low in run or low in run[::-1] for run in _RUNS):
+        return "it is a run of keys, letters or digits"
+    if low.strip(string.digits + string.punctuation + " ") in _COMMON:
+        return "it is a common password"
+    return ""
+
+
+@dataclass
+class _Tries:
+    failures: int = 0
+    last: float = 0.0
+    busy: bool = False  # a password for this key is being checked right now
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A reserved sign-in check; hand it back to `SignInLimiter.finish`."""
+
+    keys: tuple[str, ...]
+
+
+class SignInLimiter:
+    """Wrong passwords slow sign-in down per staff name and per address: after
+    `max_failures` wrong ones, each next check must wait 2, 4, 8 … seconds after the last
+    failure (at most `longest_wait` seconds, after which the count wears off). It is a
+    back-off, not a lockout: once the wait is over the right password is checked and
+    accepted. Every check is reserved before the password is looked at and only one check
+    per name and address runs at a time, so parallel guesses cannot all be checked. An
+    address may fail ADDRESS_FACTOR times as often as a name (on a kiosk every local
+    client is 127.0.0.1, so guessing for one name must not hold up the others)."""
+
+    ADDRESS_FACTOR = 4
+    MAX_KEYS = 10_000
+
+    def __init__(self, max_failures: int, longest_wait: float, clock=time.monotonic):
+        self.max_failures = max(1, max_failures)
+        self.longest = max(1.0, float(longest_wait))
         self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._tries: dict[str, _Tries] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: str) -> deque[float]:
-        now = self.clock()
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window:
-            q.popleft()
-        return q
+    def _wait(self, key: str, now: float) -> float:
+        tries = self._tries.get(key)
+        if tries is None:
+            return 0.0
+        if tries.busy:
+            return 1.0
+        if now - tries.last >= self.longest:
+            tries.failures = 0  # worn off
+        allowed = self.max_failures * (self.ADDRESS_FACTOR if key.startswith("address:") else 1)
+        over = tries.failures - allowed
+        if over < 0:
+            return 0.0
+        return max(0.0, tries.last + min(self.longest, 2.0 ** (over + 1)) - now)
 
-    def wait_seconds(self, key: str) -> int:
-        """0 when the address may try; otherwise how long it must wait."""
+    def reserve(self, user: str, address: str) -> tuple[int, SignInAttempt | None]:
+        """(0, attempt) when the password may be checked now; else (seconds to wait, None)."""
+        keys = (f"user:{user.casefold()[:64]}", f"address:{address}")
         with self._lock:
-            q = self._recent(key)
-            if len(q) < self.max_failures:
-                return 0
-            return max(1, int(self.window - (self.clock() - q[0]) + 0.999))
+            now = self.clock()
+            wait = max(self._wait(k, now) for k in keys)
+            if wait > 0:
+                return max(1, int(wait + 0.999)), None
+            if len(self._tries) > self.MAX_KEYS:  # many made-up names: forget worn-off ones
+                for k, t in list(self._tries.items()):
+                    if not t.busy and now - t.last >= self.longest:
+                        del self._tries[k]
+            for k in keys:
+                self._tries.setdefault(k, _Tries()).busy = True
+            return 0, SignInAttempt(keys)
 
-    def failed(self, key: str) -> None:
+    def clear(self) -> None:
+        """Forget every failure (as a restart of the desk does)."""
         with self._lock:
-            self._recent(key).append(self.clock())
+            self._tries = {k: t for k, t in self._tries.items() if t.busy}
 
-    def succeeded(self, key: str) -> None:
+    def finish(self, attempt: SignInAttempt | None, ok: bool) -> None:
+        if attempt is None:
+            return
         with self._lock:
-            self._failures.pop(key, None)
+            now = self.clock()
+            for k in attempt.keys:
+                tries = self._tries.setdefault(k, _Tries())
+                tries.busy = False
+                if ok:
+                    del self._tries[k]
+                else:
+                    tries.failures += 1
+                    tries.last = now
 
 
 @dataclass
@@ -172,8 +255,46 @@ class Session:
     user: str
     csrf: str
     last_seen: float
+    stamp: str = ""  # StaffPasswords.stamp when signed in: a new password ends the session
     draft: Any = None  # the upload being previewed (a Draft), at most one per session
     notice: str = ""  # one-time message shown on the next page
+
+
+class SignInForms:
+    """Tokens of the sign-in forms this desk handed out, each good for one POST within
+    `lifetime` seconds: a POST to /login with any other token is refused before its body
+    is read."""
+
+    MAX_FORMS = 1000
+
+    def __init__(self, lifetime: float = 1800.0, clock=time.monotonic):
+        self.lifetime = lifetime
+        self.clock = clock
+        self._tokens: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            now = self.clock()
+            for t, issued in list(self._tokens.items()):
+                if now - issued > self.lifetime:
+                    del self._tokens[t]
+            while len(self._tokens) >= self.MAX_FORMS:
+                del self._tokens[next(iter(self._tokens))]  # the oldest
+            self._tokens[token] = now
+        return token
+
+    def known(self, token: str | None) -> bool:
+        with self._lock:
+            issued = self._tokens.get(token or "")
+            return issued is not None and self.clock() - issued <= self.lifetime
+
+    def take(self, token: str) -> bool:
+        """Use a token up; False when it was unknown, expired or used already."""
+        with self._lock:
+            issued = self._tokens.pop(token, None)
+            return issued is not None and self.clock() - issued <= self.lifetime
 
 
 class Sessions:
@@ -185,8 +306,9 @@ class Sessions:
         self._items: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user: str) -> Session:
-        s = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), self.clock())
+    def create(self, user: str, stamp: str = "") -> Session:
+        s = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), self.clock(),
+                    stamp)
         with self._lock:
             self._expire()
             self._items[s.token] = s
@@ -479,6 +601,7 @@ class Request:
     files: list[Upload]
     session: Session | None
     client: str
+    https: bool = False  # served through an HTTPS proxy: cookies get Secure
 
 
 @dataclass
@@ -507,10 +630,18 @@ _STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8"),
 _SIGNED_OUT = "サインインしていないか、時間切れです。サインインし直してください。"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+#: Largest sign-in POST read (a name, a password and a token are a few hundred bytes).
+LOGIN_BODY_BYTES = 8192
+_FORM_EXPIRED = ("このフォームは期限切れか、ほかのページから送られました。"
+                 "ページを読み込み直してから、もう一度操作してください。")
+
+
+class _Handler(LoopbackHandler):
+    """The desk's HTTP side on the shared loopback base (Host check, strict lengths,
+    socket timeout = [admin] socket_timeout_seconds, set by make_server)."""
+
     server_version = "KioskStaffDesk"
     sys_version = ""
-    timeout = 60  # a client that stops sending mid-upload frees its thread
     desk: "StaffDesk"  # set on the subclass made by make_server
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -533,6 +664,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 out[key] = value
         return out
 
+    def refuse_host(self) -> None:
+        self._send(Response(HTTPStatus.MISDIRECTED_REQUEST, page(
+            "拒否しました", notice("このアドレスでは使えません。http://127.0.0.1 で開いてください。",
+                                 bad=True))), head=self.command == "HEAD")
+
     def _handle(self, method: str, head: bool = False) -> None:
         try:
             response = self._respond(method)
@@ -543,6 +679,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 page("エラー", notice("サーバーで問題が起きました。もう一度試してください。"
                                      "続くときは管理者に連絡してください。", bad=True)),
             )
+        self._send(response, head)
+
+    def _send(self, response: Response, head: bool = False) -> None:
         body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
         self.send_response(response.status)
         for key, value in {**_SECURITY_HEADERS, **response.headers}.items():
@@ -556,78 +695,77 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _respond(self, method: str) -> Response:
         desk = self.desk
         url = urllib.parse.urlsplit(self.path)
-        if not self._host_allowed():
-            return Response(HTTPStatus.MISDIRECTED_REQUEST, page(
-                "拒否しました", notice("このアドレスでは使えません。http://127.0.0.1 で開いてください。",
-                                     bad=True)))
         if method == "GET" and url.path in _STATIC:
             name, ctype = _STATIC[url.path]
             return Response(200, (WEB_DIR / name).read_bytes(), ctype,
                             {"Cache-Control": "max-age=300"})
         cookies = self._cookies()
-        session = desk.sessions.get(cookies.get(SESSION_COOKIE))
+        session = desk.current_session(cookies.get(SESSION_COOKIE))
         form: dict[str, str] = {}
         files: list[Upload] = []
         if method == "POST":
             refused = self._refuse_cross_site()
             if refused:
-                return refused
-            length = self.headers.get("Content-Length", "")
-            if not length.isdigit():
-                return desk.error_page(HTTPStatus.LENGTH_REQUIRED, "送信内容の長さがわかりません。",
-                                       session)
-            limit = desk.settings.admin.max_upload_bytes + 64 * 1024
-            if int(length) > limit:
                 self.close_connection = True
-                return desk.error_page(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"ファイルが大きすぎます（上限 {desk.settings.admin.max_upload_bytes // 1_000_000} MB）。"
-                    "分けて読み込んでください。", session)
-            body = self.rfile.read(int(length))
+                return refused
+            # Who may send a body, and how big, is settled before a byte of it is read.
+            if url.path == "/login":
+                expected = cookies.get(PRESESSION_COOKIE)
+                if not desk.signin_forms.known(expected):
+                    self.close_connection = True
+                    return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, None)
+                limit = LOGIN_BODY_BYTES
+            elif session is None:
+                self.close_connection = True
+                return desk.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
+            else:
+                expected = session.csrf
+                limit = desk.settings.admin.max_upload_bytes + 64 * 1024
+            try:
+                length = self.body_length(limit)
+            except BodyRefused as exc:
+                if exc.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                    return desk.error_page(exc.status, "送信内容の長さがわかりません。", session)
+                what = ("送信内容が大きすぎます。" if url.path == "/login" else
+                        f"ファイルが大きすぎます（上限 {desk.settings.admin.max_upload_bytes // 1_000_000} MB）。"
+                        "分けて読み込んでください。")
+                return desk.error_page(exc.status, what, session)
+            body = self.rfile.read(length)
             try:
                 form, files = parse_form(self.headers.get("Content-Type", ""), body)
             except UploadError as exc:
                 return desk.error_page(HTTPStatus.BAD_REQUEST, str(exc), session)
-            if url.path == "/login":
-                expected = cookies.get(PRESESSION_COOKIE)
-            elif session is None:
-                return desk.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
-            else:
-                expected = session.csrf
             if not expected or not hmac.compare_digest(
                 form.get("csrf", "").encode(), expected.encode()
-            ):
-                return desk.error_page(
-                    HTTPStatus.FORBIDDEN,
-                    "このフォームは期限切れか、ほかのページから送られました。"
-                    "ページを読み込み直してから、もう一度操作してください。", session)
+            ) or (url.path == "/login" and not desk.signin_forms.take(expected)):
+                return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, session)
         request = Request(method, url.path, dict(urllib.parse.parse_qsl(url.query)), form,
-                          files, session, self.client_address[0])
+                          files, session, self.client_address[0], self._https())
         return desk.handle(request)
 
-    def _host_allowed(self) -> bool:
-        """On loopback, only loopback names: a web page that rebinds its own DNS name to
-        127.0.0.1 must not get to talk to the desk."""
-        bound = self.server.server_address[0]
-        if not ipaddress.ip_address(bound).is_loopback:
-            return True
-        host = urllib.parse.urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
-        return host in ("localhost", "127.0.0.1", "::1") or host == bound
+    def _https(self) -> bool:
+        """Reached through an HTTPS proxy (which says so), or a page served over HTTPS."""
+        proto = (self.headers.get("X-Forwarded-Proto") or "").strip().lower()
+        return proto == "https" or (self.headers.get("Origin") or "").startswith("https://")
 
     def _refuse_cross_site(self) -> Response | None:
-        """Browsers send Origin on POST; one naming another site is a forged request."""
+        """Browsers send Origin on POST; one naming another site is a forged request. The
+        desk's own forms send Origin "null" (its pages ask for no referrer), which is fine:
+        the CSRF token and SameSite cookie still apply. Sec-Fetch-Site settles it when
+        present."""
         origin = self.headers.get("Origin")
+        fetch_site = self.headers.get("Sec-Fetch-Site")
+        forged = fetch_site is not None and fetch_site not in ("same-origin", "none")
         if origin and origin != "null":
             host = urllib.parse.urlsplit(origin).netloc
-            if host != self.headers.get("Host"):
-                return Response(HTTPStatus.FORBIDDEN, page(
-                    "拒否しました", notice("ほかのサイトからの操作は受け付けません。", bad=True)))
+            forged = forged or host != self.headers.get("Host")
+        if forged:
+            return Response(HTTPStatus.FORBIDDEN, page(
+                "拒否しました", notice("ほかのサイトからの操作は受け付けません。", bad=True)))
         return None
 
 
-class _DeskServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _DeskServer(LoopbackServer):
     def server_close(self) -> None:
         super().server_close()
         self.desk.close()  # type: ignore[attr-defined]
@@ -638,7 +776,8 @@ def make_server(settings: Settings, host: str | None = None,
     """A ready server for the staff desk (port 0 picks a free one; see .server_address)."""
     i18n.set_language(settings.ui.language)
     desk = StaffDesk(settings)
-    handler = type("StaffDeskHandler", (_Handler,), {"desk": desk})
+    handler = type("StaffDeskHandler", (_Handler,),
+                   {"desk": desk, "timeout": settings.admin.socket_timeout_seconds})
     address = (host or settings.admin.host, settings.admin.port if port is None else port)
     try:
         server = _DeskServer(address, handler)
@@ -697,6 +836,7 @@ class StaffDesk:
         self.limiter = SignInLimiter(settings.admin.max_failed_signins,
                                      settings.admin.lockout_seconds)
         self.sessions = Sessions(settings.admin.session_minutes * 60)
+        self.signin_forms = SignInForms()
         self.audit = AuditLog(settings.state_dir)
         self.content = ContentDesk(settings)
         self._publish_lock = threading.Lock()
@@ -720,6 +860,14 @@ class StaffDesk:
             ("GET", "/report"): self.report,
             ("GET", "/review"): self.review,
         }
+
+    def current_session(self, token: str | None) -> Session | None:
+        """The session for a cookie, unless its user's password changed since sign-in."""
+        session = self.sessions.get(token)
+        if session is not None and self.passwords.stamp(session.user) != session.stamp:
+            self.sessions.drop(session.token)
+            return None
+        return session
 
     def close(self) -> None:
         """Drop every session (and its draft's temp folder) and the live index."""
@@ -752,13 +900,18 @@ class StaffDesk:
 
     def _flash(self, session: Session) -> str:
         text, session.notice = session.notice, ""
-        return notice(text) if text else ""
+        warning = ""
+        if self.audit.problem():
+            warning = notice("操作の記録（監査ログ）がいま書き込めません（ディスクがいっぱいか、"
+                             "書き込みが許されていません）。操作はできますが記録が残りません。"
+                             "管理者に連絡してください。", bad=True)
+        return warning + (notice(text) if text else "")
 
     # -- sign-in
 
     def login_form(self, req: Request, error: str = "", user: str = "",
                    status: int = 200) -> Response:
-        token = secrets.token_urlsafe(24)
+        token = self.signin_forms.issue()
         err_html = ""
         invalid = ""
         if error:
@@ -767,11 +920,12 @@ class StaffDesk:
         body = render("login.html", csrf=token, error=err_html, user=_esc(user),
                       user_invalid=invalid, password_invalid=invalid)
         cookie = f"{PRESESSION_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict"
+        cookie += "; Secure" if req.https else ""
         return Response(status, page("サインイン", body), headers={"Set-Cookie": cookie})
 
     def login(self, req: Request) -> Response:
-        user = req.form.get("user", "").strip()
-        wait = self.limiter.wait_seconds(req.client)
+        user = req.form.get("user", "").strip()[:64]
+        wait, attempt = self.limiter.reserve(user, req.client)
         if wait:
             self.audit.record("signin_failed", user or "?", address=req.client,
                               reason="rate-limited")
@@ -780,15 +934,19 @@ class StaffDesk:
                      f"{wait} 秒後にもう一度試してください。", user, HTTPStatus.TOO_MANY_REQUESTS)
             resp.headers["Retry-After"] = str(wait)
             return resp
-        if not self.passwords.check(user, req.form.get("password", "")):
-            self.limiter.failed(req.client)
+        ok = False
+        try:  # the attempt was reserved before the check: parallel guesses wait their turn
+            ok = self.passwords.check(user, req.form.get("password", ""))
+        finally:
+            self.limiter.finish(attempt, ok)
+        if not ok:
             self.audit.record("signin_failed", user or "?", address=req.client)
             return self.login_form(req, "名前かパスワードがちがいます。確かめて入力し直してください。",
                                    user, HTTPStatus.UNAUTHORIZED)
-        self.limiter.succeeded(req.client)
-        session = self.sessions.create(user)
+        session = self.sessions.create(user, self.passwords.stamp(user))
         self.audit.record("signin", user, address=req.client)
         cookie = f"{SESSION_COOKIE}={session.token}; Path=/; HttpOnly; SameSite=Strict"
+        cookie += "; Secure" if req.https else ""
         return redirect("/", **{"Set-Cookie": cookie})
 
     def logout(self, req: Request) -> Response:
