@@ -409,6 +409,36 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """Where this kiosk stands (kiosk/search/places.py): 「この近くの避難所」 is measured from here,
+    and questions about "here" (トイレ, 駐車場) are answered from this site's building guide."""
+
+    # The city whose place names (町・字) and readings the kiosk uses (Japan Post spelling).
+    prefecture: str = "神奈川県"
+    city: str = "厚木市"
+    # The building the kiosk stands in, its address and position (WGS84 degrees).
+    name: str = "厚木市役所 本庁舎"
+    address: str = "神奈川県厚木市中町3-17-17"
+    lat: float = 35.4431
+    lon: float = 139.3625
+    # Straight-line metres walked per minute for 「歩いて10分ほど」 (80 m/min is the usual
+    # figure for Japanese walking times; slower for elderly visitors).
+    walk_metres_per_minute: float = 70.0
+    # How many nearest places an answer names (the full list stays on screen).
+    nearest_count: int = 3
+
+    def __post_init__(self) -> None:
+        if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
+            raise ConfigError(
+                f"[site] lat/lon ({self.lat}, {self.lon}) is not in Japan; give the kiosk's "
+                "position in degrees, e.g. lat = 35.4431, lon = 139.3625")
+        if self.walk_metres_per_minute <= 0:
+            raise ConfigError("[site] walk_metres_per_minute must be more than 0 (e.g. 70)")
+        if not 1 <= self.nearest_count <= 10:
+            raise ConfigError("[site] nearest_count must be between 1 and 10 (e.g. 3)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole kiosk configuration, as loaded from one TOML file."""
 
@@ -428,6 +458,7 @@ class Settings:
     screen: ScreenSettings = ScreenSettings()
     logging: LoggingSettings = LoggingSettings()
     ui: UiSettings = UiSettings()
+    site: SiteSettings = SiteSettings()
 
     def path(self, value: str) -> Path:
         """Resolve a configured path against the config file's folder."""

@@ -325,7 +325,7 @@ class Kiosk:
 
     def _composer(self) -> AnswerComposer:
         if self.composer is None:
-            self.composer = AnswerComposer(self.settings.answer, ())
+            self.composer = AnswerComposer(self.settings.answer, (), self.settings.site)
         return self.composer
 
     def _run_search(self, search: Search) -> Answered:

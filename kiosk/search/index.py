@@ -45,6 +45,7 @@ from kiosk.progress import Progress
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
+from kiosk.search.places import PlaceNames
 from kiosk.search.query import (
     LEMMA_FIELDS,
     READING_FIELD,
@@ -219,7 +220,7 @@ class SearchIndex:
                              for e in entries}
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
                                     getattr(reading, "gram_max", None), vocabulary,
-                                    get_converter(settings))
+                                    get_converter(settings), PlaceNames.bundled())
         self._encoder, self._vectors = _usable_vectors(directory, settings)
         self._by_id = {e.id: e for e in entries} if self._vectors is not None else {}
         self._rows = ({i: j for j, i in enumerate(self._vectors.ids)}

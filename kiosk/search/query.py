@@ -42,6 +42,7 @@ from kiosk.search.analysis import (
     reading_runs,
     term_of,
 )
+from kiosk.search.places import PlaceNames
 
 if TYPE_CHECKING:
     from kiosk.search.kana_kanji import KanaKanjiConverter
@@ -257,23 +258,32 @@ class QueryBuilder:
     def __init__(self, settings: SearchSettings, synonyms: SynonymTable | None = None,
                  gram_min: int | None = None, gram_max: int | None = None,
                  vocabulary: SoundVocabulary | None = None,
-                 converter: KanaKanjiConverter | None = None):
+                 converter: KanaKanjiConverter | None = None,
+                 places: PlaceNames | None = None):
         self.settings = settings
         self.converter = converter
+        self.places = places  # the city's place names by reading (kiosk/search/places.py)
         self.synonyms = synonyms if synonyms is not None else SynonymTable()
         self.vocabulary = vocabulary
         self.gram_min = gram_min or settings.reading_ngram_min
         self.gram_max = gram_max or settings.reading_ngram_max
         self.stopwords = frozenset(t for w in settings.query_stopwords for t in lemma_terms(w))
 
+    def _places(self, text: str) -> list[tuple[str, bool]]:
+        return self.places.split(text) if self.places is not None else [(text, False)]
+
     def build(self, text: str) -> BuiltQuery:
         text = normalize_text(text).strip()
         asked = ""
+        if self.converter is None or not mostly_kana(text, self.settings.kana_share):
+            text = "".join(piece for piece, _ in self._places(text))
         if self.converter is not None and mostly_kana(text, self.settings.kana_share):
             # a question in kana is searched as the same question in kanji; its sound (the
             # reading n-grams) does not change, its words and meaning become readable
-            try:
-                written = normalize_text(self.converter.to_kanji(kana_reading(text))).strip()
+            try:  # place names by their reading first (ぬるみず → 温水), the rest by Mozc
+                written = normalize_text("".join(
+                    piece if is_place else self.converter.to_kanji(kana_reading(piece))
+                    for piece, is_place in self._places(text))).strip()
             except Exception as exc:  # never lose a question to the converter
                 log.warning("kana-to-kanji conversion failed (%s); searching %r as heard",
                             exc, text)

@@ -800,7 +800,7 @@ def _compose(index, question: str, settings: Settings):
     from kiosk.answer.composer import AnswerComposer
     from kiosk.dialogue.ask import ask
 
-    return ask(index, AnswerComposer(settings.answer, ()), [question])
+    return ask(index, AnswerComposer(settings.answer, (), settings.site), [question])
 
 
 class ContentDesk:
