@@ -39,7 +39,7 @@ from kiosk.content.records import Entry
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer
 from kiosk.search.kana_kanji import get_converter
 from kiosk.search.lexical import LexicalMatrix, query_leaves
-from kiosk.search.prepared import PREPARED_FILE, PreparedVersion, entry_from_json
+from kiosk.search.prepared import PREPARED_FILE, PreparedBuilder, PreparedVersion, entry_from_json
 from kiosk.search.query import (
     LEMMA_FIELDS,
     READING_FIELD,
@@ -102,6 +102,7 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
         raise SearchIndexError(f"cannot write an index in {folder}: {exc.strerror or exc}; check "
                           "the folder's permissions and free disk space") from None
     indexed: list[Entry] = []
+    tables = PreparedBuilder()
     try:
         for e in entries:
             indexed.append(e)
@@ -109,13 +110,14 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
             writer.add_document(
                 id=e.id, title=e.title, body=e.body, keywords=keywords,
                 reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category)
+            tables.add(e)  # right after whoosh analysed it: Sudachi's results are cached
         writer.commit()
     except BaseException:
         writer.cancel()
         raise
     # the entry records, everything an open would otherwise analyse (kiosk.search.prepared) and
     # the postings as a matrix (kiosk.search.lexical): worked out once, here
-    prepared = PreparedVersion.build(indexed)
+    prepared = tables.finish()
     prepared.write(folder)
     with ix.reader() as reader:
         lexical_matrix(reader, prepared).write(folder)
@@ -222,7 +224,12 @@ class SearchIndex:
         same worked out now from whoosh's stored entries and postings (slow: Sudachi over
         everything, logged), until the content is imported again."""
         prepared = PreparedVersion.read(directory)
-        lexical = LexicalMatrix.read(directory) if prepared is not None else None
+        try:
+            lexical = LexicalMatrix.read(directory) if prepared is not None else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SearchIndexError(
+                f"the index version in {directory} is damaged ({exc}); run `kiosk content "
+                "rollback`, or import the content again") from None
         if prepared is not None and lexical is not None:
             return prepared, lexical
         if prepared is None and "entry" not in self._ix.schema.names():

@@ -28,6 +28,7 @@ CONTRACT:
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from whoosh import query as wq
 #: field lengths, and which term each column is.
 _ARRAYS = ("data", "indices", "indptr", "lengths")
 LEXICAL_META = "lexical.json"
+TERMS_FILE = "lexical.terms.bin"
 LEXICAL_FORMAT = 1
 
 Leaf = tuple[str, str, float]  # (field, term, boost)
@@ -65,10 +67,73 @@ def _leaves(query: wq.Query) -> list[Leaf]:
     raise TypeError(f"the lexical matrix scores OR queries of terms, not {query!r}")
 
 
+class TermColumns:
+    """Which column each (field, term) is: every term's UTF-8 bytes one after another,
+    field by field and sorted within a field, found by binary search — memory-mapped, so a
+    version with hundreds of thousands of terms holds no Python string for them."""
+
+    def __init__(self, blob: bytes | mmap.mmap, offsets: np.ndarray,
+                 ranges: dict[str, tuple[int, int]]):
+        self._blob = blob
+        self._offsets = offsets
+        self.ranges = ranges
+
+    @classmethod
+    def from_terms(cls, by_field: dict[str, list[bytes]]) -> TermColumns:
+        parts: list[bytes] = []
+        ranges: dict[str, tuple[int, int]] = {}
+        for name, terms in by_field.items():
+            ranges[name] = (len(parts), len(parts) + len(terms))
+            parts += terms
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(p) for p in parts], dtype=np.int64)
+        return cls(b"".join(parts), offsets, ranges)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _bytes(self, col: int) -> bytes:
+        return self._blob[int(self._offsets[col]):int(self._offsets[col + 1])]
+
+    def column(self, field: str, term: str) -> int | None:
+        lo, hi = self.ranges.get(field, (0, 0))
+        key = term.encode("utf-8")
+        while lo < hi:  # bisect_left over this field's sorted terms
+            mid = (lo + hi) // 2
+            if self._bytes(mid) < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        end = self.ranges.get(field, (0, 0))[1]
+        return lo if lo < end and self._bytes(lo) == key else None
+
+    def field_of_column(self, fields: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(self), dtype=np.int16)
+        for f, name in enumerate(fields):
+            lo, hi = self.ranges.get(name, (0, 0))
+            out[lo:hi] = f
+        return out
+
+    def write(self, folder: Path) -> None:
+        (folder / TERMS_FILE).write_bytes(bytes(self._blob))
+        np.save(folder / _array_file("term_offsets"), self._offsets, allow_pickle=False)
+
+    @classmethod
+    def read(cls, folder: Path, ranges: dict[str, tuple[int, int]]) -> TermColumns:
+        offsets = np.load(folder / _array_file("term_offsets"), mmap_mode="r",
+                          allow_pickle=False)
+        with (folder / TERMS_FILE).open("rb") as f:
+            size = f.seek(0, 2)
+            if int(offsets[-1]) != size:
+                raise ValueError(f"{TERMS_FILE} does not match its offsets")
+            blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        return cls(blob, offsets, ranges)
+
+
 @dataclass
 class LexicalMatrix:
     fields: tuple[str, ...]
-    terms: dict[str, dict[str, int]]  # field → term → column
+    terms: TermColumns  # (field, term) → column
     field_of_column: np.ndarray  # (columns,) index into `fields`
     data: np.ndarray  # float32 term frequencies, CSC order (column by column)
     indices: np.ndarray  # int32 row (entry) of each value
@@ -86,21 +151,16 @@ class LexicalMatrix:
         `row_of_doc` (whoosh's document number → the entry's row)."""
         doc_rows = np.array([row_of_doc(d) for d in range(reader.doc_count_all())],
                             dtype=np.int32)
-        terms: dict[str, dict[str, int]] = {}
-        field_of_column: list[int] = []
+        by_field: dict[str, list[bytes]] = {}
         data: list[np.ndarray] = []
         indices: list[np.ndarray] = []
         indptr = [0]
-        for f, name in enumerate(fields):
-            column_of: dict[str, int] = {}
-            terms[name] = column_of
-            if name not in reader.schema.names():
-                continue
-            for raw in reader.lexicon(name):
+        for name in fields:
+            raws = sorted(raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+                          for raw in reader.lexicon(name)) if name in reader.schema.names() else []
+            by_field[name] = raws
+            for raw in raws:
                 ids, weights = _postings(reader.postings(name, raw))
-                column_of[raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)] = (
-                    len(field_of_column))
-                field_of_column.append(f)
                 order = np.argsort(doc_rows[ids], kind="stable")
                 indices.append(doc_rows[ids][order])
                 data.append(weights[order])
@@ -114,7 +174,8 @@ class LexicalMatrix:
                 lengths[f, doc_rows[d]] = reader.doc_field_length(d, name, 1)
             if reader.doc_count_all():
                 averages[f] = (reader.field_length(name) / reader.doc_count_all()) or 1
-        return cls(tuple(fields), terms, np.array(field_of_column, dtype=np.int16),
+        terms = TermColumns.from_terms(by_field)
+        return cls(tuple(fields), terms, terms.field_of_column(fields),
                    np.concatenate(data) if data else np.zeros(0, np.float32),
                    np.concatenate(indices) if indices else np.zeros(0, np.int32),
                    np.array(indptr, dtype=np.int64), lengths, averages,
@@ -123,9 +184,10 @@ class LexicalMatrix:
     def write(self, folder: Path) -> None:
         for name in _ARRAYS:
             np.save(folder / _array_file(name), getattr(self, name), allow_pickle=False)
-        by_field = {name: sorted(cols, key=cols.get) for name, cols in self.terms.items()}
+        self.terms.write(folder)
         meta = {"format": LEXICAL_FORMAT, "fields": list(self.fields), "docs": self.docs,
-                "averages": [float(a) for a in self.averages], "terms": by_field}
+                "averages": [float(a) for a in self.averages],
+                "columns": {name: list(r) for name, r in self.terms.ranges.items()}}
         (folder / LEXICAL_META).write_text(json.dumps(meta, ensure_ascii=False),
                                            encoding="utf-8")
 
@@ -141,14 +203,14 @@ class LexicalMatrix:
             return None
         arrays = {name: np.load(folder / _array_file(name), mmap_mode="r", allow_pickle=False)
                   for name in _ARRAYS}
-        terms: dict[str, dict[str, int]] = {}
-        field_of_column: list[int] = []
-        for f, name in enumerate(meta["fields"]):
-            words = meta["terms"].get(name, [])
-            terms[name] = {w: len(field_of_column) + i for i, w in enumerate(words)}
-            field_of_column += [f] * len(words)
-        return cls(tuple(meta["fields"]), terms, np.array(field_of_column, dtype=np.int16),
-                   arrays["data"], arrays["indices"], arrays["indptr"], arrays["lengths"],
+        fields = tuple(meta["fields"])
+        terms = TermColumns.read(folder, {k: (int(a), int(b))
+                                          for k, (a, b) in meta["columns"].items()})
+        if len(arrays["indptr"]) != len(terms) + 1:
+            raise ValueError(f"{LEXICAL_META}: {len(terms)} terms for "
+                             f"{len(arrays['indptr']) - 1} columns")
+        return cls(fields, terms, terms.field_of_column(fields), arrays["data"],
+                   arrays["indices"], arrays["indptr"], arrays["lengths"],
                    np.array(meta["averages"], dtype=np.float64), int(meta["docs"]))
 
     # ------------------------------------------------------------------ searching
@@ -158,7 +220,7 @@ class LexicalMatrix:
         return self.lengths.shape[1]
 
     def column(self, field: str, term: str) -> int | None:
-        return self.terms.get(field, {}).get(term)
+        return self.terms.column(field, term)
 
     def doc_frequency(self, field: str, term: str) -> int:
         col = self.column(field, term)

@@ -22,6 +22,7 @@ the content is imported again. A version from a newer release is refused with a 
 
 CONTRACT:
     PreparedVersion.build(entries) -> PreparedVersion   — the analysis (import time only)
+    PreparedBuilder().add(entry) … .finish()            — the same, entry by entry
     PreparedVersion.write(folder) / .read(folder) -> PreparedVersion | None  (None: old format)
     .ids, .categories, .sounds, .title_terms(row), .row_of(entry_id)
     .entry(row) -> Entry, .entries() -> list[Entry]
@@ -51,7 +52,8 @@ PREPARED_FILE = "prepared.json"
 ENTRIES_FILE = "entries.jsonl"
 OFFSETS_FILE = "entries.offsets.npy"
 
-#: One distinct content word of the content: (folded reading, forms, written in hiragana).
+#: One distinct content word of the content: (folded reading, forms, written in hiragana),
+#: kept in the order first met (it decides which written form a sound stands for).
 Sound = tuple[str, tuple[str, ...], bool]
 
 
@@ -72,17 +74,6 @@ def entry_from_json(text: str | bytes) -> Entry:
     return Entry(**{k: v for k, v in data.items() if k in _ENTRY_FIELDS})
 
 
-def content_sounds(texts: Iterable[str]) -> list[Sound]:
-    """The distinct content words of `texts`, first occurrence first (the order decides
-    which written form a sound stands for, so it is kept)."""
-    seen: dict[Sound, None] = {}
-    for text in texts:
-        for m in analyse(text):
-            if m.content:
-                seen.setdefault((m.reading, m.forms, m.hiragana), None)
-    return list(seen)
-
-
 def searchable_text(entry: Entry) -> str:
     """The text the sound vocabulary is made of (what the reading field indexes)."""
     return f"{entry.title}\n{' '.join(entry.keywords)}\n{entry.body}"
@@ -95,6 +86,33 @@ def title_words(title: str) -> tuple[str, ...]:
 def _morpheme_free(values: Sequence) -> Sound:
     reading, forms, hiragana = values
     return str(reading), tuple(forms), bool(hiragana)
+
+
+class PreparedBuilder:
+    """Collects the tables entry by entry, so the index writer can call `add` right after
+    it analysed the same entry (the analysis is then still in kiosk.search.analysis's cache,
+    and the content is analysed once per import, not twice)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.titles: list[tuple[str, ...]] = []
+        self.records: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.sounds: dict[Sound, None] = {}
+
+    def add(self, entry: Entry) -> None:
+        self.ids.append(entry.id)
+        self.titles.append(title_words(entry.title))
+        self.records.append(entry_to_json(entry))
+        if entry.category:
+            self.counts[entry.category] = self.counts.get(entry.category, 0) + 1
+        for m in analyse(searchable_text(entry)):
+            if m.content:
+                self.sounds.setdefault((m.reading, m.forms, m.hiragana), None)
+
+    def finish(self) -> PreparedVersion:
+        return PreparedVersion(self.ids, sorted(self.counts, key=lambda c: -self.counts[c]),
+                               self.titles, list(self.sounds), _Records.in_memory(self.records))
 
 
 class PreparedVersion:
@@ -114,16 +132,12 @@ class PreparedVersion:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, entries: Sequence[Entry]) -> PreparedVersion:
+    def build(cls, entries: Iterable[Entry]) -> PreparedVersion:
         """Analyse the content once (import time): the only place Sudachi reads all of it."""
-        counts: dict[str, int] = {}
+        builder = PreparedBuilder()
         for e in entries:
-            if e.category:
-                counts[e.category] = counts.get(e.category, 0) + 1
-        return cls([e.id for e in entries], sorted(counts, key=lambda c: -counts[c]),
-                   [title_words(e.title) for e in entries],
-                   content_sounds(searchable_text(e) for e in entries),
-                   _Records.in_memory([entry_to_json(e) for e in entries]))
+            builder.add(e)
+        return builder.finish()
 
     def write(self, folder: Path) -> None:
         lines = [self._records.line(row) for row in range(len(self.ids))]
