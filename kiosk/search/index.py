@@ -2,6 +2,11 @@
 keywords and a katakana reading field). Japanese analysis lives in kiosk.search.analysis; index
 versions and atomic swaps live in kiosk.search.versions.
 
+whoosh writes the index; the import also stores, beside it, everything a search needs
+(kiosk.search.prepared: entry records, sound vocabulary, title words, categories;
+kiosk.search.lexical: the postings as a matrix that ranks exactly as whoosh's BM25F), so an
+open analyses nothing and a search's cost follows the question's terms, not the content.
+
 CONTRACT (other stages rely on these names):
     Hit                                   — one ranked candidate
     build_index(entries, directory, settings) -> None
