@@ -12,7 +12,7 @@ white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the qu
             recognition time, median
   answer    questions whose expected entry is answered outright / reached (outright or
             offered when the kiosk asks back), through the real index and answer stages as
-            the kiosk runs them (the recogniser's n-best transcripts, AnswerComposer.compose_heard);
+            the kiosk runs them (the recogniser's n-best transcripts, kiosk.dialogue.ask);
             1-best = reached when only the first transcript is searched
 The vosk engine is measured too when its Japanese model is installed (`kiosk models install`).
 """
@@ -37,10 +37,11 @@ from make_speech_fixtures import QUESTIONS as FIXTURE_QUESTIONS  # noqa: E402
 from make_speech_fixtures import read_questions, speak  # noqa: E402
 
 from kiosk.config import Settings  # noqa: E402
+from kiosk.dialogue.ask import ask  # noqa: E402
 from kiosk.speech.audio import SPEECH_RATE, AudioClip  # noqa: E402
+from kiosk.speech.contract import SpeechEnded  # noqa: E402
 from kiosk.speech.endpointing import Endpointer  # noqa: E402
 from kiosk.speech.recogniser import character_error_rate, vocabulary_from  # noqa: E402
-from kiosk.speech.records import SpeechEnded  # noqa: E402
 
 
 def add_noise(clip: AudioClip, snr_db: float, seed: int, extra_seconds: float = 3.0) -> AudioClip:
@@ -75,7 +76,7 @@ def reaches(composer, index, texts: tuple[str, ...], expected: str,
             ) -> tuple[bool, str, list[str]]:
     """Do these transcripts (first, then the alternatives) lead to the expected entry:
     answered outright, or offered among the choices when the kiosk asks back?"""
-    answer = composer.compose_heard(texts, index.search)
+    answer = ask(index, composer, texts)
     kind = answer.kind.value
     offered = [h.entry.id for h in (answer.choices if kind == "unsure" else answer.candidates[:1])]
     return kind != "none" and expected in offered, kind, offered

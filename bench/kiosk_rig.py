@@ -20,10 +20,10 @@ from kiosk.config import Settings, settings_from_dict  # noqa: E402
 from kiosk.content.publishing import ensure_index  # noqa: E402
 from kiosk.dialogue.conversation import State  # noqa: E402
 from kiosk.dialogue.runner import Kiosk  # noqa: E402
+from kiosk.dialogue.runner import make_kiosk as build_kiosk  # noqa: E402
 from kiosk.search.versions import LiveIndex  # noqa: E402
 from kiosk.speech.audio import AudioClip, load_wav  # noqa: E402
-from kiosk.speech.endpointing import Endpointer  # noqa: E402
-from kiosk.speech.records import Transcript  # noqa: E402
+from kiosk.speech.contract import Transcript  # noqa: E402
 from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "speech"
@@ -122,8 +122,8 @@ def make_kiosk(*, recogniser: Any, voice: Any, mic_pace: float, speaker_pace: fl
     searcher = LiveIndex(settings.index_dir, settings)
     mic = SimulatedMicrophone(pace=mic_pace)
     speaker = RecordingSpeaker(pace=speaker_pace, keep=50)
-    kiosk = Kiosk(settings, microphone=mic, speaker=speaker, recogniser=recogniser, voice=voice,
-                  searcher=searcher, endpointer=Endpointer(settings), tick_seconds=0.05)
+    kiosk = build_kiosk(settings, searcher=searcher, microphone=mic, speaker=speaker,
+                        recogniser=recogniser, voice=voice, tick_seconds=0.05)
     return kiosk, mic, speaker, settings
 
 

@@ -21,7 +21,7 @@ from kiosk_rig import SpeechTimer, make_kiosk, questions, wait_state
 
 from kiosk.config import Settings
 from kiosk.dialogue.conversation import Command, Key, Press, SpeechEnd, State
-from kiosk.speech.records import Transcript
+from kiosk.speech.contract import Transcript
 from kiosk.voice.synthesis import Voice
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from kiosk import KioskError  # noqa: E402
 from kiosk.config import SearchSettings, Settings  # noqa: E402
-from kiosk.content.records import Entry  # noqa: E402
+from kiosk.content.contract import Entry  # noqa: E402
 from kiosk.search.index import SearchIndex, build_index  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "eval" / "localgovfaq"

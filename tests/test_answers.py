@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from kiosk.answer.composer import AnswerComposer
-from kiosk.answer.records import Answer, AnswerKind, topic_of
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import AnswerSettings, Settings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import load_content, validate_content
 from kiosk.content.publishing import default_sources
-from kiosk.content.records import Entry
+from kiosk.dialogue.ask import ask as ask_heard
+from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex, build_index
-from kiosk.search.records import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "kiosk" / "data"
@@ -221,7 +222,7 @@ def test_a_runner_up_transcript_the_content_fits_is_answered(index):
     runner-up that the content covers is the one asked back about."""
     composer = AnswerComposer(Settings().answer, index.categories())
     heard = ["レッドボトルはどうやって捨てればいいですか", "ペットボトルはどうやって捨てればいいですか"]
-    answer = composer.compose_heard(heard, index.search)
+    answer = ask_heard(index, composer, heard)
     assert answer.query == heard[1]
     assert answer.best.entry.id == "garbage-cans-bottles"
     # the recogniser preferred the other transcript: confirm before reading it out
@@ -235,17 +236,21 @@ def test_the_first_transcript_keeps_the_benefit_of_the_doubt(index):
     composer = AnswerComposer(Settings().answer, index.categories())
     searched: list[str] = []
 
-    def search(text: str):
-        searched.append(text)
-        return index.search(text)
+    class Spy:
+        def search(self, text: str, limit: int | None = None):
+            searched.append(text)
+            return index.search(text, limit)
 
-    answer = composer.compose_heard(["粗大ごみを出したいです", "相対ごみを出したいです"], search)
+        def categories(self):
+            return index.categories()
+
+    answer = ask_heard(Spy(), composer, ["粗大ごみを出したいです", "相対ごみを出したいです"])
     assert answer.query == "粗大ごみを出したいです" and searched == ["粗大ごみを出したいです"]
     never = AnswerComposer(dataclasses.replace(Settings().answer, alternative_margin=1.0),
                            index.categories())
     heard = ["レッドボトルはどうやって捨てればいいですか", "ペットボトルはどうやって捨てればいいですか"]
-    assert never.compose_heard(heard, index.search).query == heard[0]
-    assert composer.compose_heard(["", "  "], index.search).kind is AnswerKind.NONE
+    assert ask_heard(index, never, heard).query == heard[0]
+    assert ask_heard(index, composer, ["", "  "]).kind is AnswerKind.NONE
 
 
 def test_plain_question_is_answered_outright(ask):

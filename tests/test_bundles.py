@@ -33,8 +33,8 @@ from kiosk.content.bundles import (
     pull_bundle,
     read_bundle,
 )
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
-from kiosk.content.records import Entry
 from kiosk.search.versions import IndexVersions, LiveIndex
 
 CSV_HEAD = "id,title,body,category\n"

@@ -11,6 +11,7 @@ import pytest
 
 from kiosk import DATA_DIR
 from kiosk.config import ContentSettings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import (
     ContentError,
     csv_bytes,
@@ -20,7 +21,6 @@ from kiosk.content.entries import (
     validate_content,
     write_csv,
 )
-from kiosk.content.records import Entry
 
 GOOD = {"id": "library-hours", "title": "図書館は何時まで開いていますか",
         "body": "中央図書館は、午前9時から午後8時までです。", "category": "図書館",

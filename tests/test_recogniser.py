@@ -19,6 +19,7 @@ import pytest
 
 from kiosk.config import AsrSettings, Settings
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, load_wav
+from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, vosk_status
 from kiosk.speech.recogniser import (
     Recogniser,
@@ -29,7 +30,6 @@ from kiosk.speech.recogniser import (
     open_recogniser,
     vocabulary_from,
 )
-from kiosk.speech.records import Transcript
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"

@@ -15,9 +15,8 @@ import pytest
 from kiosk.config import Settings, settings_from_dict
 from kiosk.content.publishing import ensure_index
 from kiosk.dialogue.conversation import State
-from kiosk.dialogue.runner import Kiosk
+from kiosk.dialogue.runner import make_kiosk
 from kiosk.search.versions import LiveIndex
-from kiosk.speech.endpointing import Endpointer
 from kiosk.speech.simulated import RecordingSpeaker, SimulatedMicrophone
 from kiosk.web.health import Health, HealthHandler, make_server
 from kiosk.web.screen import furigana, make_screen_server, serve_in_background, url_of
@@ -54,10 +53,9 @@ def screen(tmp_path_factory, voice):
     ensure_index(settings)
     searcher = LiveIndex(settings.index_dir, settings)
     clock = Clock()
-    kiosk = Kiosk(settings, microphone=SimulatedMicrophone(pace=4.0),
-                  speaker=RecordingSpeaker(pace=8.0), recogniser=None, voice=voice,
-                  searcher=searcher, endpointer=Endpointer(settings), clock=clock.now,
-                  tick_seconds=0.05)
+    kiosk = make_kiosk(settings, searcher=searcher, microphone=SimulatedMicrophone(pace=4.0),
+                       speaker=RecordingSpeaker(pace=8.0), voice=voice, clock=clock.now,
+                       tick_seconds=0.05)
     kiosk.clock_control = clock  # type: ignore[attr-defined]
     health = Health(model_loaded=lambda: False, devices=lambda: {"microphone": True},
                     index_version=lambda: searcher.version or "", loop=kiosk.health)

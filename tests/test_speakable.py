@@ -13,10 +13,10 @@ from pathlib import Path
 import pyopenjtalk
 import pytest
 
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import VoiceSettings
-from kiosk.content.records import Entry
-from kiosk.search.records import Hit
+from kiosk.content.contract import Entry
+from kiosk.search.contract import Hit
 from kiosk.voice.speakable import (
     BUNDLED_READINGS,
     ReadingDictionary,

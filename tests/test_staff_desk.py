@@ -19,8 +19,8 @@ from kiosk_visitors import keep_searching
 
 from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
+from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
-from kiosk.content.records import Entry
 from kiosk.staff.desk import StaffPasswords, make_server
 
 USER, PASSWORD = "tanaka", "correct horse battery"

@@ -2,6 +2,6 @@
 that nothing fits. It never reads a wrong answer out with confidence.
 
 CONTRACT:
-    Answer, AnswerKind, topic_of (records.py): the decision, plain data
+    Answer, AnswerKind, topic_of (contract.py): the decision, plain data
     AnswerComposer(settings.answer, categories).compose(query, hits) -> Answer (composer.py)
 """

@@ -4,21 +4,23 @@ honestly that it does not know — it never reads out a wrong answer with confid
 CONTRACT:
     AnswerKind, Answer, AnswerComposer(settings: AnswerSettings, categories: Sequence[str])
     AnswerComposer.compose(query: str, hits: Sequence[Hit]) -> Answer
-    AnswerComposer.compose_heard(texts: Sequence[str], search: Callable[[str], Sequence[Hit]])
-        -> Answer   — the recogniser's transcripts in its order; one the content fits
-                      better than the first is used, and then always asked back
+    AnswerComposer.compose_heard(heard: Sequence[tuple[str, Sequence[Hit]]]) -> Answer
+        — the recogniser's transcripts in its order, each with its hits; one the content
+          fits better than the first is used, and then always asked back
+    AnswerComposer.wants_alternatives(first_hits) -> bool — whether the other transcripts
+        are worth searching at all (kiosk.dialogue.ask does the searching)
 
-The decision itself is a plain record (kiosk.answer.records: Answer, AnswerKind).
+The decision itself is a plain record (kiosk.answer.contract: Answer, AnswerKind).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import AnswerSettings
-from kiosk.search.records import Hit
+from kiosk.search.contract import Hit
 
 
 def _top_confidence(hits: Sequence[Hit]) -> float:
@@ -48,33 +50,33 @@ class AnswerComposer:
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
-    def compose_heard(self, texts: Sequence[str],
-                      search: Callable[[str], Sequence[Hit]]) -> Answer:
+    def wants_alternatives(self, first_hits: Sequence[Hit]) -> bool:
+        """The first transcript keeps the benefit of the doubt: the others are searched only
+        when no entry covers it fully, and never where [answer] alternative_margin is 1."""
+        return _top_confidence(first_hits) < 1.0 and self.settings.alternative_margin < 1.0
+
+    def compose_heard(self, heard: Sequence[tuple[str, Sequence[Hit]]]) -> Answer:
         """Answer what was heard: the recogniser's first transcript, unless one of its other
         transcripts (n-best, in its order) fits an entry clearly better.
 
         A recogniser's first choice among near-homophones is often a word the city content
         never uses (「レッドボトル」 for ペットボトル); its runner-up is the one the content
-        covers. The first transcript keeps the benefit of the doubt: another wins only with
-        a confidence higher by [answer] alternative_margin, the others are only searched
-        when the first is not fully covered, and an answer from another transcript is asked
-        back (「ペットボトルの出し方についてですか？」), never read out at once — the
-        recogniser itself preferred something else, and a garbled runner-up can fit a wrong
-        entry well (measured: bench/asr_bench.py)."""
-        texts = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
-        if not texts:
+        covers. Another transcript wins only with a confidence higher by [answer]
+        alternative_margin, and an answer from another transcript is asked back
+        (「ペットボトルの出し方についてですか？」), never read out at once — the recogniser
+        itself preferred something else, and a garbled runner-up can fit a wrong entry well
+        (measured: bench/asr_bench.py)."""
+        if not heard:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
-        chosen, hits = texts[0], search(texts[0])
-        first = _top_confidence(hits)
-        if first < 1.0 and self.settings.alternative_margin < 1.0:
-            best = first
-            for text in texts[1:]:
-                other = search(text)
+        chosen, hits = heard[0]
+        first = best = _top_confidence(hits)
+        if self.wants_alternatives(hits):
+            for text, other in heard[1:]:
                 conf = _top_confidence(other)
                 if conf >= first + self.settings.alternative_margin and conf > best:
                     chosen, hits, best = text, other, conf
         answer = self.compose(chosen, hits)
-        if chosen != texts[0] and answer.kind is AnswerKind.CONFIDENT:
+        if chosen != heard[0][0] and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         return answer

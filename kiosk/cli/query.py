@@ -21,11 +21,12 @@ from typing import Any, TextIO
 
 from kiosk import KioskError
 from kiosk.answer.composer import AnswerComposer
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings, load_settings
 from kiosk.content.publishing import ensure_index
+from kiosk.dialogue.ask import ask
+from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
-from kiosk.search.records import Hit
 from kiosk.search.versions import IndexVersions, open_version
 
 
@@ -119,10 +120,8 @@ def question_text(args: argparse.Namespace) -> str:
 def compose_answer(index: SearchIndex, settings: Settings, question: str,
                    limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
-    are a recogniser's other transcripts of a spoken question (AnswerComposer.compose_heard)."""
-    composer = AnswerComposer(settings.answer, index.categories())
-    return composer.compose_heard((question, *alternatives),
-                                  lambda text: index.search(text, limit))
+    are a recogniser's other transcripts of a spoken question (kiosk.dialogue.ask)."""
+    return ask(index, AnswerComposer(settings.answer, ()), (question, *alternatives), limit)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from kiosk import KioskError
 from kiosk.config import Settings, load_settings
 from kiosk.dialogue.conversation import KEYMAP, Command, DeviceChanged, Key, Press
 from kiosk.dialogue.eventlog import QueryLog, log_dir, setup_logging
-from kiosk.dialogue.runner import Kiosk
+from kiosk.dialogue.runner import MICROPHONE_DEVICE, Kiosk, make_kiosk
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,6 @@ class KioskService:
                  microphone: bool = True):
         from kiosk.content.publishing import ensure_index
         from kiosk.search.versions import LiveIndex
-        from kiosk.speech.audio import ReconnectingMicrophone, Speaker
-        from kiosk.speech.endpointing import Endpointer
-        from kiosk.voice.synthesis import Voice
         from kiosk.web.health import Health, HealthHandler, make_server
 
         self.settings = settings
@@ -144,17 +141,8 @@ class KioskService:
         self.stop_event = threading.Event()
         ensure_index(settings)
         self.searcher = LiveIndex(settings.index_dir, settings)
-        audio = settings.audio
-        headphones = (Speaker(audio.headphone_device, volume=audio.headphone_volume,
-                              rate=audio.output_rate, block_ms=audio.block_ms)
-                      if audio.headphone_device else None)
-        self.kiosk = Kiosk(settings, microphone=None, speaker=Speaker.from_settings(settings),
-                           headphones=headphones, recogniser=None, voice=Voice(settings),
-                           searcher=self.searcher,
-                           endpointer=Endpointer(settings) if microphone else None)
-        if microphone:
-            self.kiosk.microphone = ReconnectingMicrophone.from_settings(
-                settings, on_lost=self.kiosk.microphone_lost, on_back=self.kiosk.microphone_back)
+        self.kiosk = make_kiosk(settings, searcher=self.searcher,
+                                microphone=MICROPHONE_DEVICE if microphone else None)
         self.engine = ""
         self.model_error = ""
         self.health = Health(

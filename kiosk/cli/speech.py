@@ -13,7 +13,7 @@ from kiosk import KioskError
 from kiosk.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from kiosk.answer.records import Answer
+    from kiosk.answer.contract import Answer
 
 #: Credits the mei voice's CC-BY 3.0 licence requires wherever the voice is used.
 CREDITS = """\

@@ -35,7 +35,7 @@ from typing import Any
 from kiosk import KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,13 @@ from whoosh import index as windex
 
 from kiosk import DATA_DIR, KioskError
 from kiosk.config import Settings
+from kiosk.content.contract import Entry
 from kiosk.content.entries import (
     ContentError,
     ContentProblem,
     validate_content,
     write_csv,
 )
-from kiosk.content.records import Entry
 from kiosk.search.index import build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymTable
 from kiosk.search.versions import (

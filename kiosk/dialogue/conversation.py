@@ -21,15 +21,17 @@ import enum
 import itertools
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk.answer.records import Answer, AnswerKind, topic_of
+import jaconv
+
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 from kiosk.dialogue.wording import STATUS, Prompts
-from kiosk.search.records import Hit
+from kiosk.search.contract import Hit
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.recogniser import closest_phrase
 
@@ -287,7 +289,7 @@ _TIMED = {State.WAITING, State.CLARIFYING, State.SUGGESTING, State.PROMPTING, St
 def _normalise_words(text: str) -> str:
     """NFKC, no punctuation or spaces, katakana as hiragana (engines write いえ as イエ)."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    text = jaconv.kata2hira(text)
     text = "".join(c for c in text if not unicodedata.category(c).startswith(("P", "Z", "S")))
     return text.replace("ー", "").rstrip("っ")  # はーい, いえっ
 
@@ -346,6 +348,25 @@ class Conversation:
         self._last_invitation = float("-inf")
         self.mic_ok = True
         self.speaker_ok = True
+        #: One handler per event class; a new event class must be added here.
+        self._handlers: dict[type, Callable[[Any, float], list[Action]]] = {
+            Approach: self._on_Approach,
+            Press: self._on_Press,
+            Key: self._on_Key,
+            SpeechStart: self._on_SpeechStart,
+            Partial: self._on_Partial,
+            SpeechEnd: self._on_SpeechEnd,
+            NoSpeechHeard: self._on_NoSpeechHeard,
+            Heard: self._on_Heard,
+            Typed: self._on_Typed,
+            CategoryPicked: self._on_CategoryPicked,
+            Browsed: self._on_Browsed,
+            Choose: self._on_Choose,
+            Answered: self._on_Answered,
+            SpeechFinished: self._on_SpeechFinished,
+            Tick: self._on_Tick,
+            DeviceChanged: self._on_DeviceChanged,
+        }
         self.notice = ""
         self._now = 0.0
 
@@ -455,8 +476,7 @@ class Conversation:
 
     def handle(self, event: Event, now: float) -> list[Action]:
         self._now = now
-        handler = getattr(self, f"_on_{type(event).__name__}")
-        return handler(event, now)
+        return self._handlers[type(event)](event, now)
 
     def _on_Approach(self, event: Approach, now: float) -> list[Action]:
         if self.state is not State.IDLE or self.speaking is not None:
@@ -756,7 +776,7 @@ class Conversation:
                                        )]
         if event.device == "speaker":
             self.speaker_ok = event.present
-            self.notice = "" if event.present else "音が出ません。係の人に知らせてください。画面でも調べられます。"
+            self.notice = "" if event.present else self.prompts.speaker_lost
             return acts + [Show()]
         if event.present == self.mic_ok:
             return []

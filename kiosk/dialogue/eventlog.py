@@ -127,7 +127,7 @@ class QueryRecord:
 
     time: str  # ISO 8601, UTC
     text: str
-    kind: str  # "confident", "unsure" or "none" (kiosk.answer.records.AnswerKind values)
+    kind: str  # "confident", "unsure" or "none" (kiosk.answer.contract.AnswerKind values)
     entry_id: str = ""
     category: str = ""
 

@@ -14,22 +14,20 @@ CONTRACT:
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from kiosk.answer.composer import AnswerComposer
-from kiosk.answer.records import Answer, AnswerKind
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import Settings
-from kiosk.content.records import Entry
+from kiosk.dialogue.ask import ask
 from kiosk.dialogue.conversation import (
     Action,
     Answered,
@@ -65,31 +63,23 @@ from kiosk.dialogue.conversation import (
 )
 from kiosk.dialogue.eventlog import EventLog, QueryLog
 from kiosk.dialogue.wording import Prompts
-from kiosk.search.records import Hit
+from kiosk.search.contract import Searcher
 from kiosk.speech.audio import AudioClip, DeviceLost
-from kiosk.speech.endpointing import FRAME as VAD_FRAME
+from kiosk.speech.contract import (
+    AudioSink,
+    AudioSource,
+    EndpointEvent,
+    NoSpeech,
+    Recogniser,
+    SpeechEnded,
+    SpeechEndpointer,
+    SpeechStarted,
+)
+from kiosk.voice.contract import SpeakableText, SpeakingVoice
 
 log = logging.getLogger(__name__)
 
 # --- the runner --------------------------------------------------------------------------
-
-class VoiceLike(Protocol):
-    def speak(self, text: str, speaker: Any, stop_event: threading.Event, **kwargs: Any) -> Any: ...
-
-
-class SpeakerLike(Protocol):
-    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool: ...
-
-
-class SearcherLike(Protocol):
-    """kiosk.search.versions.LiveIndex (or a SearchIndex): what the loop asks of the index."""
-
-    def search(self, query: str, limit: int | None = None) -> list[Hit]: ...
-
-    def entries(self) -> list[Entry]: ...
-
-    def categories(self) -> list[str]: ...
-
 
 def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> AudioClip:
     """A soft sine beep with 10 ms fades (no click), distinct from the voice."""
@@ -104,29 +94,21 @@ def tone_clip(hz: float, seconds: float, volume: float, rate: int = 48000) -> Au
     return AudioClip(wave, rate)
 
 
-#: After this many seconds of quiet audio the VAD's state is restarted, so it stays sensitive
-#: to short replies.
-_VAD_REFRESH_SECONDS = 1.0
-#: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
-#: syllable is lost (in a noisy lobby the VAD stays awake by itself).
-_QUIET_RMS = 0.005
-
-
 @dataclass(frozen=True)
 class _Barrier:
+    """Posted by settle(): handled once every event posted before it has been."""
+
     done: threading.Event
 
 
-class _VolumeSpeaker:
-    """Scales what the voice plays by the visitor's volume step, reporting device loss."""
+class _WatchedSpeaker:
+    """The output the voice plays on: notes that something played, and reports device loss."""
 
-    def __init__(self, speaker: SpeakerLike, gain: float, on_lost: Callable[[DeviceLost], None]):
-        self.speaker, self.gain, self.on_lost = speaker, gain, on_lost
+    def __init__(self, speaker: AudioSink, on_lost: Callable[[DeviceLost], None]):
+        self.speaker, self.on_lost = speaker, on_lost
         self.played = False
 
-    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool:
-        if self.gain != 1.0:
-            clip = AudioClip(np.clip(clip.samples * self.gain, -1.0, 1.0).astype(np.float32), clip.rate)
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None:
         try:
             done = self.speaker.play(clip, stop_event)
         except DeviceLost as exc:
@@ -140,10 +122,11 @@ class Kiosk:
     """Runs the conversation with real stages. Thread-safe `post()`; the machine itself
     runs on one event thread, so it needs no locks."""
 
-    def __init__(self, settings: Settings, *, microphone: Iterable[AudioClip] | None,
-                 speaker: SpeakerLike, recogniser: Any, voice: VoiceLike, searcher: SearcherLike,
-                 endpointer: Any = None, headphones: SpeakerLike | None = None,
-                 speakable: Any = None, composer: AnswerComposer | None = None,
+    def __init__(self, settings: Settings, *, microphone: AudioSource | None,
+                 speaker: AudioSink, recogniser: Recogniser | None, voice: SpeakingVoice,
+                 searcher: Searcher, endpointer: SpeechEndpointer | None = None,
+                 headphones: AudioSink | None = None, speakable: SpeakableText | None = None,
+                 composer: AnswerComposer | None = None,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
                  query_log: QueryLog | None = None, events: EventLog | None = None,
                  prompts: Prompts | None = None):
@@ -165,9 +148,8 @@ class Kiosk:
             speakable = Speakable(settings.voice)
         self.speakable = speakable
         self.machine = Conversation(settings, prompts)
-        self.machine.speakable = lambda entry: speakable.for_entry(entry)  # type: ignore[method-assign]
-        self._normalise = getattr(speakable, "normalise", lambda text: text)
-        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self.machine.speakable = speakable.for_entry  # type: ignore[method-assign]
+        self._queue: queue.Queue[Event | _Barrier | None] = queue.Queue()
         self._stop_speech = threading.Event()
         self._speech_lock = threading.Lock()
         self._speech_thread: threading.Thread | None = None
@@ -179,11 +161,9 @@ class Kiosk:
         self._recognising = threading.Event()
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
-        self._quiet_seconds = 0.0
-        self._recent: deque[np.ndarray] = deque(maxlen=25)  # ≈ 0.5 s of 20 ms blocks
+        self._search_q: queue.Queue[Search | Browse | None] = queue.Queue()
         self._reset_endpointer = threading.Event()
         self._flush = threading.Event()
-        self._voice_kwargs = self._voice_parameters(voice)
         self.last_error = ""
         self.errors = 0
         self.started_at = time.time()
@@ -219,6 +199,7 @@ class Kiosk:
         self._running.set()
         self._spawn(self._event_loop, "kiosk-events")
         self._spawn(self._recognise_loop, "kiosk-recognise")
+        self._spawn(self._search_loop, "kiosk-search")
         if self.microphone is not None:
             self._spawn(self._microphone_loop, "kiosk-microphone")
         return self
@@ -228,9 +209,9 @@ class Kiosk:
         self._stop_speech.set()
         self._queue.put(None)
         self._recognise_q.put(None)
-        close = getattr(self.microphone, "close", None)
-        if close:
-            close()
+        self._search_q.put(None)
+        if self.microphone is not None:
+            self.microphone.close()
         for t in self._threads:
             t.join(timeout=5)
         if self._speech_thread is not None:
@@ -318,10 +299,8 @@ class Kiosk:
             self._flush.set()
         elif isinstance(action, Recognise):
             self._recognise_q.put(("final", action.clip))
-        elif isinstance(action, Search):
-            self._run_search(action.text, action.alternatives)
-        elif isinstance(action, Browse):
-            self._run_browse(action.category)
+        elif isinstance(action, (Search, Browse)):
+            self._search_q.put(action)  # off the event thread: the screen shows THINKING
         elif isinstance(action, Record):
             self.query_log.record(action.text, action.kind, action.entry_id, action.category)
         elif isinstance(action, LogEvent):
@@ -329,43 +308,41 @@ class Kiosk:
 
     # --- searching ------------------------------------------------------------------------
 
+    def _search_loop(self) -> None:
+        """Searches and category listings, one at a time; each result is posted back as an
+        event, like a transcript, so the machine never waits on the index."""
+        while True:
+            job = self._search_q.get()
+            if job is None:
+                return
+            self.post(self._run_search(job) if isinstance(job, Search) else self._run_browse(job))
+
     def _composer(self) -> AnswerComposer:
         if self.composer is None:
-            categories = self.searcher.categories() if hasattr(self.searcher, "categories") else []
-            self.composer = AnswerComposer(self.settings.answer, categories)
+            self.composer = AnswerComposer(self.settings.answer, ())
         return self.composer
 
-    def _run_search(self, text: str, alternatives: tuple[str, ...] = ()) -> None:
+    def _run_search(self, search: Search) -> Answered:
         try:
-            composer = self._composer()
-            if hasattr(self.searcher, "categories"):  # an import may have added categories
-                composer.categories = tuple(dict.fromkeys(c for c in self.searcher.categories() if c))
-            answer = composer.compose_heard((text, *alternatives), self.searcher.search)
+            answer = ask(self.searcher, self._composer(), (search.text, *search.alternatives))
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
-            answer = Answer(AnswerKind.NONE, text)
-        self._handle(Answered(answer))
+            answer = Answer(AnswerKind.NONE, search.text)
+        return Answered(answer)
 
-    def _run_browse(self, category: str) -> None:
+    def _run_browse(self, browse: Browse) -> Browsed:
         try:
-            entries = tuple(e for e in self.searcher.entries() if e.category == category)
+            entries = tuple(e for e in self.searcher.entries() if e.category == browse.category)
         except Exception as exc:
             self._error("browse", exc)
             entries = ()
         limit = max(1, self.settings.answer.max_suggestions)
-        self._handle(Browsed(category, entries[:limit]))
+        return Browsed(browse.category, entries[:limit])
 
     # --- speech out -----------------------------------------------------------------------
 
-    @staticmethod
-    def _voice_parameters(voice: Any) -> set[str]:
-        try:
-            return set(inspect.signature(voice.speak).parameters)
-        except (TypeError, ValueError, AttributeError):
-            return set()
-
-    def _output(self, headphones: bool) -> SpeakerLike:
+    def _output(self, headphones: bool) -> AudioSink:
         return self.headphones if headphones and self.headphones is not None else self.speaker
 
     def _start_speech(self, say: Say) -> None:
@@ -387,23 +364,14 @@ class Kiosk:
         if previous is not None:
             previous.join(timeout=5.0)
         completed = False
-        kwargs: dict[str, Any] = {}
-        gain = say.volume / max(1e-6, self.settings.voice.volume)
-        if hasattr(self.voice, "volume") and hasattr(self.voice, "rate"):
-            # kiosk.voice.synthesis.Voice: pace and loudness are its own (peak-normalised, no clipping)
-            self.voice.rate, self.voice.volume, gain = say.rate, say.volume, 1.0
-        else:
-            if "volume" in self._voice_kwargs:
-                kwargs["volume"], gain = say.volume, 1.0
-            if "rate" in self._voice_kwargs:
-                kwargs["rate"] = say.rate
-        output = _VolumeSpeaker(self._output(say.headphones), gain, self._speaker_lost)
+        # pace and loudness are the voice's own (peak-normalised, no clipping)
+        self.voice.rate, self.voice.volume = say.rate, say.volume
+        output = _WatchedSpeaker(self._output(say.headphones), self._speaker_lost)
         try:
-            text = self._normalise(say.text)
+            text = self.speakable.normalise(say.text)
             if text.strip():
-                self.voice.speak(text, output, stop, **kwargs)
+                self.voice.speak(text, output, stop)
             if say.tone_after and not stop.is_set():
-                output.gain = 1.0
                 output.play(self._tone_clip("start", self.settings.loop.tone_volume), stop)
             completed = not stop.is_set()
             if output.played and not self.machine.speaker_ok:
@@ -492,29 +460,12 @@ class Kiosk:
     def _feed(self, chunk: AudioClip) -> None:
         if not self._listening.is_set() or self.endpointer is None:
             return
-        loud = float(np.sqrt(np.mean(np.square(chunk.samples)))) >= _QUIET_RMS if chunk.samples.size else False
-        self._quiet_seconds = 0.0 if loud else self._quiet_seconds + chunk.duration
-        self._recent.append(chunk.samples)
-        vad = getattr(self.endpointer, "vad", None)
-        if self._quiet_seconds >= _VAD_REFRESH_SECONDS and not getattr(self.endpointer, "speaking", False) \
-                and hasattr(vad, "reset"):
-            # Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
-            # missed after ~5 s), so while all is quiet its state is restarted now and then,
-            # and primed with the last half second of room sound (a cold state is slow to
-            # rise at a word's onset). Only the VAD's state: the endpointer keeps its
-            # pre-roll and its "no speech" clock.
-            vad.reset()
-            recent = np.concatenate(list(self._recent))
-            for at in range(0, len(recent) - VAD_FRAME + 1, VAD_FRAME):
-                vad(recent[at:at + VAD_FRAME])
-            self._quiet_seconds = 0.0
         if self._reset_endpointer.is_set():
             self._reset_endpointer.clear()
             self.endpointer.reset()
             self._speech_audio = []
-            self._quiet_seconds = 0.0
         events = self.endpointer.feed(chunk)
-        if getattr(self.endpointer, "speaking", False):
+        if self.endpointer.speaking:
             self._speech_audio.append(chunk.samples)
             self._maybe_partial(chunk.rate)
         for ev in events:
@@ -540,17 +491,16 @@ class Kiosk:
             self._recognising.set()
             self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate)))
 
-    def _endpoint_event(self, ev: Any) -> None:
-        name = type(ev).__name__
-        if name == "SpeechStarted":
+    def _endpoint_event(self, ev: EndpointEvent) -> None:
+        if isinstance(ev, SpeechStarted):
             self._partial_at = 0.0
             self.post(SpeechStart())
             if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
                 self._stop_speech.set()
-        elif name == "SpeechEnded":
+        elif isinstance(ev, SpeechEnded):
             self._speech_audio = []
             self.post(SpeechEnd(ev.clip))
-        elif name == "NoSpeech":
+        elif isinstance(ev, NoSpeech):
             self.post(NoSpeechHeard())
 
     def _recognise_loop(self) -> None:
@@ -582,3 +532,43 @@ class Kiosk:
         return {"state": self.machine.state.value, "microphone": self.machine.mic_ok,
                 "speaker": self.machine.speaker_ok, "errors": self.errors,
                 "last_error": self.last_error}
+
+
+#: make_kiosk's default microphone: the configured input device, reconnecting by itself.
+MICROPHONE_DEVICE = "device"
+
+
+def make_kiosk(settings: Settings, *, searcher: Searcher | None = None,
+               microphone: AudioSource | str | None = MICROPHONE_DEVICE,
+               speaker: AudioSink | None = None, headphones: AudioSink | None = None,
+               voice: SpeakingVoice | None = None, endpointer: SpeechEndpointer | None = None,
+               recogniser: Recogniser | None = None, **options: Any) -> Kiosk:
+    """The kiosk with its real stages, each built from its own section of the settings.
+    Any stage can be handed in instead: `kiosk run` passes none, tests and benchmarks pass
+    fakes at the hardware edge (a simulated microphone and speaker) or a voice already
+    loaded. The recogniser loads slowly, so it is usually set later (kiosk.recogniser).
+    `options` go to Kiosk (clock, tick_seconds, speakable, prompts, …)."""
+    from kiosk.content.publishing import ensure_index
+    from kiosk.search.versions import LiveIndex
+    from kiosk.speech.audio import ReconnectingMicrophone, Speaker
+    from kiosk.speech.endpointing import Endpointer
+    from kiosk.voice.synthesis import Voice
+
+    audio = settings.audio
+    if searcher is None:
+        ensure_index(settings)
+        searcher = LiveIndex(settings.index_dir, settings)
+    if headphones is None and audio.headphone_device:
+        headphones = Speaker(audio.headphone_device, volume=audio.headphone_volume,
+                             rate=audio.output_rate, block_ms=audio.block_ms)
+    wants_device = microphone == MICROPHONE_DEVICE
+    kiosk = Kiosk(settings, microphone=None if isinstance(microphone, str) else microphone,
+                  speaker=speaker if speaker is not None else Speaker.from_settings(settings),
+                  headphones=headphones, recogniser=recogniser,
+                  voice=voice if voice is not None else Voice(settings), searcher=searcher,
+                  endpointer=endpointer if endpointer is not None else Endpointer(settings),
+                  **options)
+    if wants_device:
+        kiosk.microphone = ReconnectingMicrophone.from_settings(
+            settings, on_lost=kiosk.microphone_lost, on_back=kiosk.microphone_back)
+    return kiosk

@@ -33,6 +33,7 @@ class Prompts:
     headphones_off: str = "スピーカーで話します。"
     mic_lost: str = "いま、マイクが使えません。画面のボタンか、文字の入力で調べてください。"
     mic_back: str = "マイクが使えるようになりました。"
+    speaker_lost: str = "音が出ません。係の人に知らせてください。画面でも調べられます。"
     nothing_to_repeat: str = "まだ、お答えしていません。ボタンを押して、知りたいことを話してください。"
 
 

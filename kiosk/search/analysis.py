@@ -28,6 +28,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import jaconv
 from whoosh.analysis import Token, Tokenizer
 
 from kiosk import KioskError
@@ -79,12 +80,12 @@ def normalize_text(text: str) -> str:
 
 def fold_kana(text: str) -> str:
     """Hiragana → katakana, so ごみ and ゴミ are one term."""
-    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+    return jaconv.hira2kata(text)
 
 
 def unfold_kana(text: str) -> str:
     """Katakana → hiragana: a reading as a person types it into an input method."""
-    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    return jaconv.kata2hira(text)
 
 
 # Kana whose vowel is a/i/u/e/o, for folding long vowels in readings.

@@ -40,8 +40,9 @@ from whoosh.fields import ID, TEXT, Schema
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer
+from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
 from kiosk.search.lexical import LexicalMatrix, query_leaves
 from kiosk.search.prepared import PREPARED_FILE, PreparedBuilder, PreparedVersion, entry_from_json
@@ -53,7 +54,6 @@ from kiosk.search.query import (
     SoundVocabulary,
     SynonymTable,
 )
-from kiosk.search.records import Hit
 from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)

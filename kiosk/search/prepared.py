@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from kiosk import KioskError
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 from kiosk.search.analysis import analyse, lemma_terms
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ import numpy as np
 
 from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 
 log = logging.getLogger(__name__)
 

@@ -44,9 +44,9 @@ from typing import Any
 from kiosk import KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import Settings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
+from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
-from kiosk.search.records import Hit
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,19 @@ import numpy as np
 
 from kiosk import KioskError
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
-from kiosk.speech.records import EndpointEvent, NoSpeech, SpeechEnded, SpeechStarted
+from kiosk.speech.contract import EndpointEvent, NoSpeech, SpeechEnded, SpeechStarted
 
 FRAME = 512  # samples per Silero frame at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous frame Silero v5+ expects in front of each frame
 _HYSTERESIS = 0.15  # once speaking, speech continues until p < threshold - this
 _MAX_START_GAP = 6  # frames (~0.2 s) of dip allowed inside a run before speech has started
+#: After this many seconds of quiet audio the VAD's state is restarted, so it stays sensitive
+#: to short replies.
+_VAD_REFRESH_SECONDS = 1.0
+#: Blocks at or above this RMS level might be the start of a reply: never refresh then, so no
+#: syllable is lost (in a noisy lobby the VAD stays awake by itself).
+_QUIET_RMS = 0.005
+_RECENT_FRAMES = 16  # ≈ 0.5 s of room sound to prime a restarted VAD with
 
 
 
@@ -57,7 +64,7 @@ class SileroVad:
 class Endpointer:
     """Turns a stream of 16 kHz chunks into SpeechStarted / SpeechEnded / NoSpeech events."""
 
-    def __init__(self, settings: Any = None, *, vad: Any = None):
+    def __init__(self, settings: Any = None, *, vad: SileroVad | None = None):
         from kiosk.config import EndpointingSettings
 
         s = getattr(settings, "endpointing", settings) or EndpointingSettings()
@@ -84,6 +91,8 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
         self._utterance: list[np.ndarray] = []
         self._silence = 0
+        self._quiet_frames = 0
+        self._recent: deque[np.ndarray] = deque(maxlen=_RECENT_FRAMES)
 
     @property
     def speaking(self) -> bool:
@@ -115,8 +124,23 @@ class Endpointer:
     def _seconds(self, frames: int) -> float:
         return frames * FRAME / SPEECH_RATE
 
+    def _keep_fresh(self, frame: np.ndarray) -> None:
+        """Silero's carried state grows deaf after seconds of silence (a short 「はい」 is
+        missed after ~5 s), so while all is quiet its state is restarted now and then, and
+        primed with the last half second of room sound (a cold state is slow to rise at a
+        word's onset). Only the VAD's state: the pre-roll and the "no speech" clock stay."""
+        loud = float(np.sqrt(np.mean(np.square(frame)))) >= _QUIET_RMS
+        self._quiet_frames = 0 if loud or self._speaking else self._quiet_frames + 1
+        if self._quiet_frames * FRAME >= _VAD_REFRESH_SECONDS * SPEECH_RATE:
+            self.vad.reset()
+            for recent in self._recent:
+                self.vad(recent)
+            self._quiet_frames = 0
+        self._recent.append(frame)
+
     def _step(self, frame: np.ndarray) -> EndpointEvent | None:
         self._frames_seen += 1
+        self._keep_fresh(frame)
         p = self.vad(frame)
         if self._speaking:
             self._utterance.append(frame)

@@ -17,19 +17,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from kiosk.speech.audio import AudioClip
-from kiosk.speech.records import Transcript
-
-
-@runtime_checkable
-class Recogniser(Protocol):
-    name: str
-
-    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
-        ...
-
+from kiosk.speech.contract import Recogniser, Transcript
 
 _JA = r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ー]"
 _SPACE_IN_JA = re.compile(rf"(?<={_JA})\s+(?={_JA})")

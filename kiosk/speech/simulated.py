@@ -38,6 +38,8 @@ class SimulatedMicrophone:
         self._unplugged = threading.Event()
         self.idle = threading.Event()  # set while nothing queued is left to stream
         self.idle.set()
+        self._flowing = threading.Event()  # cleared by hold(): the stream stops, like a stalled clock
+        self._flowing.set()
 
     def say(self, clip: AudioClip, silence_after: float = 0.0) -> None:
         """Queue speech (any rate), optionally followed by silence, to stream next."""
@@ -48,6 +50,15 @@ class SimulatedMicrophone:
         with self._lock:
             self._pending.append(samples)
             self.idle.clear()
+
+    def hold(self) -> None:
+        """Stop delivering blocks until release(). No silence is streamed meanwhile (the
+        endpointer counts samples, not seconds), so a test can wait for a slow recogniser
+        mid-sentence without the wait turning into a pause in the visitor's speech."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     def unplug(self) -> None:
         self._unplugged.set()
@@ -85,6 +96,10 @@ class SimulatedMicrophone:
         while not self._closed.is_set():
             if self._unplugged.is_set():
                 raise DeviceLost("the simulated microphone was unplugged")
+            if not self._flowing.is_set():
+                self._flowing.wait(0.05)
+                next_at = time.monotonic()
+                continue
             yield AudioClip(self._next_block(), SPEECH_RATE)
             next_at += period
             delay = next_at - time.monotonic()

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, to_int16
+from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, check_vosk_folder, require_vosk_model
 from kiosk.speech.recogniser import join_japanese
-from kiosk.speech.records import Transcript
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
+from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
     closest_phrase,
@@ -27,7 +28,6 @@ from kiosk.speech.recogniser import (
     normalise_for_comparison,
     vocabulary_words,
 )
-from kiosk.speech.records import Transcript
 
 log = logging.getLogger(__name__)
 

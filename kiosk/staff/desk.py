@@ -1096,10 +1096,11 @@ class Draft:
 
 
 def _compose(index, question: str, settings: Settings):
+    """The preview answers exactly as the kiosk would (kiosk.dialogue.ask)."""
     from kiosk.answer.composer import AnswerComposer
+    from kiosk.dialogue.ask import ask
 
-    hits = index.search(question)
-    return AnswerComposer(settings.answer, index.categories()).compose(question, hits)
+    return ask(index, AnswerComposer(settings.answer, ()), [question])
 
 
 class ContentDesk:

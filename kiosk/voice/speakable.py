@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiosk import DATA_DIR, KioskError
-from kiosk.answer.records import Answer, AnswerKind, topic_of
+from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings, VoiceSettings
-from kiosk.content.records import Entry
+from kiosk.content.contract import Entry
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"

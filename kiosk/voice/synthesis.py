@@ -10,8 +10,8 @@ CONTRACT:
     Voice.synthesize(text, *, slow=False) -> Iterator[AudioClip]   — sentence by sentence
     Voice.speak(text, speaker, stop_event, *, slow=False)           — first sound fast
 Also: Voice(settings), Voice.render(text) -> AudioClip (whole answer, for --out),
-Voice.save(text, path), Voice.repeat(speaker, stop_event), Voice.slower()/faster(),
-Voice.louder()/softer() stepping through [voice] rate_steps / volume_steps.
+Voice.save(text, path). Its `rate` and `volume` are set per utterance by the conversation,
+which keeps the visitor's pace and loudness steps.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from kiosk.config import Settings, VoiceSettings
 from kiosk.speech.audio import AudioClip
+from kiosk.speech.contract import AudioSink as Player
 from kiosk.voice.openjtalk import (
     OpenJTalkSynth,
     VoiceError,
@@ -38,22 +37,6 @@ from kiosk.voice.openjtalk import (
     silence,
     write_wav_complete,
 )
-
-
-class Player(Protocol):
-    """Anything that plays a clip and can be interrupted: kiosk.speech.audio.Speaker, or a fake."""
-
-    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None: ...
-
-
-@dataclass(frozen=True)
-class _Spoken:
-    """The last answer, kept for "もう一度" (repeat) together with what it was said like."""
-
-    text: str
-    slow: bool
-    key: tuple[float, float, float]
-    clips: tuple[AudioClip, ...] | None  # complete audio, or None if it was interrupted
 
 
 class Voice:
@@ -71,41 +54,13 @@ class Voice:
         self.rate = float(self.settings.rate)
         self.volume = float(self.settings.volume)
         self.pitch = float(self.settings.pitch)
-        self._last: _Spoken | None = None
 
     @property
     def sample_rate(self) -> int:
         return self.synth.sample_rate
 
-    # --- pace and loudness steps (the kiosk's "slower" / "louder" buttons) ---------------
-
-    @property
-    def rate_steps(self) -> list[float]:
-        return sorted(set(self.settings.rate_steps) | {self.settings.rate})
-
-    @property
-    def volume_steps(self) -> list[float]:
-        return sorted(set(self.settings.volume_steps) | {self.settings.volume})
-
-    def slower(self) -> float:
-        return self._move("rate", self.rate_steps, -1)
-
-    def faster(self) -> float:
-        return self._move("rate", self.rate_steps, +1)
-
-    def softer(self) -> float:
-        return self._move("volume", self.volume_steps, -1)
-
-    def louder(self) -> float:
-        return self._move("volume", self.volume_steps, +1)
-
-    def _move(self, name: str, steps: list[float], direction: int) -> float:
-        """One step along the configured list; stays at the end when already there."""
-        setattr(self, name, _step(steps, getattr(self, name), direction))
-        return float(getattr(self, name))
-
     def reset(self) -> None:
-        """Back to the configured pace and loudness (a new visitor)."""
+        """Back to the configured pace and loudness."""
         self.rate, self.volume = float(self.settings.rate), float(self.settings.volume)
 
     def rate_for(self, slow: bool) -> float:
@@ -147,7 +102,6 @@ class Voice:
         later sentence is synthesized while the one before plays. Returns False when
         stop_event (barge-in) cut it short."""
         stop_event = stop_event or threading.Event()
-        key = (self.rate_for(slow), self.volume, self.pitch)
         produced: queue.Queue[AudioClip | BaseException | None] = queue.Queue()
         abandoned = threading.Event()  # playback ended early: stop synthesizing
 
@@ -163,7 +117,6 @@ class Voice:
 
         worker = threading.Thread(target=produce, name="voice-synthesis", daemon=True)
         worker.start()
-        played: list[AudioClip] = []
         completed = False
         try:
             completed = _played(speaker, self.lead_in(), stop_event)
@@ -173,34 +126,15 @@ class Voice:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                played.append(item)
                 completed = _played(speaker, item, stop_event)
         finally:
             abandoned.set()
-            self._last = _Spoken(text, slow, key, tuple(played) if completed else None)
         return completed
 
     def play_clips(self, clips: Sequence[AudioClip], speaker: Player,
                    stop_event: threading.Event | None = None) -> bool:
         stop_event = stop_event or threading.Event()
         return all(_played(speaker, c, stop_event) for c in [self.lead_in(), *clips])
-
-    @property
-    def last_text(self) -> str | None:
-        return self._last.text if self._last else None
-
-    def repeat(self, speaker: Player, stop_event: threading.Event | None = None, *,
-               slow: bool | None = None) -> bool:
-        """Say the last answer again ("もう一度"); replays the kept audio when nothing about
-        the voice changed, else synthesizes it anew. False when there is nothing to repeat."""
-        last = self._last
-        if last is None:
-            return False
-        slow = last.slow if slow is None else slow
-        key = (self.rate_for(slow), self.volume, self.pitch)
-        if last.clips is not None and slow == last.slow and key == last.key:
-            return self.play_clips(last.clips, speaker, stop_event)
-        return self.speak(last.text, speaker, stop_event, slow=slow)
 
     def first_audio_seconds(self, text: str, *, slow: bool = False) -> tuple[float, float]:
         """(seconds until the first clip is ready, seconds for all clips): the benchmark's
@@ -218,14 +152,6 @@ def _played(speaker: Player, clip: AudioClip, stop_event: threading.Event) -> bo
         return False
     result = speaker.play(clip, stop_event)
     return (result is not False) and not stop_event.is_set()
-
-
-def _step(steps: list[float], current: float, direction: int) -> float:
-    if direction < 0:
-        lower = [s for s in steps if s < current - 1e-9]
-        return lower[-1] if lower else steps[0]
-    higher = [s for s in steps if s > current + 1e-9]
-    return higher[0] if higher else steps[-1]
 
 
 def _check(vs: VoiceSettings) -> None:

@@ -31,6 +31,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
+import jaconv
+
 from kiosk.config import Settings
 from kiosk.dialogue.conversation import (
     KEYMAP,
@@ -69,14 +71,10 @@ _MAX_QUERY_CHARS = 200
 _MAX_BODY_BYTES = 4096
 
 
-def _hiragana(katakana: str) -> str:
-    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in katakana)
-
-
 def _ruby(surface: str, reading: str) -> str:
     """<ruby> for one word, leaving kana the word already shows (送り仮名) outside the ruby."""
-    reading = _hiragana(reading)
-    plain = _hiragana(surface)
+    reading = jaconv.kata2hira(reading)
+    plain = jaconv.kata2hira(surface)
     head = 0
     while head < min(len(plain), len(reading)) and plain[head] == reading[head] \
             and not _KANJI.match(surface[head]):

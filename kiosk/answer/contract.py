@@ -11,7 +11,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from kiosk.search.records import Hit
+from kiosk.search.contract import Hit
 
 
 class AnswerKind(enum.Enum):

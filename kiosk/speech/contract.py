@@ -1,0 +1,86 @@
+"""What speech-in hands downstream — endpointer events and transcripts — and the
+protocols of its stages, so the dialogue takes them without importing Silero, whisper or
+vosk (an AudioClip is numpy samples and a rate).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from kiosk.speech.audio import AudioClip
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    at_seconds: float  # stream time when speech began (pre-roll not counted)
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    clip: AudioClip
+    at_seconds: float  # stream time when the end was decided
+    reason: str  # "silence" | "max_length" | "flush"
+
+
+@dataclass(frozen=True)
+class NoSpeech:
+    waited_seconds: float
+
+
+EndpointEvent = SpeechStarted | SpeechEnded | NoSpeech
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str  # best hypothesis, spaces between Japanese words removed
+    alternatives: tuple[str, ...] = ()
+    confidence: float = 0.0  # 0..1
+    audio_seconds: float = 0.0
+    elapsed_seconds: float = 0.0
+    engine: str = ""
+    words: tuple[tuple[str, float], ...] = ()  # (word, confidence) where the engine gives them
+
+    @property
+    def heard_nothing(self) -> bool:
+        """True when there was no speech (or only a known hallucination) to search for."""
+        return not self.text.strip()
+
+
+@runtime_checkable
+class Recogniser(Protocol):
+    """Speech to text: whisper or vosk (kiosk.speech.recogniser.open_recogniser)."""
+
+    name: str
+
+    def transcribe(self, clip: AudioClip) -> Transcript: ...
+
+
+class SpeechEndpointer(Protocol):
+    """When a question starts and ends in a live stream (kiosk.speech.endpointing.Endpointer).
+    It owns its voice detector, including keeping it awake through long quiet spells."""
+
+    @property
+    def speaking(self) -> bool: ...
+
+    def feed(self, clip: AudioClip) -> list[EndpointEvent]: ...
+
+    def flush(self) -> list[EndpointEvent]: ...
+
+    def reset(self) -> None: ...
+
+
+class AudioSource(Protocol):
+    """A microphone: 16 kHz chunks until closed; DeviceLost when the device goes away."""
+
+    def __iter__(self) -> Iterator[AudioClip]: ...
+
+    def close(self) -> None: ...
+
+
+class AudioSink(Protocol):
+    """A speaker: plays a clip, stopping early when stop_event is set; False if stopped."""
+
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None: ...
