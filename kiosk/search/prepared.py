@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import mmap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,8 +42,6 @@ import numpy as np
 from kiosk import KioskError
 from kiosk.content.contract import Entry
 from kiosk.search.analysis import analyse, lemma_terms
-
-log = logging.getLogger(__name__)
 
 #: Bumped whenever what is stored (or the analysis behind it) changes meaning.
 PREPARED_FORMAT = 1
@@ -80,10 +77,12 @@ def searchable_text(entry: Entry) -> str:
 
 
 def title_words(title: str) -> tuple[str, ...]:
+    """A title's index terms, each once (stop words are removed at open, from the settings)."""
     return tuple(dict.fromkeys(lemma_terms(title)))
 
 
-def _morpheme_free(values: Sequence) -> Sound:
+def _stored_sound(values: Sequence) -> Sound:
+    """A content word as read back from JSON (lists → the tuple the vocabulary keys on)."""
     reading, forms, hiragana = values
     return str(reading), tuple(forms), bool(hiragana)
 
@@ -180,7 +179,7 @@ class PreparedVersion:
             if len(records) != len(ids):
                 raise ValueError(f"{len(records)} entry records for {len(ids)} ids")
             return cls(ids, tables["categories"], [tuple(t) for t in tables["titles"]],
-                       [_morpheme_free(s) for s in tables["sounds"]], records)
+                       [_stored_sound(s) for s in tables["sounds"]], records)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PreparedFormatError(
                 f"the index version in {folder} is damaged ({exc}); run `kiosk content "
