@@ -25,7 +25,7 @@ def kiosk(*args: str, stdin: str | None = None, cwd: Path | None = None,
     full_env.pop("KIOSK_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "kiosk", *args], input=stdin,
                           capture_output=True, text=True, encoding="utf-8", cwd=cwd or ROOT,
-                          env=full_env, timeout=120)
+                          env=full_env, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_bad_arguments_are_plain_messages(index_dir):
 def test_batch_rejects_non_utf8_input(index_dir):
     run = subprocess.run([sys.executable, "-m", "kiosk", "search", "--index", str(index_dir),
                           "--batch"], input="ごみ\n".encode("shift_jis"), capture_output=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     assert run.returncode == 2
     assert b"UTF-8" in run.stderr and b"Traceback" not in run.stderr
 

@@ -65,7 +65,7 @@ def kiosk(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KIOSK_HOME": str(cwd)}
     env.pop("KIOSK_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True,
-                          text=True, encoding="utf-8", cwd=cwd, env=env, timeout=120)
+                          text=True, encoding="utf-8", cwd=cwd, env=env, timeout=600)
 
 
 @pytest.fixture

@@ -61,30 +61,37 @@ def finished(m: Conversation) -> SpeechFinished:
 
 
 #: The events that lead from IDLE to each state, as a visitor (and the stages) cause them.
-PATHS: dict[State, list[Step]] = {
+PATHS: dict[State | str, list[Step]] = {
     State.IDLE: [],
     State.PROMPTING: [lambda m: Press()],
     State.LISTENING: [lambda m: Press(), finished],
-    State.THINKING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP)],
+    State.THINKING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP)],  # recognising
+    "searching": [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP),
+                  lambda m: Heard("図書館は何時まで")],
     State.ANSWERING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP),
-                      lambda m: Heard("図書館は何時まで"), lambda m: Answered(SURE)],
+                      lambda m: Heard("図書館は何時まで"), lambda m: Answered(SURE, m.session.asked)],
     State.WAITING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP),
-                    lambda m: Heard("図書館は何時まで"), lambda m: Answered(SURE), finished],
+                    lambda m: Heard("図書館は何時まで"), lambda m: Answered(SURE, m.session.asked), finished],
     State.CLARIFYING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP),
-                       lambda m: Heard("ごみ"), lambda m: Answered(UNSURE)],
+                       lambda m: Heard("ごみ"), lambda m: Answered(UNSURE, m.session.asked)],
     State.SUGGESTING: [lambda m: Press(), finished, lambda m: SpeechEnd(CLIP),
-                       lambda m: Heard("火星"), lambda m: Answered(NOTHING)],
+                       lambda m: Heard("火星"), lambda m: Answered(NOTHING, m.session.asked)],
 }
 
 
-def reach(state: State) -> tuple[Conversation, float]:
+def reach(state: State | str) -> tuple[Conversation, float]:
     m = Conversation(Settings())
     now = 0.0
     for step in PATHS[state]:
         now += 1.0
         m.handle(step(m), now)
-    assert m.state is state
+    assert m.state is (State.THINKING if state == "searching" else state)
     return m, now
+
+
+def answered(answer: Answer) -> Step:
+    """The search stage's reply to the search in flight."""
+    return lambda m: Answered(answer, m.session.asked)
 
 
 #: (from state, event, seconds later, expected next state, action kinds that must be among
@@ -106,13 +113,15 @@ ROWS = [
     (State.THINKING, Heard("図書館は何時まで"), 1, State.THINKING, {Search}, {Say}),
     (State.THINKING, Heard(""), 1, State.PROMPTING, {Say}, {Search}),  # nothing heard: ask again
     (State.THINKING, Heard("終わり"), 1, State.IDLE, {Say}, {Search}),  # a command, not a question
-    (State.THINKING, Answered(SURE), 1, State.ANSWERING, {Say}, set()),
-    (State.THINKING, Answered(UNSURE), 1, State.CLARIFYING, {Say}, set()),
-    (State.THINKING, Answered(NOTHING), 1, State.SUGGESTING, {Say}, set()),
+    (State.THINKING, Answered(SURE), 1, State.THINKING, set(), {Say}),  # nothing was asked yet
+    ("searching", answered(SURE), 1, State.ANSWERING, {Say}, set()),
+    ("searching", answered(UNSURE), 1, State.CLARIFYING, {Say}, set()),
+    ("searching", answered(NOTHING), 1, State.SUGGESTING, {Say}, set()),
+    ("searching", lambda m: Answered(SURE, m.session.asked - 1), 1, State.THINKING, set(), {Say}),
     (State.ANSWERING, Key(Command.PAUSE), 1, State.ANSWERING, {Stop}, {Say}),
     (State.ANSWERING, SpeechStart(), 1, State.LISTENING, {Stop}, set()),  # barge-in by speech
     (State.ANSWERING, Press(), 1, State.LISTENING, {Stop, Tone, Listen}, set()),
-    (State.ANSWERING, Answered(SURE), 1, State.ANSWERING, set(), {Say}),  # a stale result
+    (State.ANSWERING, answered(SURE), 1, State.ANSWERING, set(), {Say}),  # a stale result
     (State.WAITING, Key(Command.REPEAT), 1, State.WAITING, {Say}, set()),
     (State.WAITING, Key(Command.SLOWER), 1, State.WAITING, {Say}, set()),
     (State.WAITING, Key(Command.END), 1, State.IDLE, {Say}, set()),
@@ -123,16 +132,17 @@ ROWS = [
     (State.CLARIFYING, Key(Command.NO), 1, State.CLARIFYING, {Say}, set()),  # the next candidate
     (State.CLARIFYING, Heard("はい"), 1, State.CLARIFYING, set(), {Search}),  # no turn was taken
     (State.SUGGESTING, CategoryPicked("防災"), 1, State.THINKING, {Browse}, set()),
-    (State.SUGGESTING, Browsed("図書館", (LIBRARY,)), 1, State.SUGGESTING, {Say}, set()),
+    (State.SUGGESTING, lambda m: Browsed("図書館", (LIBRARY,), m.session.asked), 1,
+     State.SUGGESTING, {Say}, set()),
     (State.SUGGESTING, Key(Command.END), 1, State.IDLE, {Say}, set()),
 ]
 
 
 @pytest.mark.parametrize("start,event,later,state,must,must_not", ROWS,
-                         ids=[f"{r[0].value}-{type(r[1]).__name__}-{i}" for i, r in enumerate(ROWS)])
+                         ids=[f"{getattr(r[0], 'value', r[0])}-{i}" for i, r in enumerate(ROWS)])
 def test_conversation_table(start, event, later, state, must, must_not):
     m, now = reach(start)
-    actions = m.handle(event, now + later)
+    actions = m.handle(event(m) if callable(event) else event, now + later)
     kinds = {type(a) for a in actions}
     assert m.state is state, (actions, m.state)
     assert must <= kinds, actions
@@ -174,8 +184,8 @@ def test_a_lost_speaker_is_shown_in_words_from_the_wording_table():
 
 
 def test_nothing_fits_is_said_honestly_with_categories_to_try():
-    m, now = reach(State.THINKING)
-    acts = m.handle(Answered(NOTHING), now + 1)
+    m, now = reach("searching")
+    acts = m.handle(Answered(NOTHING, m.session.asked), now + 1)
     said = [a.text for a in acts if isinstance(a, Say)]
     assert m.state is State.SUGGESTING
     assert said and "見つかりませんでした" in said[0] and "防災" in said[0]
@@ -191,4 +201,16 @@ def test_the_recognisers_other_transcripts_go_to_the_search():
     m, now = reach(State.THINKING)
     acts = m.handle(Heard("レッドボトルを捨てたい", ("ペットボトルを捨てたい", " ")), now + 1)
     search = next(a for a in acts if isinstance(a, Search))
-    assert search == Search("レッドボトルを捨てたい", ("ペットボトルを捨てたい",))
+    assert search == Search("レッドボトルを捨てたい", ("ペットボトルを捨てたい",), m.session.asked)
+
+
+def test_a_late_result_of_an_earlier_question_is_not_taken_for_the_new_one():
+    """Search runs off the event thread: a visitor who types a second question before the
+    first one's answer arrives gets the second one's answer, never the first's."""
+    m, now = reach(State.IDLE)
+    first = next(a for a in m.handle(Typed("ピアノの調律をしたい"), now + 1) if isinstance(a, Search))
+    second = next(a for a in m.handle(Typed("図書館は何時まで"), now + 2) if isinstance(a, Search))
+    assert m.handle(Answered(NOTHING, first.asked), now + 3) == []
+    assert m.state is State.THINKING
+    m.handle(Answered(SURE, second.asked), now + 4)
+    assert m.state is State.ANSWERING and m.view().answer["title"] == LIBRARY.title

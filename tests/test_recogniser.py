@@ -134,7 +134,7 @@ def test_kiosk_ask_wav_prints_transcript_and_answer(speech_settings, content_ent
     run = subprocess.run(
         [sys.executable, "-m", "kiosk", "--config", str(cfg), "ask", "--wav",
          str(FIXTURES / "q05.wav"), "--index", str(tmp_path / "ix")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     first = run.stdout.splitlines()[0]
@@ -148,7 +148,7 @@ def test_kiosk_ask_wav_prints_transcript_and_answer(speech_settings, content_ent
     run = subprocess.run(
         [sys.executable, "-m", "kiosk", "--config", str(cfg), "ask", "--wav", str(silent),
          "--index", str(tmp_path / "ix")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 2 and "no speech was heard" in run.stderr
     assert "Traceback" not in run.stderr

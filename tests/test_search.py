@@ -173,7 +173,7 @@ def test_index_reopens_in_a_fresh_process(index_dir):
         print(ix.search("そだいごみ")[0].entry.id)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+                         cwd=Path(__file__).resolve().parent.parent, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "oversized"
 
@@ -345,7 +345,7 @@ def test_search_stays_lexical_when_the_model_package_is_missing(tmp_path):
             print(ix.search("図書館")[0].entry.id)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+                         cwd=Path(__file__).resolve().parent.parent, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["a", "b"]
     assert out.stderr.count("semantic search is off") == 1
@@ -410,7 +410,7 @@ def test_search_goes_on_when_the_converter_package_is_missing(index_dir):
             print(repr(ix.explain("そだいごみ").asked))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+                         cwd=Path(__file__).resolve().parent.parent, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["juminhyo", "oversized", "''"]
     assert out.stderr.count("kana-to-kanji converter") == 1

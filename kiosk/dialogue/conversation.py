@@ -151,12 +151,14 @@ class Choose:
 @dataclass(frozen=True)
 class Answered:
     answer: Answer
+    asked: int = 0  # the Search it answers: a result that arrives late is told apart
 
 
 @dataclass(frozen=True)
 class Browsed:
     category: str
     entries: tuple[Entry, ...]
+    asked: int = 0  # the Browse it answers
 
 
 @dataclass(frozen=True)
@@ -226,11 +228,13 @@ class Recognise:
 class Search:
     text: str
     alternatives: tuple[str, ...] = ()  # the recogniser's other transcripts, in its order
+    asked: int = 0  # handed back with the result (Answered.asked)
 
 
 @dataclass(frozen=True)
 class Browse:
     category: str
+    asked: int = 0  # handed back with the result (Browsed.asked)
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,7 @@ class Session:
     last_activity: float
     reprompts: int = 0
     questions: int = 0
+    asked: int = -1  # the search (or category listing) in flight; only its result is taken
     answer: Answer | None = None  # the last search result (its entries survive an import)
     offer: int = 0  # which candidate is being offered / was answered
     browse: tuple[Entry, ...] = ()  # entries of a picked category
@@ -622,7 +627,8 @@ class Conversation:
         s.heard = text
         s.questions += 1
         s.browse = ()
-        return [Search(text, alternatives), *self._to(State.THINKING)]
+        s.asked = next(self._ids)
+        return [Search(text, alternatives, s.asked), *self._to(State.THINKING)]
 
     def _on_Typed(self, event: Typed, now: float) -> list[Action]:
         text = event.text.strip()
@@ -639,11 +645,13 @@ class Conversation:
         self._touch(now)
         if self.session is None:
             acts += self._start_session(now)
-        return acts + [Browse(event.category), *self._to(State.THINKING)]
+        assert self.session is not None
+        self.session.asked = next(self._ids)
+        return acts + [Browse(event.category, self.session.asked), *self._to(State.THINKING)]
 
     def _on_Browsed(self, event: Browsed, now: float) -> list[Action]:
         s = self.session
-        if s is None:
+        if s is None or event.asked != s.asked:
             return []
         s.browse = event.entries
         s.answer = None
@@ -675,8 +683,8 @@ class Conversation:
 
     def _on_Answered(self, event: Answered, now: float) -> list[Action]:
         s = self.session
-        if s is None or self.state is not State.THINKING:
-            return []
+        if s is None or self.state is not State.THINKING or event.asked != s.asked:
+            return []  # a result the visitor has moved on from (a newer question, a reset)
         a = event.answer
         s.answer = a
         s.offer = 0

@@ -329,7 +329,7 @@ class Kiosk:
             self._error("search", exc)
             log.exception("search failed")
             answer = Answer(AnswerKind.NONE, search.text)
-        return Answered(answer)
+        return Answered(answer, search.asked)
 
     def _run_browse(self, browse: Browse) -> Browsed:
         try:
@@ -338,7 +338,7 @@ class Kiosk:
             self._error("browse", exc)
             entries = ()
         limit = max(1, self.settings.answer.max_suggestions)
-        return Browsed(browse.category, entries[:limit])
+        return Browsed(browse.category, entries[:limit], browse.asked)
 
     # --- speech out -----------------------------------------------------------------------
 
