@@ -9,6 +9,8 @@ typo in a city's config must not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import tomllib
 import typing
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.i18n import LANGUAGES, _, resolve_language
 
 #: Where the kiosk looks for its config when no --config is given.
 CONFIG_ENV = "KIOSK_CONFIG"
@@ -65,6 +68,17 @@ class ContentSettings:
     max_file_bytes: int = 50_000_000
     # Seconds an import waits for another running import to finish before giving up.
     lock_timeout_seconds: float = 60.0
+    # Months after an entry's `checked` date when it counts as stale: its spoken answer
+    # then ends with 「この情報は〇〇年〇月時点のものです。」 and review lists it first.
+    review_months: int = 12
+    # Table of offices (TSV) that entries name in their `office` field; "" = the bundled
+    # kiosk/data/offices.tsv.
+    offices_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.review_months < 1:
+            raise ConfigError(f"[content] review_months must be 1 or more (months), not "
+                              f"{self.review_months}")
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,9 @@ class AudioSettings:
     headphone_volume: float = 0.6
     # Start every session on the headphones instead of the loudspeaker.
     private_listening: bool = False
+    # WAV files bigger than this are refused before they are read (`kiosk ask --wav`); a
+    # spoken question is a few seconds, well under 1 MB.
+    max_file_bytes: int = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -375,6 +392,15 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    """The language of what staff and operators read (visitors always get Japanese)."""
+
+    # Messages, CLI help, reports and the staff desk: "ja" (Japanese) or "en" (English).
+    # $KIOSK_LANG overrides it for one command.
+    language: str = "ja"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole kiosk configuration, as loaded from one TOML file."""
 
@@ -393,6 +419,7 @@ class Settings:
     loop: LoopSettings = LoopSettings()
     screen: ScreenSettings = ScreenSettings()
     logging: LoggingSettings = LoggingSettings()
+    ui: UiSettings = UiSettings()
 
     def path(self, value: str) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -421,51 +448,202 @@ def _section_types() -> dict[str, type]:
     }
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a number (or of each number of a list), both ends included."""
+
+    low: float | None = None
+    high: float | None = None
+    #: A list must hold at least one value.
+    non_empty: bool = False
+
+    def allows(self, value: float) -> bool:
+        return (math.isfinite(value) and (self.low is None or value >= self.low)
+                and (self.high is None or value <= self.high))
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return _("between {low} and {high}").format(low=_num(self.low), high=_num(self.high))
+        if self.low is not None:
+            return _("at least {low}").format(low=_num(self.low))
+        return _("at most {high}").format(high=_num(self.high))
+
+
+def _num(value: float | None) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+FRACTION = Range(0.0, 1.0)
+PORT = Range(0, 65535)
+SECONDS = Range(0.0, 3600.0)
+COUNT = Range(1)
+#: Every number must be at least 0 unless RANGES gives it other bounds.
+NON_NEGATIVE = Range(0)
+#: Ranges checked at load, "section.key" → allowed values (see kiosk/defaults.toml).
+RANGES: dict[str, Range] = {
+    "content.max_title_chars": COUNT, "content.max_body_chars": COUNT,
+    "content.max_spoken_chars": COUNT, "content.max_spoken_sentence_chars": COUNT,
+    "content.max_id_chars": COUNT, "content.max_field_chars": COUNT,
+    "content.max_keywords": COUNT, "content.max_file_bytes": COUNT,
+    "content.lock_timeout_seconds": SECONDS,
+    "search.limit": Range(1, 1000), "search.bm25_b": FRACTION, "search.or_scale": FRACTION,
+    "search.reading_ngram_min": Range(1, 10), "search.reading_ngram_max": Range(1, 10),
+    "search.hiragana_word_weight": FRACTION, "search.reading_trust": FRACTION,
+    "search.semantic_margin_low": FRACTION, "search.semantic_margin_high": FRACTION,
+    "search.semantic_threads": Range(1, 64), "search.kana_share": FRACTION,
+    "answer.min_score": FRACTION, "answer.ambiguity_ratio": FRACTION,
+    "answer.sure_score": FRACTION, "answer.max_choices": Range(1, 10),
+    "answer.max_suggestions": Range(0, 20), "answer.alternative_margin": FRACTION,
+    "admin.port": PORT, "admin.session_minutes": COUNT, "admin.max_failed_signins": COUNT,
+    "admin.max_upload_bytes": COUNT, "admin.max_zip_files": COUNT,
+    "admin.max_unzipped_bytes": COUNT, "admin.test_questions": Range(0, 20),
+    "bundle.max_bundle_bytes": COUNT, "bundle.download_timeout_seconds": Range(1, 3600),
+    "asr.whisper_beam_size": Range(1, 20), "asr.whisper_threads": Range(0, 64),
+    "asr.no_speech_threshold": FRACTION, "asr.max_alternatives": Range(1, 10),
+    "audio.input_rate": Range(0, 384000), "audio.output_rate": Range(0, 384000),
+    "audio.volume": FRACTION, "audio.block_ms": Range(5, 500),
+    "audio.stall_seconds": Range(0.1, 60.0), "audio.reconnect_seconds": Range(0.1, 600.0),
+    "audio.headphone_volume": FRACTION, "audio.max_file_bytes": COUNT,
+    "endpointing.threshold": FRACTION, "endpointing.speech_start_seconds": Range(0.0, 5.0),
+    "endpointing.trailing_silence_seconds": Range(0.1, 10.0),
+    "endpointing.max_speech_seconds": Range(1.0, 120.0),
+    "endpointing.no_speech_timeout_seconds": Range(1.0, 600.0),
+    "endpointing.pre_roll_seconds": Range(0.0, 5.0),
+    "voice.rate": Range(2.0, 15.0), "voice.slow_rate": Range(2.0, 15.0),
+    "voice.rate_steps": Range(2.0, 15.0, non_empty=True), "voice.volume": FRACTION,
+    "voice.volume_steps": Range(0.0, 1.0, non_empty=True), "voice.peak_dbfs": Range(-60.0, -0.1),
+    "voice.pitch": Range(-12.0, 12.0), "voice.pause_before_seconds": Range(0.0, 5.0),
+    "voice.pause_after_seconds": Range(0.0, 5.0), "voice.sentence_pause_seconds": Range(0.0, 5.0),
+    "voice.clause_pause_seconds": Range(0.0, 5.0), "voice.sentence_max_chars": COUNT,
+    "voice.first_chunk_max_chars": COUNT, "voice.summary_max_sentences": COUNT,
+    "voice.summary_max_chars": COUNT,
+    "loop.session_timeout_seconds": Range(5.0, 86400.0),
+    "loop.timeout_warning_seconds": Range(20.0, 600.0), "loop.max_reprompts": Range(0, 10),
+    "loop.tone_hz": Range(100.0, 8000.0), "loop.tone_seconds": Range(0.0, 2.0),
+    "loop.tone_volume": FRACTION,
+    "screen.port": PORT, "screen.text_sizes": Range(0.5, 4.0, non_empty=True),
+    "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
+}
+#: Text settings that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "asr.engine": ("auto", "vosk", "whisper"),
+    "logging.level": ("debug", "info", "warning", "error"),
+    "ui.language": LANGUAGES,
+}
+
+
+def _type_name(expected: Any) -> str:
+    return {int: _("a whole number"), float: _("a number"), str: _("text in quotes"),
+            bool: _("true or false")}.get(expected, getattr(expected, "__name__", str(expected)))
+
+
 def _coerce(where: str, key: str, value: Any, expected: Any) -> Any:
     origin = typing.get_origin(expected)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: '{key}' must be a list")
-        return tuple(value)
+            raise ConfigError(_("{where}: '{key}' must be a list, e.g. {key} = [{example}]")
+                              .format(where=where, key=key, example="…"))
+        item_type = typing.get_args(expected)[0]
+        return tuple(_coerce(where, key, item, item_type) for item in value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if expected in (int, float, str, bool) and not isinstance(value, expected):
+    if expected in (int, float, str, bool) and (
+            not isinstance(value, expected) or (expected is int and isinstance(value, bool))):
         raise ConfigError(
-            f"{where}: '{key}' must be {expected.__name__}, not {type(value).__name__} ({value!r})"
-        )
+            _("{where}: '{key}' must be {kind}, not {value!r}").format(
+                where=where, key=key, kind=_type_name(expected), value=value))
     return value
 
 
-def _build_section(where: str, cls: type, data: dict[str, Any]) -> Any:
+def _check_value(where: str, section: str, key: str, value: Any) -> None:
+    """The value's range (numbers) or choices (words); ConfigError naming file and key."""
+    name = f"{section}.{key}"
+    choices = CHOICES.get(name)
+    if choices is not None and value not in choices:
+        raise ConfigError(_("{where}: '{key}' = {value!r} is not allowed; use one of {choices}")
+                          .format(where=where, key=key, value=value,
+                                  choices=", ".join(f'"{c}"' for c in choices)))
+    rule = RANGES.get(name, NON_NEGATIVE)
+    numbers = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple) and rule.non_empty and not value:
+        raise ConfigError(_("{where}: '{key}' must list at least one value")
+                          .format(where=where, key=key))
+    for number in numbers:
+        if isinstance(number, (int, float)) and not isinstance(number, bool) \
+                and not rule.allows(number):
+            raise ConfigError(_("{where}: '{key}' = {value} is out of range; it must be "
+                                "{allowed} (see kiosk/defaults.toml)")
+                              .format(where=where, key=key, value=_num(number),
+                                      allowed=rule.describe()))
+
+
+def check_section(name: str, section: Any, where: str = "settings") -> None:
+    """Check one section built in code (not read from a file) against the same ranges and
+    choices as a loaded config; ConfigError naming the section and key."""
+    for f in dataclasses.fields(section):
+        _check_value(f"{where} [{name}]", name, f.name, getattr(section, f.name))
+
+
+def _check_together(where: str, settings: Settings) -> None:
+    """Settings that only make sense relative to each other."""
+    pairs = [
+        ("search", "reading_ngram_min", "reading_ngram_max"),
+        ("search", "semantic_margin_low", "semantic_margin_high"),
+        ("answer", "min_score", "sure_score"),
+    ]
+    for section, low, high in pairs:
+        values = getattr(settings, section)
+        if getattr(values, low) > getattr(values, high):
+            raise ConfigError(_("{where} [{section}]: '{low}' ({low_value}) must not be larger "
+                                "than '{high}' ({high_value})").format(
+                where=where, section=section, low=low, high=high,
+                low_value=_num(getattr(values, low)), high_value=_num(getattr(values, high))))
+
+
+def _did_you_mean(word: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return _(" (did you mean '{name}'?)").format(name=close[0]) if close else ""
+
+
+def _build_section(where: str, section: str, cls: type, data: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in sorted(set(data) - set(known)):
+        hint = _did_you_mean(key, known)
+        if not hint:
+            owners = [name for name, other in _section_types().items()
+                      if key in {f.name for f in dataclasses.fields(other)}]
+            if owners:
+                hint = _(" (it belongs in [{section}])").format(section=owners[0])
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
-        )
+            _("{where}: unknown key '{key}'{hint}; known keys: {known}").format(
+                where=where, key=key, hint=hint, known=", ".join(sorted(known))))
     values = {k: _coerce(where, k, v, hints[k]) for k, v in data.items()}
+    for key, value in values.items():
+        _check_value(where, section, key, value)
     return cls(**values)
 
 
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path, source: Path | None = None,
                        where: str = "config") -> Settings:
-    """Build Settings from parsed TOML, checking every section and key."""
+    """Build Settings from parsed TOML, checking every section, key, type and range."""
     sections = _section_types()
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
+    for name in sorted(set(data) - set(sections)):
         raise ConfigError(
-            f"{where}: unknown section(s) [{'], ['.join(unknown)}]; "
-            f"known sections: {', '.join(sorted(sections))}"
-        )
+            _("{where}: unknown section [{name}]{hint}; known sections: {known}").format(
+                where=where, name=name, hint=_did_you_mean(name, sections),
+                known=", ".join(sorted(sections))))
     built = {}
     for name, cls in sections.items():
         raw = data.get(name, {})
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: [{name}] must be a table")
-        built[name] = _build_section(f"{where} [{name}]", cls, raw)
+            raise ConfigError(_("{where}: [{name}] must be a table (a [{name}] heading with "
+                                "'key = value' lines under it)").format(where=where, name=name))
+        built[name] = _build_section(f"{where} [{name}]", name, cls, raw)
     built = {name: _resolve_paths(name, section, base_dir) for name, section in built.items()}
-    return Settings(base_dir=base_dir, source=source, **built)
+    settings = Settings(base_dir=base_dir, source=source, **built)
+    _check_together(where, settings)
+    return settings
 
 
 #: Settings that name a file or folder. They are made absolute against the config file's
@@ -495,25 +673,53 @@ def _resolve_paths(name: str, section: Any, base_dir: Path) -> Any:
     return dataclasses.replace(section, **changes) if changes else section
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Load the config file named, or $KIOSK_CONFIG, or ./kiosk.toml, or the defaults."""
+def config_path(path: str | Path | None = None) -> Path | None:
+    """The config file to read: the one named, or $KIOSK_CONFIG, or ./kiosk.toml, or None."""
     if path is None:
         env = os.environ.get(CONFIG_ENV)
         if env:
             path = env
         elif Path("kiosk.toml").is_file():
             path = Path("kiosk.toml")
-    if path is None:
+    return None if path is None else Path(path).expanduser().resolve()
+
+
+def configured_language(path: str | Path | None = None) -> str:
+    """The message language for this config ($KIOSK_LANG, then `[ui] language`), read
+    before the rest is checked so even the config's own errors come in that language."""
+    file = config_path(path)
+    configured = None
+    if file is not None:
+        try:
+            with open(file, "rb") as fh:
+                ui = tomllib.load(fh).get("ui", {})
+            configured = ui.get("language") if isinstance(ui, dict) else None
+        except (OSError, tomllib.TOMLDecodeError):
+            pass
+    return resolve_language(configured if isinstance(configured, str) else None)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load the config file named, or $KIOSK_CONFIG, or ./kiosk.toml, or the defaults."""
+    file = config_path(path)
+    if file is None:
         home = os.environ.get(HOME_ENV)
         return settings_from_dict({}, base_dir=Path(home).resolve() if home else Path.cwd())
-    file = Path(path).expanduser().resolve()
+    if file.is_dir():
+        raise ConfigError(_("config file {file} is a folder; give the path of a .toml file")
+                          .format(file=file))
     try:
         with open(file, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {file} does not exist") from None
+        raise ConfigError(_("config file {file} does not exist; check the path given with "
+                            "--config or $KIOSK_CONFIG").format(file=file)) from None
+    except OSError as exc:
+        raise ConfigError(_("config file {file} cannot be read ({reason})")
+                          .format(file=file, reason=exc.strerror or exc)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+        raise ConfigError(_("config file {file} is not valid TOML: {reason}")
+                          .format(file=file, reason=exc)) from None
     return settings_from_dict(data, base_dir=file.parent, source=file, where=str(file))
 
 

@@ -10,6 +10,10 @@ import socket
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Messages are Japanese by default; the suite reads them in English (their source text) so
+# its assertions stay readable, and tests/test_messages.py checks the Japanese side: the same
+# errors in both languages, every --help in Japanese by default. Child processes inherit it.
+os.environ["KIOSK_LANG"] = "en"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 _real_connect = socket.socket.connect

@@ -384,11 +384,64 @@ def test_header_only_wav_has_no_audio(tmp_path):
         load_wav(p)
 
 
-def test_truncated_wav_keeps_what_is_there_or_explains(tmp_path):
+def test_truncated_wav_says_it_is_cut_short(tmp_path):
+    """Issue 17: a cut-off copy was transcribed and reported as "no speech was heard"."""
     p = _wav(tmp_path / "cut.wav", _tone(300, 1.0, 16000), 16000)
     p.write_bytes(p.read_bytes()[:5001])  # cut mid-sample
-    clip = load_wav(p)
-    assert 0 < clip.duration < 1.0
+    with pytest.raises(AudioError, match=r"cut short: it holds 0\.2 s of the 1\.0 s") as info:
+        load_wav(p)
+    assert str(p) in str(info.value) and "copy or record it again" in str(info.value)
+
+
+def test_wav_cut_inside_its_header_says_so(tmp_path):
+    p = _wav(tmp_path / "cut.wav", _tone(300, 1.0, 16000), 16000)
+    p.write_bytes(p.read_bytes()[:30])
+    with pytest.raises(AudioError, match="cut short or damaged"):
+        load_wav(p)
+
+
+def test_streamed_wav_without_a_size_is_read_whole(tmp_path):
+    """Recorders stopped abruptly leave 0xFFFFFFFF as the data size: not a truncation."""
+    p = _wav(tmp_path / "live.wav", _tone(300, 0.5, 16000), 16000)
+    data = bytearray(p.read_bytes())
+    data[40:44] = b"\xff\xff\xff\xff"
+    p.write_bytes(bytes(data))
+    assert load_wav(p).duration == 0.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_wav_is_read(tmp_path, dtype):
+    """Issue 17: a float32 WAV (what many editors export) was refused as "unknown format: 3"."""
+    import scipy.io.wavfile
+
+    tone = _tone(300, 0.5, 22050, 0.5)
+    stereo = np.stack([tone, tone], axis=1).astype(dtype)
+    scipy.io.wavfile.write(tmp_path / "f.wav", 22050, stereo)
+    clip = load_wav(tmp_path / "f.wav", rate=16000)
+    assert clip.rate == 16000 and abs(clip.duration - 0.5) < 0.01
+    assert abs(np.max(np.abs(clip.samples)) - 0.5) < 0.02
+
+
+def test_compressed_wav_names_its_format(tmp_path):
+    p = _wav(tmp_path / "adpcm.wav", _tone(300, 0.2, 16000), 16000)
+    data = bytearray(p.read_bytes())
+    data[20:22] = (2).to_bytes(2, "little")  # Microsoft ADPCM
+    p.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=r"compressed \(format 2\).*16-bit PCM"):
+        load_wav(p)
+
+
+def test_a_folder_is_not_a_wav_file(tmp_path):
+    with pytest.raises(AudioError, match="is a folder, not a WAV file"):
+        load_wav(tmp_path)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
+    p = tmp_path / "huge.wav"
+    with open(p, "wb") as fh:  # sparse: 3 GB on paper, nothing on disk
+        fh.truncate(3_000_000_000)
+    with pytest.raises(AudioError, match=r"3,000,000,000 bytes.*max_file_bytes"):
+        load_wav(p)
 
 
 def test_missing_file(tmp_path):

@@ -31,7 +31,7 @@ def test_unknown_key_is_named(tmp_path: Path):
 def test_wrong_type_is_named(tmp_path: Path):
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text('[search]\nlimit = "ten"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="'limit' must be int"):
+    with pytest.raises(ConfigError, match="'limit' must be a whole number"):
         load_settings(cfg)
 
 
@@ -68,3 +68,59 @@ def test_config_error_is_a_kiosk_error():
     from kiosk import KioskError
 
     assert issubclass(ConfigError, KioskError)
+
+
+# ------------------------------------------------------------ issue 17: checked at load
+
+
+def _load(tmp_path: Path, text: str):
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(text, encoding="utf-8")
+    return cfg, lambda: load_settings(cfg)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[voice]\nvolume = 3\n", r"\[voice\]: 'volume' = 3 is out of range; it must be between 0 and 1"),
+    ("[audio]\nvolume = -0.5\n", r"'volume' = -0.5 is out of range"),
+    ("[screen]\nport = 70000\n", r"'port' = 70000 is out of range; it must be between 0 and 65535"),
+    ("[search]\nlimit = 0\n", r"'limit' = 0 is out of range; it must be between 1 and 1000"),
+    ("[voice]\nvolume_steps = [0.5, 2.0]\n", r"'volume_steps' = 2 is out of range"),
+    ("[voice]\nrate_steps = []\n", r"'rate_steps' must list at least one value"),
+    ("[content]\nkeep_versions = -1\n", r"'keep_versions' = -1 is out of range; it must be at least 0"),
+    ('[asr]\nengine = "whsper"\n', r"'engine' = 'whsper' is not allowed; use one of \"auto\""),
+    ('[ui]\nlanguage = "fr"\n', r"'language' = 'fr' is not allowed; use one of \"ja\", \"en\""),
+    ("[search]\nsemantic = 1\n", r"'semantic' must be true or false, not 1"),
+    ("[search]\nlimit = true\n", r"'limit' must be a whole number, not True"),
+    ("[voice]\nrate_steps = [5, \"fast\"]\n", r"'rate_steps' must be a number, not 'fast'"),
+    ("[search]\nreading_ngram_min = 4\nreading_ngram_max = 3\n",
+     r"'reading_ngram_min' \(4\) must not be larger than 'reading_ngram_max' \(3\)"),
+])
+def test_values_are_checked_when_the_config_is_read(tmp_path: Path, text: str, message: str):
+    """Issue 17: `[voice] volume = 3` was accepted until the voice was first used."""
+    cfg, load = _load(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load()
+    assert str(cfg) in str(info.value)
+
+
+def test_a_typo_gets_did_you_mean(tmp_path: Path):
+    _, load = _load(tmp_path, "[voice]\nvolum = 0.5\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'volum' \(did you mean 'volume'\?\)"):
+        load()
+    _, load = _load(tmp_path, "[sreen]\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[sreen\] \(did you mean 'screen'\?\)"):
+        load()
+
+
+def test_a_key_in_the_wrong_section_says_where_it_belongs(tmp_path: Path):
+    _, load = _load(tmp_path, "[audio]\nsemantic_threads = 2\n")
+    with pytest.raises(ConfigError, match=r"'semantic_threads' \(it belongs in \[search\]\)"):
+        load()
+
+
+def test_every_range_names_a_real_setting():
+    from kiosk.config import CHOICES, RANGES
+
+    for name in [*RANGES, *CHOICES]:
+        section, key = name.split(".")
+        assert key in defaults_as_dict()[section], name

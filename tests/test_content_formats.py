@@ -24,7 +24,8 @@ from kiosk.content.entries import (
 
 GOOD = {"id": "library-hours", "title": "図書館は何時まで開いていますか",
         "body": "中央図書館は、午前9時から午後8時までです。", "category": "図書館",
-        "keywords": ["図書館", "開館時間"], "updated": "2026-11-27"}
+        "keywords": ["図書館", "開館時間"], "updated": "2026-11-27",
+        "source": "厚木市ホームページ"}  # an entry without any source gets a warning
 
 
 def jsonl(path: Path, *rows: dict | str) -> Path:
@@ -295,10 +296,11 @@ def test_markdown_folder(tmp_path):
     (folder / "library.md").write_text(
         "---\nid: library-hours\ntitle: 図書館は何時まで開いていますか\ncategory: 図書館\n"
         "keywords: [図書館、開館時間]\nspoken: |\n  図書館は夜8時までです。\n  月曜日は休みです。\n"
-        "updated: 2026-11-27\n---\n\n中央図書館は、午前9時から午後8時までです。\n\n月曜日は休館日です。\n",
+        "updated: 2026-11-27\nsource: 厚木市ホームページ\n---\n\n中央図書館は、午前9時から午後8時までです。\n\n月曜日は休館日です。\n",
         encoding="utf-8")
     (folder / "facilities" / "kouminkan.md").write_text(
-        "---\ncategory: 施設\nkeywords:\n  - 公民館\n  - こうみんかん\nlat: 35.44\nlon: 139.36\n---\n"
+        "---\ncategory: 施設\nkeywords:\n  - 公民館\n  - こうみんかん\nlat: 35.44\nlon: 139.36\n"
+        "source_url: https://www.city.atsugi.kanagawa.jp/\n---\n"
         "# 公民館の場所\n\n公民館は市内に15か所あります。\n", encoding="utf-8")
     (folder / "README.md").write_text("# notes for staff\n", encoding="utf-8")
     (folder / ".hidden.md").write_text("junk", encoding="utf-8")

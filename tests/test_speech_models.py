@@ -97,6 +97,30 @@ def test_truncated_whisper_model_is_noticed_and_rebuilt(tmp_path):
     assert (folder / "model.bin").stat().st_size == 145217532
 
 
+def test_first_use_assembles_the_model_without_a_warning_and_shows_progress(tmp_path, caplog):
+    """Issue 17: the first `kiosk ask --wav` logged a WARNING for the normal assembly."""
+    import logging
+
+    from kiosk.progress import reporting_to
+    from kiosk.speech.whisper import WhisperRecogniser
+
+    seen = []
+    caplog.set_level(logging.INFO, logger="kiosk")
+    with reporting_to(seen.append):
+        WhisperRecogniser.from_settings(Settings(base_dir=tmp_path))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("assembling the whisper model" in r.getMessage() for r in caplog.records)
+    steps = [u for u in seen if u.step.startswith("assembling the speech model")]
+    assert steps[-1].finished and steps[-1].done == steps[-1].total > 100_000_000
+    # a damaged model is still worth a warning
+    with open(tmp_path / "models" / "whisper-base" / "model.bin", "r+b") as fh:
+        fh.truncate(1000)
+    caplog.clear()
+    ensure_whisper_model(Settings(base_dir=tmp_path), log=logging.getLogger("kiosk.t").info,
+                         warn=logging.getLogger("kiosk.t").warning)
+    assert [r.levelname for r in caplog.records if "damaged" in r.getMessage()] == ["WARNING"]
+
+
 # --- vosk install ---------------------------------------------------------------------------
 
 def test_install_from_zip_then_list_shows_vosk_active(tmp_path, capsys):

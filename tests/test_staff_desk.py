@@ -273,6 +273,12 @@ def test_upload_preview_publish_ask_and_roll_back(staff, desk: Desk, tmp_path: P
         page.get_by_role("button", name=re.compile("公開する")).click()
         page.wait_for_url(desk.url + "/")
     assert "公開しました" in page.get_by_role("status").first.inner_text()
+    # the page polled /progress while publishing (issue 17): every step, each finished
+    steps = page.request.get(desk.url + "/progress").json()
+    assert {"analysing entries", "writing the index"} <= {s["step"] for s in steps}
+    assert all(s["finished"] for s in steps)
+    analysed = next(s for s in steps if s["step"] == "analysing entries")
+    assert analysed["done"] == analysed["total"] > 0 and "entries" in analysed["line"]
     assert NEW_TITLE in ask_live(page, "市民プールは何時まで泳げますか")
     assert len(desk.server.desk.content.versions()) == min(
         versions_before + 1, desk.settings.content.keep_versions + 1)

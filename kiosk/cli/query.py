@@ -22,9 +22,12 @@ from typing import Any, TextIO
 from kiosk import KioskError
 from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer, AnswerKind
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import Settings, load_settings
+from kiosk.content.contract import checked_date_text
 from kiosk.content.publishing import ensure_index
 from kiosk.dialogue.ask import ask
+from kiosk.i18n import _
 from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
 from kiosk.search.versions import IndexVersions, open_version
@@ -32,45 +35,45 @@ from kiosk.search.versions import IndexVersions, open_version
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ask = subparsers.add_parser(
-        "ask", help="answer a question from the city information",
-        description="Answer one question, as the kiosk would: the best entry with its title "
-                    "and source, a question back when unsure, or suggested categories when "
-                    "nothing fits.")
+        "ask", help=_("answer a question from the city information"),
+        description=_("Answer one question, as the kiosk would: the best entry with its title "
+                      "and source, a question back when unsure, or suggested categories when "
+                      "nothing fits."))
     ask.add_argument("question", nargs="?", default="",
-                     help="the question, in Japanese (kana or kanji)")
+                     help=_("the question, in Japanese (kana or kanji)"))
     ask.add_argument("--wav", metavar="FILE",
-                     help="a spoken question instead (WAV, any rate, mono or stereo): prints "
-                          "what was heard and the alternatives, then the answer")
+                     help=_("a spoken question instead (WAV, any rate, mono or stereo): prints "
+                            "what was heard and the alternatives, then the answer"))
     _add_index_options(ask)
     ask.add_argument("--json", action="store_true",
-                     help="print the decision and the ranked candidates with scores as JSON")
+                     help=_("print the decision and the ranked candidates with scores as JSON"))
     ask.add_argument("--speak", action="store_true",
-                     help="also say the answer aloud with the kiosk voice")
+                     help=_("also say the answer aloud with the kiosk voice"))
     ask.add_argument("--out", metavar="ANSWER.wav",
-                     help="also write the spoken answer to a WAV file")
+                     help=_("also write the spoken answer to a WAV file"))
     ask.add_argument("--slow", action="store_true",
-                     help="with --speak/--out: the slower pace for elderly listeners")
+                     help=_("with --speak/--out: the slower pace for elderly listeners"))
     ask.set_defaults(func=cmd_ask)
 
     search = subparsers.add_parser(
-        "search", help="ranked search results (for evaluation and scripts)",
-        description="Print ranked entries for a query. With --batch, read one query per line "
-                    "from stdin and write one JSON list per line, in the same order.")
-    search.add_argument("query", nargs="?", help="the query (omit with --batch)")
+        "search", help=_("ranked search results (for evaluation and scripts)"),
+        description=_("Print ranked entries for a query. With --batch, read one query per line "
+                      "from stdin and write one JSON list per line, in the same order."))
+    search.add_argument("query", nargs="?", help=_("the query (omit with --batch)"))
     _add_index_options(search)
     search.add_argument("--json", action="store_true",
-                        help='print a JSON list of {"id", "title", "score"}')
+                        help=_('print a JSON list of {"id", "title", "score"}'))
     search.add_argument("--batch", action="store_true",
-                        help="read queries from stdin, one per line; write JSON lines")
+                        help=_("read queries from stdin, one per line; write JSON lines"))
     search.set_defaults(func=cmd_search)
 
 
 def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", metavar="DIR",
-                        help="index folder (default: paths.index_dir from the config; the "
-                             "bundled content is indexed there on first run)")
+                        help=_("index folder (default: paths.index_dir from the config; the "
+                               "bundled content is indexed there on first run)"))
     parser.add_argument("--limit", type=int, metavar="N",
-                        help="how many candidates to consider (default: search.limit)")
+                        help=_("how many candidates to consider (default: search.limit)"))
 
 
 # --------------------------------------------------------------------------- opening
@@ -84,8 +87,8 @@ def open_search_index(settings: Settings, index_dir: str | Path | None = None) -
         folder = Path(index_dir).expanduser()
         if not folder.exists():
             raise KioskError(
-                f"there is no index folder {folder}; check the --index path, or build one with "
-                f"`kiosk content import FILE... --index {folder}`")
+                _("there is no index folder {folder}; check the --index path, or build one "
+                  "with `kiosk content import FILE... --index {folder}`").format(folder=folder))
         folder = IndexVersions(folder).current_path() or folder
     else:
         folder = ensure_index(settings)
@@ -95,14 +98,15 @@ def open_search_index(settings: Settings, index_dir: str | Path | None = None) -
         raise
     except Exception as exc:  # whoosh raises its own errors for damaged files
         raise KioskError(
-            f"the search index in {folder} is damaged and cannot be read ({exc}); run "
-            "`kiosk content rollback`, or import the content again") from None
+            _("the search index in {folder} is damaged and cannot be read ({reason}); run "
+              "`kiosk content rollback`, or import the content again").format(
+                folder=folder, reason=exc)) from None
 
 
 def _limit(args: argparse.Namespace, settings: Settings) -> int:
     limit = settings.search.limit if args.limit is None else args.limit
     if limit < 1:
-        raise KioskError(f"--limit must be 1 or more (got {limit})")
+        raise KioskError(_("--limit must be 1 or more (got {limit})").format(limit=limit))
     return limit
 
 
@@ -113,7 +117,7 @@ def question_text(args: argparse.Namespace) -> str:
     """Step 1: the question as text (typed; speech input replaces this step)."""
     text = " ".join((args.question or "").split())
     if not text:
-        raise KioskError('the question is empty; type one, e.g. kiosk ask "住民票がほしい"')
+        raise KioskError(_('the question is empty; type one, e.g. kiosk ask "住民票がほしい"'))
     return text
 
 
@@ -128,7 +132,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     wav = getattr(args, "wav", None)
     if wav and args.question:
-        raise KioskError("give either a typed question or --wav FILE, not both")
+        raise KioskError(_("give either a typed question or --wav FILE, not both"))
     question = "" if wav else question_text(args)
     heard = None
     with open_search_index(settings, args.index) as index:
@@ -145,7 +149,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             answer = compose_answer(index, settings, heard.text, _limit(args, settings),
                                     heard.alternatives)
             if not args.json and answer.query != heard.text.strip():
-                sys.stdout.write(f"答えた聞き取り: {answer.query}  (the content fits it better)\n")
+                sys.stdout.write(_("答えた聞き取り: {text}  (the content fits it better)").format(text=answer.query) + "\n")
         else:
             answer = compose_answer(index, settings, question, _limit(args, settings))
     if args.json:
@@ -160,7 +164,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         from kiosk.cli.speech import speak_answer
 
         speak_answer(settings, answer, out=args.out, speak=args.speak, slow=args.slow)
-    return 1 if answer.kind is AnswerKind.NONE else 0
+    return ExitCode.PROBLEMS if answer.kind is AnswerKind.NONE else ExitCode.OK
 
 
 def answer_as_text(answer: Answer) -> str:
@@ -191,7 +195,10 @@ def _entry_lines(hit: Hit) -> list[str]:
             lines.append(f"{label}：{value}")
     if entry.source:
         source = entry.source if entry.source.startswith("出典") else f"出典：{entry.source}"
-        lines.append(f"（{source}）")
+        lines.append(f"（{source}{'　' + entry.source_url if entry.source_url else ''}）")
+    if entry.checked:
+        what = "市のページで未確認。" if entry.status == "unverified" else ""
+        lines.append(f"（{what}確認日：{checked_date_text(entry)}）")
     return lines
 
 
@@ -210,6 +217,9 @@ def answer_as_json(answer: Answer) -> dict[str, Any]:
             "category": best.entry.category,
             "source": best.entry.source,
             "updated": best.entry.updated,
+            "source_url": best.entry.source_url,
+            "checked": best.entry.checked,
+            "status": best.entry.status,
         },
         "candidates": [
             {"id": h.entry.id, "title": h.entry.title, "category": h.entry.category,
@@ -231,10 +241,10 @@ def hits_as_json(hits: list[Hit]) -> list[dict[str, Any]]:
 def cmd_search(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.batch and args.query:
-        raise KioskError("give either a query or --batch (queries on stdin), not both")
+        raise KioskError(_("give either a query or --batch (queries on stdin), not both"))
     if not args.batch and not (args.query or "").strip():
-        raise KioskError('no query given; e.g. kiosk search "ごみの日", or use --batch '
-                         "to read queries from stdin")
+        raise KioskError(_('no query given; e.g. kiosk search "ごみの日", or use --batch '
+                           "to read queries from stdin"))
     limit = _limit(args, settings)
     with open_search_index(settings, args.index) as index:
         if args.batch:
@@ -258,8 +268,8 @@ def _stdin_lines():
         try:
             yield raw.decode("utf-8-sig" if n == 1 else "utf-8")
         except UnicodeDecodeError:
-            raise KioskError(f"stdin line {n} is not UTF-8 text; convert the query file to "
-                             "UTF-8 (e.g. iconv -f SHIFT_JIS -t UTF-8)") from None
+            raise KioskError(_("stdin line {n} is not UTF-8 text; convert the query file to "
+                               "UTF-8 (e.g. iconv -f SHIFT_JIS -t UTF-8)").format(n=n)) from None
 
 
 def _search_batch(index: SearchIndex, limit: int, lines, out: TextIO) -> None:

@@ -23,10 +23,12 @@ import threading
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import Settings, load_settings
 from kiosk.dialogue.conversation import KEYMAP, Command, DeviceChanged, Key, Press
 from kiosk.dialogue.eventlog import QueryLog, log_dir, setup_logging
 from kiosk.dialogue.runner import MICROPHONE_DEVICE, Kiosk, make_kiosk
+from kiosk.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -37,30 +39,30 @@ _TERMINAL_KEYS = {"\r": "Enter", "\n": "Enter", "\x1b": "Escape", "\x1b[A": "Arr
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
-        "run", help="run the kiosk (screen, voice, microphone) until stopped",
-        description="Run the kiosk: the conversation loop with the microphone, the voice and "
-                    "the visitor screen on loopback (open the printed address full-screen). "
-                    "/healthz reports model, devices, index version, uptime and last error.")
+        "run", help=_("run the kiosk (screen, voice, microphone) until stopped"),
+        description=_("Run the kiosk: the conversation loop with the microphone, the voice and "
+                      "the visitor screen on loopback (open the printed address full-screen). "
+                      "/healthz reports model, devices, index version, uptime and last error."))
     run.add_argument("--headless", action="store_true",
-                     help="audio only, for a box with no display: no screen page; keys are "
-                          "read from this terminal (Space/Enter = the big button)")
-    run.add_argument("--port", type=int, help="port of the screen and /healthz "
-                                              "(default: [screen] port)")
+                     help=_("audio only, for a box with no display: no screen page; keys are "
+                            "read from this terminal (Space/Enter = the big button)"))
+    run.add_argument("--port", type=int, help=_("port of the screen and /healthz "
+                                                "(default: [screen] port)"))
     run.add_argument("--no-microphone", action="store_true",
-                     help="touch and typing only (no speech recognition is loaded)")
+                     help=_("touch and typing only (no speech recognition is loaded)"))
     run.set_defaults(func=cmd_run)
 
     report = subparsers.add_parser(
-        "report", help="reports for staff from the opt-in query log",
-        description="Reports from the query log ([logging] query_log = true).")
+        "report", help=_("reports for staff from the opt-in query log"),
+        description=_("Reports from the query log ([logging] query_log = true)."))
     rsub = report.add_subparsers(dest="report", metavar="REPORT")
-    un = rsub.add_parser("unanswered", help="questions that found nothing, most frequent first",
-                         description="List the questions visitors asked that found nothing, "
-                                     "most frequent first, so staff know what content to add.")
-    un.add_argument("--limit", type=int, default=50, help="how many to list (default 50)")
-    un.add_argument("--json", action="store_true", help="print JSON [[question, count], …]")
+    un = rsub.add_parser("unanswered", help=_("questions that found nothing, most frequent first"),
+                         description=_("List the questions visitors asked that found nothing, "
+                                       "most frequent first, so staff know what content to add."))
+    un.add_argument("--limit", type=int, default=50, help=_("how many to list (default 50)"))
+    un.add_argument("--json", action="store_true", help=_("print JSON [[question, count], …]"))
     un.set_defaults(func=cmd_report_unanswered)
-    report.set_defaults(func=lambda args: (report.print_help(), 2)[1])
+    report.set_defaults(func=lambda args: (report.print_help(), ExitCode.BAD_INPUT)[1])
 
 
 # --- kiosk report unanswered ------------------------------------------------------------------
@@ -68,24 +70,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_report_unanswered(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.limit is not None and args.limit < 1:
-        raise KioskError("--limit must be 1 or more")
+        raise KioskError(_("--limit must be 1 or more (got {limit})").format(limit=args.limit))
     qlog = QueryLog(settings)
     rows = qlog.unanswered(args.limit)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     if not settings.logging.query_log and not rows:
-        print("The query log is off, so there is nothing to report. To collect questions "
-              "(recognised text only, never audio), set [logging] query_log = true in the "
-              f"config; they are kept {settings.logging.query_log_days} days.")
+        print(_("The query log is off, so there is nothing to report. To collect questions "
+                "(recognised text only, never audio), set [logging] query_log = true in the "
+                "config; they are kept {days} days.").format(days=settings.logging.query_log_days))
         return 0
     if not rows:
-        print(f"No unanswered questions in the last {settings.logging.query_log_days} days "
-              f"(log folder: {qlog.folder}).")
+        print(_("No unanswered questions in the last {days} days (log folder: {folder}).")
+              .format(days=settings.logging.query_log_days, folder=qlog.folder))
         return 0
-    width = max(len(str(n)) for _, n in rows)
-    print(f"Questions that found nothing (last {settings.logging.query_log_days} days), "
-          "most frequent first:")
+    width = max(len(str(n)) for _question, n in rows)
+    print(_("Questions that found nothing (last {days} days), most frequent first:")
+          .format(days=settings.logging.query_log_days))
     for question, count in rows:
         print(f"{count:>{width}}  {question}")
     return 0
@@ -113,7 +115,7 @@ def _read_terminal_keys(kiosk: Kiosk, stop: threading.Event) -> None:
     tty.setcbreak(fd)
     try:
         while not stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.2)
+            ready, _unused, _errors = select.select([fd], [], [], 0.2)
             if not ready:
                 continue
             data = os.read(fd, 16).decode("utf-8", errors="ignore")
@@ -178,14 +180,14 @@ class KioskService:
             recogniser = open_recogniser(self.settings,
                                          vocabulary=vocabulary_from(self.searcher.entries()))
         except Exception as exc:  # ModelError and the like: the kiosk stays usable by touch
-            self.model_error = f"no speech recognition: {exc}"
+            self.model_error = _("no speech recognition: {reason}").format(reason=exc)
             self.health.error(self.model_error)
             log.error("%s", self.model_error)
             self.kiosk.post(DeviceChanged("microphone", False, self.model_error))
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
         self.kiosk.recogniser = recogniser
-        log.info("speech recognition ready (%s)", self.engine)
+        log.info(_("speech recognition ready (%s)"), self.engine)
 
     def start(self) -> None:
         threading.Thread(target=self.server.serve_forever, name="kiosk-http", daemon=True).start()
@@ -193,23 +195,25 @@ class KioskService:
         if self._want_microphone:
             threading.Thread(target=self._load_recogniser, name="kiosk-model", daemon=True).start()
         else:
-            self.kiosk.post(DeviceChanged("microphone", False, "started without a microphone"))
+            self.kiosk.post(DeviceChanged("microphone", False,
+                                          _("started without a microphone")))
         command = self.settings.screen.browser_command
         if command and not self.headless:
             try:
                 self.browser = subprocess.Popen([*shlex.split(command), self.url])
             except OSError as exc:
-                raise KioskError(f"cannot start the screen browser ({exc}); check [screen] "
-                                 f"browser_command = {command!r}") from None
+                raise KioskError(_("cannot start the screen browser ({reason}); check [screen] "
+                                   "browser_command = {command!r}").format(
+                    reason=exc, command=command)) from None
         if self.settings.admin.with_kiosk:
             from kiosk.staff.desk import StaffPasswords, serve_in_background
 
             self.staff_desk = serve_in_background(self.settings)
             host, port = self.staff_desk.server_address[:2]
-            log.info("staff page at http://%s:%s/", host, port)
+            log.info(_("staff page at http://%s:%s/"), host, port)
             if not StaffPasswords(self.settings.state_dir).users():
-                log.warning("no staff password is set, so nobody can sign in to the staff "
-                            "page: set one with `kiosk admin set-password --user NAME`")
+                log.warning(_("no staff password is set, so nobody can sign in to the staff "
+                              "page: set one with `kiosk admin set-password --user NAME`"))
         bundle = self.settings.bundle
         if bundle.pull_url and bundle.poll_minutes > 0:
             from kiosk.content.bundles import BundlePoller
@@ -241,12 +245,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                            microphone=not args.no_microphone)
     signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
     service.start()
-    where = "" if args.headless else f"screen at {service.url}, "
-    print(f"kiosk running: {where}health at {service.url}healthz; "
-          f"logs in {logfile or log_dir(settings)}. Stop with Ctrl+C.", flush=True)
+    where = "" if args.headless else _("screen at {url}, ").format(url=service.url)
+    print(_("kiosk running: {where}health at {url}healthz; logs in {logs}. Stop with Ctrl+C.")
+          .format(where=where, url=service.url, logs=logfile or log_dir(settings)), flush=True)
     if args.headless:
-        print("Keys: Space/Enter = the big button, r = repeat, s = slower, f = faster, "
-              "n = next, e = end, +/- = volume, h = headphones.", flush=True)
+        print(_("Keys: Space/Enter = the big button, r = repeat, s = slower, f = faster, "
+                "n = next, e = end, +/- = volume, h = headphones."), flush=True)
     try:
         service.stop_event.wait()
     except KeyboardInterrupt:

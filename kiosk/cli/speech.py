@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from kiosk import KioskError
 from kiosk.config import Settings, load_settings
+from kiosk.i18n import _
 
 if TYPE_CHECKING:
     from kiosk.answer.contract import Answer
@@ -32,25 +33,25 @@ Voice / 音声合成
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     say = subparsers.add_parser(
-        "say", help="speak text with the kiosk voice (or save it as WAV)",
-        description="Say Japanese text the way the kiosk says answers: times, dates, phone "
-                    "numbers and place names are made speakable first. Plays through the "
-                    "configured speaker, or writes a WAV file with --out.")
-    say.add_argument("text", nargs="?", help='the text, e.g. "受付は8:30からです" ("-" = stdin)')
-    say.add_argument("--out", metavar="FILE.wav", help="write a WAV file instead of playing")
+        "say", help=_("speak text with the kiosk voice (or save it as WAV)"),
+        description=_("Say Japanese text the way the kiosk says answers: times, dates, phone "
+                      "numbers and place names are made speakable first. Plays through the "
+                      "configured speaker, or writes a WAV file with --out."))
+    say.add_argument("text", nargs="?", help=_('the text, e.g. "受付は8:30からです" ("-" = stdin)'))
+    say.add_argument("--out", metavar="FILE.wav", help=_("write a WAV file instead of playing"))
     say.add_argument("--rate", type=float, metavar="MORAE_PER_S",
-                     help="speaking pace in morae per second (default: [voice] rate, 8)")
+                     help=_("speaking pace in morae per second (default: [voice] rate, 8)"))
     say.add_argument("--slow", action="store_true",
-                     help="the slower pace for elderly listeners ([voice] slow_rate, 6)")
+                     help=_("the slower pace for elderly listeners ([voice] slow_rate, 6)"))
     say.add_argument("--volume", type=float, metavar="0-1",
-                     help="loudness of the voice, 0.0-1.0 (default: [voice] volume)")
-    say.add_argument("--voice", metavar="NAME", help="voice name or .htsvoice file")
+                     help=_("loudness of the voice, 0.0-1.0 (default: [voice] volume)"))
+    say.add_argument("--voice", metavar="NAME", help=_("voice name or .htsvoice file"))
     say.add_argument("--raw", action="store_true",
-                     help="skip the speakable-text step (read the text exactly as given)")
+                     help=_("skip the speakable-text step (read the text exactly as given)"))
     say.add_argument("--reading", action="store_true",
-                     help="print what would be said and its kana reading; no audio")
-    say.add_argument("--list-voices", action="store_true", help="list the voices installed")
-    say.add_argument("--about", action="store_true", help="show voice credits and licences")
+                     help=_("print what would be said and its kana reading; no audio"))
+    say.add_argument("--list-voices", action="store_true", help=_("list the voices installed"))
+    say.add_argument("--about", action="store_true", help=_("show voice credits and licences"))
     say.set_defaults(func=cmd_say)
 
 
@@ -63,8 +64,8 @@ def cmd_say(args: argparse.Namespace) -> int:
         from kiosk.voice.openjtalk import find_voice_files
 
         for v in find_voice_files(settings.models_dir):
-            where = "bundled" if v.bundled else str(v.path)
-            current = "  (in use)" if v.id == (args.voice or settings.voice.voice) else ""
+            where = _("bundled") if v.bundled else str(v.path)
+            current = "  " + _("(in use)") if v.id == (args.voice or settings.voice.voice) else ""
             sys.stdout.write(f"{v.id}\t{where}{current}\n")
         return 0
     text = _text(args)
@@ -83,7 +84,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 def _text(args: argparse.Namespace) -> str:
     text = sys.stdin.read() if args.text == "-" else (args.text or "")
     if not text.strip():
-        raise KioskError('nothing to say; give the text, e.g. kiosk say "受付は8:30からです"')
+        raise KioskError(_('nothing to say; give the text, e.g. kiosk say "受付は8:30からです"'))
     return text
 
 
@@ -93,12 +94,13 @@ def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     changes: dict[str, object] = {}
     if args.rate is not None:
         if not 2.0 <= args.rate <= 15.0:
-            raise KioskError(f"--rate {args.rate} is outside 2-15 morae per second; "
-                             "8 is the normal pace, 6 is slow")
+            raise KioskError(_("--rate {rate} is outside 2-15 morae per second; 8 is the "
+                               "normal pace, 6 is slow").format(rate=args.rate))
         changes["rate"] = args.rate
     if args.volume is not None:
         if not 0.0 <= args.volume <= 1.0:
-            raise KioskError(f"--volume {args.volume} must be between 0.0 and 1.0")
+            raise KioskError(_("--volume {volume} must be between 0.0 and 1.0")
+                             .format(volume=args.volume))
         changes["volume"] = args.volume
     if args.voice:
         changes["voice"] = args.voice
@@ -118,7 +120,8 @@ def speak_answer(settings: Settings, answer: Answer, *, out: str | Path | None =
     """`kiosk ask --speak/--out`: the answer as the kiosk would say it."""
     from kiosk.voice.speakable import ReadingDictionary, Speakable
 
-    spoken = Speakable(settings.voice, ReadingDictionary.for_settings(settings)).for_answer(answer)
+    spoken = Speakable(settings.voice, ReadingDictionary.for_settings(settings),
+                        review_months=settings.content.review_months).for_answer(answer)
     if out:
         say_text(settings, spoken, out=out, slow=slow)
     if speak:
@@ -133,7 +136,7 @@ def say_text(settings: Settings, spoken: str, *, out: str | Path | None = None,
     voice = Voice(settings)
     if out:
         path = voice.save(spoken, out, slow=slow)
-        sys.stderr.write(f"wrote {path}\n")
+        sys.stderr.write(_("wrote {path}").format(path=path) + "\n")
         return path
     from kiosk.speech.audio import Speaker
 

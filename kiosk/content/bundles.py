@@ -49,6 +49,8 @@ from kiosk import KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog, local_user
+from kiosk.i18n import _
+from kiosk.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +114,8 @@ def new_key_pair(folder: Path, name: str = "kiosk-signing") -> tuple[Path, Path]
     for existing in (private_path, public_path):
         if existing.exists():
             raise KioskError(
-                f"{existing} already exists; a key pair is never overwritten (kiosks trust "
-                "the old public key). Choose another --out folder or --name."
-            )
+                _("{file} already exists; a key pair is never overwritten (kiosks trust the "
+                  "old public key). Choose another --out folder or --name.").format(file=existing))
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -133,14 +134,15 @@ def new_key_pair(folder: Path, name: str = "kiosk-signing") -> tuple[Path, Path]
 
 
 def _load_key(path: Path, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey:
-    kind = "signing key" if private else "bundle public key"
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        fix = ("Make one with `kiosk keys new --out FOLDER`." if private else
-               "Copy the .pub file made by `kiosk keys new` there, or fix "
-               "[bundle] public_key_file in the config.")
-        raise KioskError(f"cannot read the {kind} {path}: {exc.strerror}. {fix}") from None
+        message = (_("cannot read the signing key {file}: {reason}. Make one with "
+                     "`kiosk keys new --out FOLDER`.") if private else
+                   _("cannot read the bundle public key {file}: {reason}. Copy the .pub file "
+                     "made by `kiosk keys new` there, or fix [bundle] public_key_file in the "
+                     "config."))
+        raise KioskError(message.format(file=path, reason=exc.strerror)) from None
     try:
         key = (serialization.load_pem_private_key(data, password=None) if private
                else serialization.load_pem_public_key(data))
@@ -148,10 +150,11 @@ def _load_key(path: Path, private: bool) -> Ed25519PrivateKey | Ed25519PublicKey
         key = None
     wanted = Ed25519PrivateKey if private else Ed25519PublicKey
     if not isinstance(key, wanted):
-        hint = ("did you give the .pub file instead of the .key file?" if private else
-                "it must be the .pub file; never copy the .key file to a kiosk")
-        raise KioskError(f"{path} is not an Ed25519 {'private' if private else 'public'} key "
-                         f"made by `kiosk keys new` ({hint})")
+        message = (_("{file} is not an Ed25519 private key made by `kiosk keys new` (did you "
+                     "give the .pub file instead of the .key file?)") if private else
+                   _("{file} is not an Ed25519 public key made by `kiosk keys new` (it must be "
+                     "the .pub file; never copy the .key file to a kiosk)"))
+        raise KioskError(message.format(file=path))
     return key
 
 
@@ -166,9 +169,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 def configured_public_key(settings: Settings) -> Ed25519PublicKey:
     if not settings.bundle.public_key_file:
         raise BundleError(
-            "this kiosk has no bundle public key, so it refuses every bundle. Set "
-            "[bundle] public_key_file in the config to the .pub file made by `kiosk keys new`."
-        )
+            _("this kiosk has no bundle public key, so it refuses every bundle. Set [bundle] "
+              "public_key_file in the config to the .pub file made by `kiosk keys new`."))
     return load_public_key(settings.path(settings.bundle.public_key_file))
 
 
@@ -242,7 +244,8 @@ def make_bundle(settings: Settings, key_file: Path, out_file: Path,
         try:
             payload[name] = path.read_bytes() if path else b""
         except OSError as exc:
-            raise KioskError(f"cannot read {path} for the bundle: {exc.strerror}") from None
+            raise KioskError(_("cannot read {file} for the bundle: {reason}").format(
+                file=path, reason=exc.strerror)) from None
     data, manifest = pack_bundle(payload, key, version or default_version(), entries)
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +262,8 @@ def make_bundle(settings: Settings, key_file: Path, out_file: Path,
 
 
 def _refuse(why: str) -> BundleError:
-    return BundleError(f"bundle refused: {why}. The live content was not changed.")
+    return BundleError(_("bundle refused: {why}. The live content was not changed.")
+                       .format(why=why))
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -267,16 +271,17 @@ def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
     try:
         info = zf.getinfo(name)
     except KeyError:
-        raise _refuse(f"it has no {name}") from None
+        raise _refuse(_("it has no {name}").format(name=name)) from None
     if info.file_size > limit:
-        raise _refuse(f"{name} is larger than the bundle size limit")
+        raise _refuse(_("{name} is larger than the bundle size limit").format(name=name))
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise _refuse(f"{name} is damaged or incomplete ({exc})") from None
+        raise _refuse(_("{name} is damaged or incomplete ({reason})").format(
+            name=name, reason=exc)) from None
     if len(data) > limit:
-        raise _refuse(f"{name} is larger than the bundle size limit")
+        raise _refuse(_("{name} is larger than the bundle size limit").format(name=name))
     return data
 
 
@@ -286,49 +291,50 @@ def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
     signed by our key, and every listed file present with the listed checksum (nothing extra).
     """
     if len(data) > max_bytes:
-        raise _refuse(f"it is {len(data)} bytes, more than [bundle] max_bundle_bytes")
+        raise _refuse(_("it is {size:,} bytes, more than [bundle] max_bundle_bytes")
+                      .format(size=len(data)))
     if not data:
-        raise _refuse("the file is empty (download failed?)")
+        raise _refuse(_("the file is empty (download failed?)"))
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise _refuse(
+        raise _refuse(_(
             "it is not a complete bundle file (cut short while downloading, or not a bundle "
-            "at all); fetch it again"
-        ) from None
+            "at all); fetch it again")) from None
     with zf:
         names = set(zf.namelist())
         if MANIFEST not in names:
-            raise _refuse("it has no manifest, so it is not a kiosk bundle")
+            raise _refuse(_("it has no manifest, so it is not a kiosk bundle"))
         if SIGNATURE not in names:
-            raise _refuse("it is not signed; make bundles with `kiosk content bundle --key`")
+            raise _refuse(_("it is not signed; make bundles with `kiosk content bundle --key`"))
         manifest_bytes = _read_member(zf, MANIFEST, 1_000_000)
         sig_text = _read_member(zf, SIGNATURE, 1_000)
         try:
             signature = base64.b64decode(sig_text.strip(), validate=True)
         except ValueError:
-            raise _refuse("its signature is unreadable") from None
+            raise _refuse(_("its signature is unreadable")) from None
         try:
             public_key.verify(signature, manifest_bytes)
         except InvalidSignature:
-            raise _refuse(
+            raise _refuse(_(
                 "its signature does not match this kiosk's public key (tampered with, or "
-                "signed with another key)"
-            ) from None
+                "signed with another key)")) from None
         manifest = _parse_manifest(manifest_bytes)
         extra = names - set(manifest.files) - {MANIFEST, SIGNATURE}
         if extra:
-            raise _refuse(f"it holds files the manifest does not list: {', '.join(sorted(extra))}")
+            raise _refuse(_("it holds files the manifest does not list: {files}").format(
+                files=", ".join(sorted(extra))))
         files: dict[str, bytes] = {}
         for name, meta in manifest.files.items():
             body = _read_member(zf, name, max_bytes)
             if len(body) != meta.get("bytes") or (
                 hashlib.sha256(body).hexdigest() != meta.get("sha256")
             ):
-                raise _refuse(f"{name} does not match its checksum in the signed manifest")
+                raise _refuse(_("{name} does not match its checksum in the signed manifest")
+                              .format(name=name))
             files[name] = body
     if CONTENT_FILE not in files:
-        raise _refuse(f"it has no {CONTENT_FILE}")
+        raise _refuse(_("it has no {name}").format(name=CONTENT_FILE))
     return VerifiedBundle(manifest, files, hashlib.sha256(data).hexdigest())
 
 
@@ -336,7 +342,8 @@ def _parse_manifest(raw: bytes) -> BundleManifest:
     try:
         data = json.loads(raw.decode("utf-8"))
         if data.get("format") != FORMAT:
-            raise _refuse(f"its format {data.get('format')!r} is not {FORMAT}; update the kiosk")
+            raise _refuse(_("its format {found!r} is not {wanted}; update the kiosk").format(
+                found=data.get("format"), wanted=FORMAT))
         files = data["files"]
         if not isinstance(files, dict) or not all(
             isinstance(n, str) and isinstance(m, dict) for n, m in files.items()
@@ -351,7 +358,7 @@ def _parse_manifest(raw: bytes) -> BundleManifest:
     except BundleError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise _refuse("its manifest is malformed") from None
+        raise _refuse(_("its manifest is malformed")) from None
 
 
 def fetch_bundle(location: str, settings: Settings) -> bytes:
@@ -364,31 +371,43 @@ def fetch_bundle(location: str, settings: Settings) -> bytes:
                 location, timeout=settings.bundle.download_timeout_seconds
             ) as resp:
                 expected = resp.headers.get("Content-Length")
-                data = resp.read(limit + 1)
+                total = int(expected) if expected is not None and expected.isdigit() else None
+                with Progress(_("downloading the bundle"), total, "B") as bar:
+                    chunks, got = [], 0
+                    while got <= limit:
+                        chunk = resp.read(min(1 << 16, limit + 1 - got))
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        got += len(chunk)
+                        bar.update(len(chunk))
+                data = b"".join(chunks)
         except urllib.error.HTTPError as exc:
             raise BundleError(
-                f"could not download {location}: the server answered {exc.code} {exc.reason}"
-            ) from None
+                _("could not download {location}: the server answered {code} {reason}").format(
+                    location=location, code=exc.code, reason=exc.reason)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BundleError(
-                f"could not download {location}: {reason}. Check the address and the network."
-            ) from None
+                _("could not download {location}: {reason}. Check the address and the "
+                  "network.").format(location=location, reason=reason)) from None
         if len(data) > limit:
-            raise _refuse(f"it is larger than [bundle] max_bundle_bytes ({limit} bytes)")
+            raise _refuse(_("it is larger than [bundle] max_bundle_bytes ({limit:,} bytes)")
+                          .format(limit=limit))
         if expected is not None and expected.isdigit() and int(expected) != len(data):
-            raise _refuse(
-                f"the download stopped after {len(data)} of {expected} bytes; try again"
-            )
+            raise _refuse(_("the download stopped after {got} of {expected} bytes; try again")
+                          .format(got=len(data), expected=expected))
         return data
     path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else location)
     try:
         size = path.stat().st_size
         if size > limit:
-            raise _refuse(f"{path} is larger than [bundle] max_bundle_bytes ({limit} bytes)")
+            raise _refuse(_("{file} is larger than [bundle] max_bundle_bytes ({limit:,} bytes)")
+                          .format(file=path, limit=limit))
         return path.read_bytes()
     except OSError as exc:
-        raise BundleError(f"cannot read the bundle {path}: {exc.strerror}") from None
+        raise BundleError(_("cannot read the bundle {file}: {reason}").format(
+            file=path, reason=exc.strerror)) from None
 
 
 # ------------------------------------------------------------------------------ applying
@@ -414,9 +433,8 @@ def pull_bundle(settings: Settings, location: str | None = None,
     location = location or settings.bundle.pull_url
     if not location:
         raise KioskError(
-            "no bundle given: pass a URL or path (`kiosk content pull URL`) or set "
-            "[bundle] pull_url in the config"
-        )
+            _("no bundle given: pass a URL or path (`kiosk content pull URL`) or set "
+              "[bundle] pull_url in the config"))
     audit = AuditLog(settings.state_dir)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with _pull_lock(settings):
@@ -428,14 +446,14 @@ def pull_bundle(settings: Settings, location: str | None = None,
             live = int(state.get("version", 0) or 0)
             version = bundle.manifest.version
             if version == live and bundle.sha256 == state.get("sha256"):
-                return PullResult(False, version, f"Bundle {version} is already live; "
-                                                  "nothing to do.")
+                return PullResult(False, version, _("Bundle {version} is already live; "
+                                                    "nothing to do.").format(version=version))
             if version <= live:
-                raise _refuse(
-                    f"its version {version} is not newer than the live bundle {live}. An old "
+                raise _refuse(_(
+                    "its version {version} is not newer than the live bundle {live}. An old "
                     "bundle is never applied again (it could bring back outdated answers); "
-                    "make a new bundle with `kiosk content bundle`"
-                )
+                    "make a new bundle with `kiosk content bundle`").format(
+                        version=version, live=live))
             notes = _apply(settings, bundle, who)
         except BundleError as exc:
             audit.record("bundle_refused", who, location=location, reason=str(exc))
@@ -449,7 +467,8 @@ def pull_bundle(settings: Settings, location: str | None = None,
         }, indent=1).encode("utf-8"), 0o644)
         audit.record("bundle_applied", who, version=version, entries=bundle.manifest.entries,
                      location=location, sha256=bundle.sha256)
-    message = f"Applied bundle {version}: {bundle.manifest.entries} entries are now live."
+    message = _("Applied bundle {version}: {entries} entries are now live.").format(
+        version=version, entries=bundle.manifest.entries)
     return PullResult(True, version, " ".join([message, *notes]))
 
 
@@ -494,9 +513,10 @@ def _apply(settings: Settings, bundle: VerifiedBundle, who: str) -> list[str]:
             ContentPublisher(use).import_files(
                 [folder / CONTENT_FILE], who=who, note=f"bundle {bundle.manifest.version}")
         except ContentError as exc:
-            raise _refuse(f"its content does not pass the import checks:\n{exc}") from None
+            raise _refuse(_("its content does not pass the import checks:\n{problems}")
+                          .format(problems=exc)) from None
         except (SynonymError, ReadingsError) as exc:
-            raise _refuse(f"its tables cannot be used: {exc}") from None
+            raise _refuse(_("its tables cannot be used: {reason}").format(reason=exc)) from None
     # The reading dictionary is not part of an index version: it goes to the staff file.
     return _install_readings(settings, readings)
 
@@ -514,11 +534,11 @@ def _install_readings(settings: Settings, data: bytes) -> list[str]:
     if data == existing:
         return []
     if current is None:
-        return ["The bundle's reading dictionary was not installed: set [voice] "
-                "readings_file to a file path so bundles can update it."]
+        return [_("The bundle's reading dictionary was not installed: set [voice] "
+                  "readings_file to a file path so bundles can update it.")]
     current.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(current, data, 0o644)
-    return [f"Updated the reading dictionary {current} from the bundle."]
+    return [_("Updated the reading dictionary {file} from the bundle.").format(file=current)]
 
 
 class BundlePoller:
@@ -530,13 +550,11 @@ class BundlePoller:
         self.location = location or settings.bundle.pull_url
         if not self.location:
             raise KioskError(
-                "no bundle location to poll: give one (`kiosk content pull --watch URL`) or "
-                "set [bundle] pull_url in the config"
-            )
+                _("no bundle location to poll: give one (`kiosk content pull --watch URL`) "
+                  "or set [bundle] pull_url in the config"))
         if settings.bundle.poll_minutes <= 0:
             raise KioskError(
-                "polling is off: set [bundle] poll_minutes to how often to check (e.g. 15)"
-            )
+                _("polling is off: set [bundle] poll_minutes to how often to check (e.g. 15)"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -544,9 +562,9 @@ class BundlePoller:
         try:
             result = pull_bundle(self.settings, self.location)
         except KioskError as exc:
-            log.warning("bundle poll of %s: %s", self.location, exc)
+            log.warning(_("bundle poll of %s: %s"), self.location, exc)
             return None
-        log.info("bundle poll of %s: %s", self.location, result.message)
+        log.info(_("bundle poll of %s: %s"), self.location, result.message)
         return result
 
     def run_forever(self) -> None:

@@ -34,6 +34,8 @@ from kiosk.content.entries import (
     validate_content,
     write_csv,
 )
+from kiosk.i18n import _
+from kiosk.progress import Progress
 from kiosk.search.index import build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymTable
 from kiosk.search.versions import (
@@ -96,8 +98,8 @@ class ContentPublisher:
                         note: str = "") -> PublishResult:
         """Build `entries` (already validated) into a new version and make it live."""
         if not entries:
-            raise KioskError("there are no entries to publish; the live content was not "
-                             "changed")
+            raise KioskError(_("there are no entries to publish; the live content was not "
+                               "changed"))
         table = synonyms_path(self.settings)
         SynonymTable.load(table)  # a broken table stops the import before anything is built
         with self.versions.lock():
@@ -110,9 +112,10 @@ class ContentPublisher:
                     b.entries = len(entries)
             except OSError as exc:
                 raise KioskError(
-                    f"the new index could not be written in {self.versions.root} "
-                    f"({exc.strerror or exc}); check free disk space and permissions, then "
-                    "import again. The live content was not changed") from None
+                    _("the new index could not be written in {folder} ({reason}); check free "
+                      "disk space and permissions, then import again. The live content was "
+                      "not changed").format(folder=self.versions.root,
+                                            reason=exc.strerror or exc)) from None
             assert b.info is not None
             version = self.versions.publish(b.info.id)
         return PublishResult(version, previous)
@@ -128,8 +131,8 @@ class ContentPublisher:
         """Every entry of the live version, in import order."""
         folder = self.versions.current_path()
         if folder is None:
-            raise KioskError(f"there is no live content in {self.versions.root} yet; import "
-                             "some with `kiosk content import FILE...`")
+            raise KioskError(_("there is no live content in {folder} yet; import some with "
+                               "`kiosk content import FILE...`").format(folder=self.versions.root))
         with open_version(folder, self.settings) as index:
             return index.entries()
 
@@ -143,8 +146,9 @@ def _check_version(folder: Path, expected: int, settings: Settings) -> None:
     with open_version(folder, settings) as index:
         found = len(index.entries())
     if found != expected:
-        raise KioskError(f"the new index holds {found} entries instead of {expected}; "
-                         "nothing was published. Try the import again")
+        raise KioskError(_("the new index holds {found} entries instead of {expected}; "
+                           "nothing was published. Try the import again").format(
+            found=found, expected=expected))
 
 
 def ensure_index(settings: Settings) -> Path:
@@ -161,9 +165,10 @@ def ensure_index(settings: Settings) -> Path:
     with versions.lock():
         folder = versions.current_path()  # another process may have built it meanwhile
         if folder is None:
-            publisher.import_files(
-                default_sources(settings), who="first run",
-                note="default content (first run)")
+            with Progress(_("first run: building the search index (once, about a minute)")):
+                publisher.import_files(
+                    default_sources(settings), who="first run",
+                    note="default content (first run)")
             folder = versions.current_path()
     assert folder is not None
     return folder

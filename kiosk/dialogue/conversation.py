@@ -23,13 +23,14 @@ import logging
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import jaconv
 
 from kiosk.answer.contract import Answer, AnswerKind, topic_of
 from kiosk.config import Settings
-from kiosk.content.contract import Entry
+from kiosk.content.contract import Entry, as_of, checked_date_text, stale
 from kiosk.dialogue.wording import STATUS, Prompts
 from kiosk.search.contract import Hit
 from kiosk.speech.audio import AudioClip
@@ -377,6 +378,21 @@ class Conversation:
 
     # --- helpers ---------------------------------------------------------------------------
 
+    def provenance(self, entry: Entry, today: date | None = None) -> str:
+        """The line under every answer on the screen: where the facts come from and the
+        day they were checked, and for a stale entry the month the facts are as of."""
+        p = self.prompts
+        if entry.status == "unverified":
+            source = entry.source or "市のページで未確認"
+        else:
+            source = " ".join(x for x in (entry.source, entry.source_url) if x)
+        parts = [p.source_line.format(source=source)] if source else []
+        if entry.checked:
+            parts.append(p.checked_line.format(date=checked_date_text(entry)))
+        if stale(entry, self.settings.content.review_months, today):
+            parts.append(p.as_of.format(month=as_of(entry)))
+        return "　".join(parts)
+
     def _new_session(self, now: float) -> Session:
         return Session(
             rate_index=_step_index(self.rate_steps, self.settings.voice.rate),
@@ -455,7 +471,9 @@ class Conversation:
                 e = a.candidates[s.offer].entry
                 shown = {"title": e.title, "body": e.body, "source": e.source,
                          "updated": e.updated, "address": e.address, "phone": e.phone,
-                         "hours": e.hours, "category": e.category}
+                         "hours": e.hours, "category": e.category,
+                         "source_url": e.source_url, "checked": e.checked, "status": e.status,
+                         "provenance": self.provenance(e)}
             if self.state is State.CLARIFYING and s.offer < len(a.candidates):
                 question = self.prompts.ask_back.format(
                     topic=topic_of(a.candidates[s.offer].entry.title)).split("？")[0] + "？"

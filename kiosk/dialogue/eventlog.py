@@ -35,6 +35,7 @@ from typing import Any
 
 from kiosk import KioskError
 from kiosk.config import Settings
+from kiosk.i18n import _
 
 EVENT_LOGGER = "kiosk.events"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -77,8 +78,9 @@ def setup_logging(settings: Settings) -> Path | None:
     (the kiosk must still serve visitors; the problem is reported on stderr)."""
     level = _LEVELS.get(settings.logging.level.lower())
     if level is None:
-        raise KioskError(f"[logging] level = {settings.logging.level!r} is not a log level; "
-                         f"use one of {', '.join(_LEVELS)}")
+        raise KioskError(_("[logging] level = {level!r} is not a log level; use one of "
+                           "{levels}").format(level=settings.logging.level,
+                                              levels=", ".join(_LEVELS)))
     folder = log_dir(settings)
     root = logging.getLogger("kiosk")
     root.setLevel(level)

@@ -63,6 +63,7 @@ from kiosk.dialogue.conversation import (
 )
 from kiosk.dialogue.eventlog import EventLog, QueryLog
 from kiosk.dialogue.wording import Prompts
+from kiosk.i18n import _
 from kiosk.search.contract import Searcher
 from kiosk.speech.audio import AudioClip, DeviceLost
 from kiosk.speech.contract import (
@@ -145,7 +146,8 @@ class Kiosk:
         self.composer = composer
         if speakable is None:
             from kiosk.voice.speakable import Speakable
-            speakable = Speakable(settings.voice)
+            speakable = Speakable(settings.voice,
+                                  review_months=settings.content.review_months)
         self.speakable = speakable
         self.machine = Conversation(settings, prompts)
         self.machine.speakable = speakable.for_entry  # type: ignore[method-assign]
@@ -271,7 +273,7 @@ class Kiosk:
 
     def _error(self, where: str, exc: BaseException) -> None:
         self.errors += 1
-        self.last_error = f"{where}: {exc}"
+        self.last_error = _("{where}: {error}").format(where=where, error=exc)
         self.events.event("error", logging.ERROR, where=where, error=type(exc).__name__)
 
     def _publish(self) -> None:
@@ -384,7 +386,7 @@ class Kiosk:
         self.post(SpeechFinished(say.utterance, completed))
 
     def _speaker_lost(self, exc: DeviceLost) -> None:
-        self.last_error = f"speaker: {exc}"
+        self.last_error = _("speaker: {error}").format(error=exc)
         if self.machine.speaker_ok:
             self.post(DeviceChanged("speaker", False, str(exc)))
 
@@ -421,7 +423,8 @@ class Kiosk:
 
     def microphone_lost(self, exc: BaseException | None = None) -> None:
         """Callback for ReconnectingMicrophone: the visitor is told to use the screen."""
-        self.last_error = f"microphone: {exc}" if exc else "microphone lost"
+        self.last_error = (_("microphone: {error}").format(error=exc) if exc
+                           else _("microphone lost; check its cable (the kiosk retries by itself)"))
         self.post(DeviceChanged("microphone", False, str(exc or "")))
 
     def microphone_back(self) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kiosk.content.contract import AS_OF_SENTENCE
+
 
 @dataclass(frozen=True)
 class Prompts:
@@ -35,6 +37,11 @@ class Prompts:
     mic_back: str = "マイクが使えるようになりました。"
     speaker_lost: str = "音が出ません。係の人に知らせてください。画面でも調べられます。"
     nothing_to_repeat: str = "まだ、お答えしていません。ボタンを押して、知りたいことを話してください。"
+    # Under every answer (screen) and after a stale one (voice): where the facts come from
+    # and when they were checked against the city's page.
+    as_of: str = AS_OF_SENTENCE
+    source_line: str = "出典：{source}"
+    checked_line: str = "確認日：{date}"
 
 
 

@@ -32,6 +32,7 @@ import jaconv
 from whoosh.analysis import Token, Tokenizer
 
 from kiosk import KioskError
+from kiosk.i18n import _
 
 #: Parts of speech that carry no searchable meaning.
 _DROPPED_POS = frozenset({"助詞", "助動詞", "補助記号", "記号", "空白", "代名詞"})
@@ -58,17 +59,16 @@ def _tokenizer():
                 try:
                     from sudachipy import dictionary
                 except ImportError as exc:  # pragma: no cover - install problem
-                    raise KioskError(
+                    raise KioskError(_(
                         "Japanese analysis needs SudachiPy and its dictionary; install them "
-                        "with: python3 -m pip install sudachipy sudachidict-core"
-                    ) from exc
+                        "with: python3 -m pip install sudachipy sudachidict-core")) from exc
                 try:
                     d = dictionary.Dictionary(dict="core")
                     _sudachi = d.tokenizer() if hasattr(d, "tokenizer") else d.create()
                 except Exception as exc:  # pragma: no cover - install problem
-                    raise KioskError(
-                        f"The Sudachi dictionary could not be loaded ({exc}); install it with: "
-                        "python3 -m pip install sudachidict-core"
+                    raise KioskError(_(
+                        "The Sudachi dictionary could not be loaded ({reason}); install it "
+                        "with: python3 -m pip install sudachidict-core").format(reason=exc)
                     ) from exc
     return _sudachi
 
@@ -302,10 +302,10 @@ class ReadingAnalyzer(_TermTokenizer):
 
     def __init__(self, gram_min: int = 2, gram_max: int = 3):
         if not 1 <= gram_min <= gram_max:
-            raise KioskError(
-                f"reading n-gram sizes must satisfy 1 <= min <= max (got {gram_min}, "
-                f"{gram_max}); fix reading_ngram_min/max in the [search] config section"
-            )
+            raise KioskError(_(
+                "reading n-gram sizes must satisfy 1 <= min <= max (got {low}, {high}); fix "
+                "reading_ngram_min/max in the [search] config section").format(
+                    low=gram_min, high=gram_max))
         self.gram_min = gram_min
         self.gram_max = gram_max
 

@@ -41,6 +41,8 @@ from whoosh.fields import ID, TEXT, Schema
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
 from kiosk.content.contract import Entry
+from kiosk.i18n import _
+from kiosk.progress import Progress
 from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
@@ -93,30 +95,34 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
                 settings: Settings | SearchSettings | None = None) -> None:
     """Write a complete index of `entries` into `directory` (created if missing; must be
     empty, so an existing index is never overwritten in place)."""
-    search, _ = _split_settings(settings)
+    search, _voice = _split_settings(settings)
     folder = Path(directory)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise SearchIndexError(
-            f"cannot build an index in {folder}: it is not an empty folder. Give a new or "
-            "empty folder (kiosk content import builds new versions for you)")
+            _("cannot build an index in {folder}: it is not an empty folder. Give a new or "
+              "empty folder (kiosk content import builds new versions for you)")
+            .format(folder=folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         ix = windex.create_in(str(folder), make_schema(search))
         writer = ix.writer(limitmb=128)
     except OSError as exc:
-        raise SearchIndexError(f"cannot write an index in {folder}: {exc.strerror or exc}; check "
-                          "the folder's permissions and free disk space") from None
-    indexed: list[Entry] = []
+        raise SearchIndexError(_("cannot write an index in {folder}: {reason}; check the "
+                                 "folder's permissions and free disk space").format(
+            folder=folder, reason=exc.strerror or exc)) from None
+    indexed: list[Entry] = list(entries)
     tables = PreparedBuilder()
     try:
-        for e in entries:
-            indexed.append(e)
-            keywords = " ".join(e.keywords)
-            writer.add_document(
-                id=e.id, title=e.title, body=e.body, keywords=keywords,
-                reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category)
-            tables.add(e)  # right after whoosh analysed it: Sudachi's results are cached
-        writer.commit()
+        with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
+            for e in indexed:
+                keywords = " ".join(e.keywords)
+                writer.add_document(
+                    id=e.id, title=e.title, body=e.body, keywords=keywords,
+                    reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category)
+                tables.add(e)  # right after whoosh analysed it: Sudachi's results are cached
+                bar.update()
+        with Progress(_("writing the index")):
+            writer.commit()
     except BaseException:
         writer.cancel()
         raise
@@ -259,14 +265,16 @@ class SearchIndex:
         folder = Path(directory)
         if not folder.is_dir() or not windex.exists_in(str(folder)):
             raise SearchIndexError(
-                f"there is no search index in {folder}; build one with "
-                "`kiosk content import FILE...` (or check paths.index_dir in the config)")
+                _("there is no search index in {folder}; build one with "
+                  "`kiosk content import FILE...` (or check paths.index_dir in the config)")
+                .format(folder=folder))
         try:
             ix = windex.open_dir(str(folder))
         except Exception as exc:
             raise SearchIndexError(
-                f"the search index in {folder} cannot be read ({exc}); run `kiosk content "
-                "rollback` or re-import the content") from None
+                _("the search index in {folder} cannot be read ({reason}); run `kiosk content "
+                  "rollback` or re-import the content").format(folder=folder, reason=exc)
+            ) from None
         return cls(ix, search, SynonymTable.load(synonyms_file), folder)
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:

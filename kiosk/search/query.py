@@ -31,6 +31,7 @@ from whoosh import query as wq
 
 from kiosk import DATA_DIR, KioskError
 from kiosk.config import SearchSettings
+from kiosk.i18n import _
 from kiosk.search.analysis import (
     Morpheme,
     analyse,
@@ -89,12 +90,12 @@ class SynonymTable:
             text = file.read_bytes().decode("utf-8-sig")
         except FileNotFoundError:
             raise SynonymError(
-                f"synonym table {file} does not exist; fix content.synonyms_file in the "
-                "config, or set it to \"\" for the bundled table") from None
+                _("synonym table {file} does not exist; fix content.synonyms_file in the "
+                  "config, or set it to \"\" for the bundled table").format(file=file)) from None
         except UnicodeDecodeError as exc:
             raise SynonymError(
-                f"synonym table {file} is not UTF-8 text (byte {exc.start}); save it as "
-                "UTF-8 (tab-separated)") from None
+                _("synonym table {file} is not UTF-8 text (byte {at}); save it as UTF-8 "
+                  "(tab-separated)").format(file=file, at=exc.start)) from None
         return cls.parse(text, str(file))
 
     @classmethod
@@ -131,8 +132,8 @@ class SynonymTable:
                                    reading if len(reading) >= MIN_READING_KEY else ""))
         if problems:
             raise SynonymError(
-                f"{len(problems)} problem(s) in the synonym table; fix them and try again:\n  "
-                + "\n  ".join(problems))
+                _("{n} problem(s) in the synonym table; fix them and try again:").format(
+                    n=len(problems)) + "\n  " + "\n  ".join(problems))
         return cls(tuple(entries), source)
 
     def expansions_for(self, text: str) -> list[Synonym]:

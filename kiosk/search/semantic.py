@@ -33,6 +33,8 @@ import numpy as np
 from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
 from kiosk.content.contract import Entry
+from kiosk.i18n import _
+from kiosk.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ VECTORS_META = "vectors.json"
 QUERY_CACHE = 256
 #: OpenMP variables the embedding engine reads once when it loads (then put back as they were).
 _OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
+
+#: Entries embedded between two progress reports.
+VECTOR_CHUNK = 32
 
 
 class SemanticUnavailable(KioskError):
@@ -173,7 +178,13 @@ class EntryVectors:
     def build(cls, entries: Sequence[Entry], encoder: TextEncoder,
               settings: SearchSettings) -> EntryVectors:
         chars = settings.semantic_body_chars
-        matrix = encoder.encode_passages([passage_text(e, chars) for e in entries])
+        texts = [passage_text(e, chars) for e in entries]
+        parts = []
+        with Progress(_("computing meaning vectors"), len(texts), _("entries")) as bar:
+            for start in range(0, len(texts), VECTOR_CHUNK):
+                parts.append(encoder.encode_passages(texts[start:start + VECTOR_CHUNK]))
+                bar.update(len(parts[-1]))
+        matrix = np.concatenate(parts) if parts else encoder.encode_passages([])
         return cls(tuple(e.id for e in entries), matrix, encoder.name,
                    f"title + first {chars} characters of the body" if chars else "title")
 

@@ -45,6 +45,7 @@ from kiosk import KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import Settings
 from kiosk.content.contract import Entry
+from kiosk.i18n import _
 from kiosk.search.contract import Hit
 from kiosk.search.index import SearchIndex
 
@@ -148,8 +149,9 @@ class IndexVersions:
             fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise IndexVersionError(
-                f"cannot use the index folder {self.root}: {exc.strerror or exc}; check "
-                "paths.index_dir in the config and the folder's permissions") from None
+                _("cannot use the index folder {folder}: {reason}; check paths.index_dir in "
+                  "the config and the folder's permissions").format(
+                    folder=self.root, reason=exc.strerror or exc)) from None
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
@@ -163,8 +165,9 @@ class IndexVersions:
                     holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
                     os.close(fd)
                     raise IndexVersionError(
-                        f"another import or rollback is running on {self.root} (process "
-                        f"{holder or '?'}); wait for it to finish and try again") from None
+                        _("another import or rollback is running on {folder} (process "
+                          "{process}); wait for it to finish and try again").format(
+                            folder=self.root, process=holder or "?")) from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -192,9 +195,9 @@ class IndexVersions:
         folder = (self.root / target)
         if not folder.is_dir():
             raise IndexVersionError(
-                f"the live index version {target} is missing from {self.root}; run "
-                "`kiosk content rollback` to go back to a kept version, or import the "
-                "content again")
+                _("the live index version {version} is missing from {folder}; run "
+                  "`kiosk content rollback` to go back to a kept version, or import the "
+                  "content again").format(version=target, folder=self.root))
         return folder
 
     def current_id(self) -> str | None:
@@ -220,10 +223,10 @@ class IndexVersions:
     def get(self, version_id: str) -> VersionInfo:
         folder = self.versions_dir / version_id
         if "/" in version_id or version_id.startswith(".") or not folder.is_dir():
-            known = ", ".join(v.id for v in self.list()) or "none"
+            known = ", ".join(v.id for v in self.list()) or _("none")
             raise IndexVersionError(
-                f"there is no index version {version_id!r}; kept versions: {known} "
-                "(see `kiosk content list`)")
+                _("there is no index version {version!r}; kept versions: {known} "
+                  "(see `kiosk content list`)").format(version=version_id, known=known))
         return self._info(folder, current=version_id == self.current_id())
 
     def _info(self, folder: Path, current: bool) -> VersionInfo:
@@ -267,15 +270,16 @@ class IndexVersions:
         version is never touched here — `publish` does that."""
         with self.lock():
             for p in self.clean_partial():
-                log.warning("removed %s, left by an import that did not finish", p)
+                log.warning(_("removed %s, left by an import that did not finish"), p)
             vid = self._new_id()
             work = self.versions_dir / f"{_BUILDING}{vid}"
             try:
                 work.mkdir(parents=True)
             except OSError as exc:
                 raise IndexVersionError(
-                    f"cannot create a new index version in {self.versions_dir}: "
-                    f"{exc.strerror or exc}; check permissions and free disk space") from None
+                    _("cannot create a new index version in {folder}: {reason}; check "
+                      "permissions and free disk space").format(
+                        folder=self.versions_dir, reason=exc.strerror or exc)) from None
             b = Build(id=vid, folder=work, who=who, note=note)
             try:
                 yield b
@@ -312,8 +316,8 @@ class IndexVersions:
             link = self.root / CURRENT
             if link.exists() and not link.is_symlink():
                 raise IndexVersionError(
-                    f"{link} is a real folder, not the link this kiosk manages; move it "
-                    "away and import again")
+                    _("{link} is a real folder, not the link this kiosk manages; move it "
+                      "away and import again").format(link=link))
             previous = self.current_id()
             if previous and previous != version_id:
                 self._set_meta(version_id, previous=previous)
@@ -342,17 +346,19 @@ class IndexVersions:
                 target = self.get(to)
             elif live is None:  # the live version was deleted by hand, or never published
                 if not versions:
-                    raise IndexVersionError("there is no index version to roll back to; import "
-                                            "content with `kiosk content import FILE...`")
+                    raise IndexVersionError(_("there is no index version to roll back to; "
+                                              "import content with `kiosk content import "
+                                              "FILE...`"))
                 target = versions[0]
             else:
                 older = [v for v in versions if v.id == live.previous]
                 older += [v for v in versions if v.seq < live.seq]
                 if not older:
                     raise IndexVersionError(
-                        f"there is no version older than the live one ({live.id}) to go back "
-                        "to; `kiosk content list` shows the kept versions, and "
-                        "`kiosk content rollback --to VERSION` makes any of them live")
+                        _("there is no version older than the live one ({version}) to go back "
+                          "to; `kiosk content list` shows the kept versions, and "
+                          "`kiosk content rollback --to VERSION` makes any of them live")
+                        .format(version=live.id))
                 target = older[0]
             self._point_current(target.id)
             return self.get(target.id)
@@ -400,9 +406,9 @@ class LiveIndex:
         self.refresh()
         if self._index is None:
             raise IndexVersionError(
-                f"there is no published index in {self.versions.root}; build one with "
-                "`kiosk content import FILE...` (or run `kiosk ask` once to index the "
-                "bundled content)")
+                _("there is no published index in {folder}; build one with "
+                  "`kiosk content import FILE...` (or run `kiosk ask` once to index the "
+                  "bundled content)").format(folder=self.versions.root))
 
     @property
     def version(self) -> str | None:
@@ -422,19 +428,19 @@ class LiveIndex:
         except KioskError as exc:
             if self._index is None:
                 raise
-            log.warning("keeping index version %s: cannot open %s yet (%s)",
+            log.warning(_("keeping index version %s: cannot open %s yet (%s)"),
                         self._version, live, exc)
             return False
         with self._lock:  # every use of an index holds this lock, so `old` is idle now
             old, self._index, self._version = self._index, new, folder.name
             if old is not None:
                 old.close()
-        log.info("now searching index version %s", folder.name)
+        log.info(_("now searching index version %s"), folder.name)
         return True
 
     def _use(self) -> SearchIndex:
         if self._index is None:
-            raise IndexVersionError("the live index is closed")
+            raise IndexVersionError(_("the live index is closed"))
         return self._index
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:

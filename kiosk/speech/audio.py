@@ -17,6 +17,8 @@ import io
 import logging
 import math
 import queue
+import re
+import struct
 import threading
 import time
 import wave
@@ -29,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
+from kiosk.config import AudioSettings
+from kiosk.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -136,42 +140,99 @@ class StreamResampler:
 
 # --- WAV files ------------------------------------------------------------------------------
 
-def load_wav(path: str | Path, rate: int | None = None) -> AudioClip:
-    """Read a PCM WAV file (8/16/24/32-bit, any rate, mono or stereo) as a mono clip,
-    resampled to `rate` when given. Bad files raise AudioError saying what is wrong."""
+#: WAV format tags (the fmt chunk's first field; EXTENSIBLE carries the real one in its GUID).
+_PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+#: A data chunk size some recorders leave when they are stopped before writing the real one.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def load_wav(path: str | Path, rate: int | None = None, *,
+             max_bytes: int | None = None) -> AudioClip:
+    """Read a WAV file (8/16/24/32-bit integer or 32/64-bit float samples, any rate, mono or
+    stereo) as a mono clip, resampled to `rate` when given. Bad files raise AudioError
+    saying what is wrong: missing, a folder, empty, too big, cut short, another format."""
     p = Path(path)
+    limit = AudioSettings().max_file_bytes if max_bytes is None else max_bytes
+    if p.is_dir():
+        raise AudioError(_("{file}: this is a folder, not a WAV file; give the path of one "
+                           ".wav recording inside it").format(file=p))
     if not p.is_file():
-        raise AudioError(f"{p}: no such audio file; give the path of a .wav recording")
+        raise AudioError(_("{file}: no such audio file; give the path of a .wav recording")
+                         .format(file=p))
+    size = p.stat().st_size
+    if size > limit:
+        raise AudioError(_("{file}: the file is {size:,} bytes, more than the {limit:,} bytes "
+                           "a spoken question needs ([audio] max_file_bytes); cut out the "
+                           "question (a few seconds) and try again").format(
+            file=p, size=size, limit=limit))
     data = p.read_bytes()
     if not data:
-        raise AudioError(f"{p}: the file is empty (0 bytes); record the question again")
+        raise AudioError(_("{file}: the file is empty (0 bytes); record the question again")
+                         .format(file=p))
     return decode_wav(data, name=str(p), rate=rate)
+
+
+def _wav_chunks(data: bytes, name: str) -> tuple[bytes, bytes, int]:
+    """The fmt chunk, the data chunk's bytes and the data size its header announces."""
+    fmt, pos = None, 12
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = data[pos + 8:pos + 8 + size]
+        if chunk_id == b"fmt ":
+            fmt = body
+        elif chunk_id == b"data":
+            if fmt is None:
+                break
+            return fmt, body, size
+        pos += 8 + size + (size & 1)
+    if fmt is None or len(fmt) < 16:
+        raise AudioError(_("{name}: the WAV file is cut short or damaged: its format header is "
+                           "missing ({size} bytes in all); copy or record it again").format(
+            name=name, size=len(data)))
+    raise AudioError(_("{name}: the WAV file is cut short: it has a header but no audio data "
+                       "({size} bytes in all); copy or record it again").format(
+        name=name, size=len(data)))
 
 
 def decode_wav(data: bytes, *, name: str = "audio", rate: int | None = None) -> AudioClip:
     """The body of load_wav, for WAV bytes received over HTTP."""
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise AudioError(
-            f"{name}: not a WAV file (it does not start with a RIFF/WAVE header); "
-            "convert it first, e.g. `sox input.mp3 -r 16000 -c 1 question.wav`"
-        )
-    try:
-        with wave.open(io.BytesIO(data), "rb") as w:
-            channels, width, src_rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            frames = w.getnframes()
-            raw = w.readframes(frames)
-    except (wave.Error, EOFError) as exc:
-        raise AudioError(
-            f"{name}: the WAV file is damaged or not plain PCM ({exc}); "
-            "save it again as 16-bit PCM WAV"
-        ) from None
-    if src_rate <= 0 or channels <= 0:
-        raise AudioError(f"{name}: the WAV header is damaged (rate {src_rate}, {channels} channels)")
-    usable = len(raw) - len(raw) % (width * channels)
+        raise AudioError(_(
+            "{name}: not a WAV file (it does not start with a RIFF/WAVE header); convert it "
+            "first, e.g. `ffmpeg -i input.mp3 -ar 16000 -ac 1 question.wav`").format(name=name))
+    fmt, raw, announced = _wav_chunks(data, name)
+    tag, channels, src_rate = struct.unpack_from("<HHI", fmt)
+    bits = struct.unpack_from("<H", fmt, 14)[0]
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack_from("<H", fmt, 24)[0]  # the sub-format GUID starts with the tag
+    if src_rate <= 0 or channels <= 0 or bits <= 0:
+        raise AudioError(_("{name}: the WAV header is damaged (rate {rate}, {channels} "
+                           "channels, {bits}-bit); save the recording again").format(
+            name=name, rate=src_rate, channels=channels, bits=bits))
+    width = (bits + 7) // 8
+    if tag == _FLOAT and width not in (4, 8) or tag == _PCM and width not in (1, 2, 3, 4) \
+            or tag not in (_PCM, _FLOAT):
+        kind = _("{bits}-bit float").format(bits=bits) if tag == _FLOAT else \
+            _("{bits}-bit").format(bits=bits) if tag == _PCM else \
+            _("compressed (format {tag})").format(tag=tag)
+        raise AudioError(_("{name}: {kind} WAV audio cannot be read; save it as 16-bit PCM "
+                           "WAV, e.g. `ffmpeg -i {name} -ar 16000 -ac 1 -c:a pcm_s16le "
+                           "question.wav`").format(name=name, kind=kind))
+    frame = width * channels
+    if announced not in _UNKNOWN_SIZES and len(raw) < announced:
+        raise AudioError(_("{name}: the WAV file is cut short: it holds {have:.1f} s of the "
+                           "{want:.1f} s its header announces (an unfinished copy or download?); "
+                           "copy or record it again").format(
+            name=name, have=len(raw) / frame / src_rate, want=announced / frame / src_rate))
+    usable = len(raw) - len(raw) % frame
     if usable == 0:
-        raise AudioError(f"{name}: the WAV file holds no audio (0 samples); record it again")
+        raise AudioError(_("{name}: the WAV file holds no audio (0 samples); record it again")
+                         .format(name=name))
     raw = raw[:usable]
-    if width == 1:
+    if tag == _FLOAT:
+        x = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
+        x = np.clip(np.nan_to_num(x), -1.0, 1.0)
+    elif width == 1:
         x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:
         x = from_int16(np.frombuffer(raw, dtype="<i2"))
@@ -180,10 +241,8 @@ def decode_wav(data: bytes, *, name: str = "audio", rate: int | None = None) -> 
         v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         v = np.where(v >= 1 << 23, v - (1 << 24), v)
         x = (v / float(1 << 23)).astype(np.float32)
-    elif width == 4:
-        x = (np.frombuffer(raw, dtype="<i4") / float(1 << 31)).astype(np.float32)
     else:
-        raise AudioError(f"{name}: {8 * width}-bit samples are not supported; use 16-bit PCM")
+        x = (np.frombuffer(raw, dtype="<i4") / float(1 << 31)).astype(np.float32)
     x = x.reshape(-1, channels).mean(axis=1).astype(np.float32)
     clip = AudioClip(x, src_rate)
     return clip.at_rate(rate) if rate else clip
@@ -224,11 +283,44 @@ def _sd() -> Any:
     try:
         import sounddevice
     except OSError as exc:  # libportaudio2 missing
-        raise AudioError(
-            f"sound output is unavailable: {exc}; install PortAudio with "
-            "`apt-get install libportaudio2`"
-        ) from None
+        raise AudioError(_(
+            "sound is unavailable: the PortAudio library is missing ({reason}); install it "
+            "with `apt-get install libportaudio2`").format(reason=exc)) from None
     return sounddevice
+
+
+#: What PortAudio's error codes mean for the person at the kiosk (pa_error codes).
+_PORTAUDIO_ADVICE = {
+    -10000: N_("the sound system was not started or was shut down; restart the kiosk "
+               "(`systemctl restart kiosk`)"),
+    -9996: N_("the device is not there (unplugged or renamed); plug it in and check [audio] "
+              "in the config (`kiosk doctor` lists devices)"),
+    -9997: N_("the device does not support this sample rate; set [audio] input_rate / "
+              "output_rate to 0 (the device's own rate) or to a rate `kiosk doctor` shows"),
+    -9998: N_("the device does not support this number of channels; choose another device in "
+              "[audio] (`kiosk doctor` lists devices)"),
+    -9985: N_("the device is busy (another program is using it); close that program or "
+              "choose another device"),
+    -9988: N_("the device stopped working (unplugged?); check the cable; the kiosk retries "
+              "by itself"),
+    -9999: N_("the sound system failed; check the cable and `kiosk doctor`, then restart the "
+              "kiosk"),
+}
+
+
+def plain_portaudio(exc: BaseException) -> str:
+    """A PortAudio error ('PortAudio not initialized [PaErrorCode -10000]') as what to do."""
+    code = None
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[1], int):
+        code = args[1]
+    else:
+        found = re.search(r"PaErrorCode (-?\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    advice = _PORTAUDIO_ADVICE.get(code) if code is not None else None
+    if advice is None:
+        return _("{error}; check the cable and `kiosk doctor`").format(error=exc)
+    return _(advice)
 
 
 def rescan_devices() -> None:
@@ -245,7 +337,8 @@ def list_devices() -> list[dict[str, Any]]:
     try:
         return [dict(d) for d in sd.query_devices()]
     except sd.PortAudioError as exc:
-        raise AudioError(f"cannot list sound devices: {exc}") from None
+        raise AudioError(_("cannot list sound devices: {advice}").format(
+            advice=plain_portaudio(exc))) from None
 
 
 def find_device(spec: str | int | None, kind: str) -> int | None:
@@ -265,9 +358,9 @@ def find_device(spec: str | int | None, kind: str) -> int | None:
         if usable:
             return usable[0][0]
         raise DeviceMissing(
-            f"no sound {kind} device found; plug in the "
-            f"{'microphone' if kind == 'input' else 'speaker'} (run `kiosk doctor` to list devices)"
-        )
+            _("no microphone found; plug one in (`kiosk doctor` lists devices)") if
+            kind == "input" else
+            _("no speaker found; plug one in (`kiosk doctor` lists devices)"))
     text = str(spec)
     if text.isdigit():
         i = int(text)
@@ -280,11 +373,11 @@ def find_device(spec: str | int | None, kind: str) -> int | None:
         for i, d in usable:
             if text.lower() in d["name"].lower():
                 return i
-    names = ", ".join(f"{i}: {d['name']}" for i, d in usable) or "none"
+    names = ", ".join(f"{i}: {d['name']}" for i, d in usable) or _("none")
     raise DeviceMissing(
-        f"sound {kind} device '{text}' is not connected (available: {names}); plug it in or "
-        f"change [audio] {kind}_device (`kiosk doctor` lists devices)"
-    )
+        _("sound {kind} device '{name}' is not connected (available: {names}); plug it in or "
+          "change [audio] {kind}_device (`kiosk doctor` lists devices)").format(
+            kind=kind, name=text, names=names))
 
 
 def _device_rate(index: int | None, kind: str, configured: int) -> int:
@@ -326,7 +419,8 @@ class Speaker:
             index = find_device(self.device, "output")
             rate = _device_rate(index, "output", self.rate)
         except sd.PortAudioError as exc:
-            raise DeviceLost(f"speaker unavailable: {exc}; check the cable (`kiosk doctor`)") from None
+            raise DeviceLost(_("speaker unavailable: {advice}").format(
+                advice=plain_portaudio(exc))) from None
         data = to_int16(resample(clip.samples, clip.rate, rate) * self.volume)
         block = max(1, rate * self.block_ms // 1000)
         pos = 0
@@ -359,10 +453,11 @@ class Speaker:
                         stream.abort()
                         break
                     if time.monotonic() > deadline:
-                        raise DeviceLost("the speaker stopped responding; check the cable "
-                                         "and power (`kiosk doctor` lists devices)")
+                        raise DeviceLost(_("the speaker stopped responding; check the cable "
+                                           "and power (`kiosk doctor` lists devices)"))
         except sd.PortAudioError as exc:
-            raise DeviceLost(f"speaker failed: {exc}; check the cable (`kiosk doctor`)") from None
+            raise DeviceLost(_("speaker failed: {advice}").format(
+                advice=plain_portaudio(exc))) from None
         return not stopped
 
 
@@ -381,7 +476,7 @@ def _close_stream(stream: Any, timeout: float = 1.0) -> None:
     closer.start()
     closer.join(timeout)
     if closer.is_alive():
-        log.warning("an audio stream did not close within %.1f s; leaving it behind", timeout)
+        log.warning(_("an audio stream did not close within %.1f s; leaving it behind"), timeout)
 
 
 #: How long a freshly opened input may take to deliver its first block before it counts as
@@ -434,8 +529,8 @@ class Microphone:
             self._stream.start()
         except sd.PortAudioError as exc:
             self.close()
-            raise DeviceLost(f"microphone unavailable: {exc}; check that it is plugged in "
-                             "(`kiosk doctor` lists devices)") from None
+            raise DeviceLost(_("microphone unavailable: {advice}").format(
+                advice=plain_portaudio(exc))) from None
         return self
 
     def close(self) -> None:
@@ -466,15 +561,14 @@ class Microphone:
                 if self._closed.is_set():
                     return
                 raise DeviceLost(
-                    f"the microphone delivered no audio for {wait:g} s; it may "
-                    "have been unplugged (the kiosk retries by itself)"
-                ) from None
+                    _("the microphone delivered no audio for {seconds:g} s; it may have been "
+                      "unplugged (the kiosk retries by itself)").format(seconds=wait)) from None
             wait = self.stall_seconds
             if block is None:
                 if self._closed.is_set():
                     return
-                raise DeviceLost("the microphone stream stopped (device unplugged or failed); "
-                                 "the kiosk retries by itself")
+                raise DeviceLost(_("the microphone stream stopped (device unplugged or "
+                                   "failed); the kiosk retries by itself"))
             out = self._resampler.feed(from_int16(block))
             if out.size:
                 yield AudioClip(out, SPEECH_RATE)
@@ -519,7 +613,7 @@ class ReconnectingMicrophone:
                 self._mic.open()
                 for chunk in self._mic.chunks():
                     if lost is not None:  # "back" only once audio really flows again
-                        log.warning("microphone is back")
+                        log.warning(_("microphone is back"))
                         if self.on_back:
                             self.on_back()
                         lost = None

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
+from kiosk.i18n import _
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
 from kiosk.speech.contract import EndpointEvent, NoSpeech, SpeechEnded, SpeechStarted
 
@@ -44,8 +45,8 @@ class SileroVad:
         try:
             from faster_whisper.vad import get_vad_model
         except ImportError:
-            raise KioskError("voice detection needs faster-whisper (it ships the Silero VAD "
-                             "model): run `pip install faster-whisper`") from None
+            raise KioskError(_("voice detection needs faster-whisper (it ships the Silero VAD "
+                               "model): run `pip install faster-whisper`")) from None
         self.session = get_vad_model().session
         self.reset()
 

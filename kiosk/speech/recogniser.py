@@ -130,22 +130,27 @@ def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = ()) ->
     """A WAV file's question as text (`kiosk ask --wav`); silence is an error a person can
     fix rather than an empty search."""
     from kiosk import KioskError
+    from kiosk.i18n import _
     from kiosk.speech.audio import load_wav
 
-    clip = load_wav(path)
+    clip = load_wav(path, max_bytes=settings.audio.max_file_bytes)
     transcript = open_recogniser(settings, vocabulary=vocabulary).transcribe(clip)
     if transcript.heard_nothing:
         raise KioskError(
-            f"{path}: no speech was heard in this recording ({clip.duration:.1f} s); check that "
-            "it holds a spoken question and is not silent or only noise"
-        )
+            _("{file}: no speech was heard in this recording ({seconds:.1f} s); check that it "
+              "holds a spoken question and is not silent or only noise").format(
+                file=path, seconds=clip.duration))
     return transcript
 
 
 def describe_transcript(t: Transcript) -> str:
     """What an operator reads before the answer: what was heard, and the runners-up."""
-    lines = [f"聞き取り: {t.text}  (engine {t.engine}, confidence {t.confidence:.2f}, "
-             f"{t.audio_seconds:.1f} s audio in {t.elapsed_seconds:.2f} s)"]
+    from kiosk.i18n import _
+
+    lines = [_("聞き取り: {text}  (engine {engine}, confidence {confidence:.2f}, {audio:.1f} s "
+               "audio in {elapsed:.2f} s)").format(
+        text=t.text, engine=t.engine, confidence=t.confidence, audio=t.audio_seconds,
+        elapsed=t.elapsed_seconds)]
     lines += [f"  候補 {n}: {alt}" for n, alt in enumerate(t.alternatives, 2)]
     return "\n".join(lines) + "\n"
 

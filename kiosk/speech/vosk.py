@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from kiosk.i18n import _
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, to_int16
 from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, check_vosk_folder, require_vosk_model
@@ -116,19 +117,21 @@ class VoskRecogniser:
         try:
             import vosk
         except ImportError:
-            raise ModelError("the vosk engine needs the vosk package: run `pip install vosk`") from None
+            raise ModelError(_("the vosk engine needs the vosk package: run `pip install vosk`")) \
+                from None
         from pathlib import Path
 
         problem = check_vosk_folder(Path(model_dir))
         if problem is not None:
-            raise ModelError(f"the vosk model at {model_dir} is {problem}; reinstall it with "
-                             "`kiosk models install`")
+            raise ModelError(_("the vosk model at {folder} is {problem}; reinstall it with "
+                               "`kiosk models install`").format(folder=model_dir, problem=problem))
         vosk.SetLogLevel(-2)  # keep Kaldi's chatter off the kiosk's stderr
         try:
             self.model = vosk.Model(str(model_dir))
         except Exception as exc:  # vosk raises a bare Exception on a broken model
-            raise ModelError(f"the vosk model at {model_dir} could not be loaded ({exc}); "
-                             "reinstall it with `kiosk models install`") from None
+            raise ModelError(_("the vosk model at {folder} could not be loaded ({reason}); "
+                               "reinstall it with `kiosk models install`").format(
+                folder=model_dir, reason=exc)) from None
         self.max_alternatives = max_alternatives
 
     @classmethod

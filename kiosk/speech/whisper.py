@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kiosk.i18n import _
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
 from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, ensure_whisper_model
@@ -50,16 +51,16 @@ class WhisperRecogniser:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
         except ImportError:
-            raise ModelError("the whisper engine needs faster-whisper: "
-                             "run `pip install faster-whisper`") from None
+            raise ModelError(_("the whisper engine needs faster-whisper: "
+                               "run `pip install faster-whisper`")) from None
         try:
             self.model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
                                       cpu_threads=threads, num_workers=1)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(
-                f"the whisper model in {model_dir} cannot be loaded ({exc}); delete that "
-                "folder and it is rebuilt from the installed wheels on the next start"
-            ) from None
+                _("the whisper model in {folder} cannot be loaded ({reason}); delete that "
+                  "folder and it is rebuilt from the installed wheels on the next start")
+                .format(folder=model_dir, reason=exc)) from None
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, True, task="transcribe",
                                    language=language)
         self.language = language
@@ -75,7 +76,8 @@ class WhisperRecogniser:
     @classmethod
     def from_settings(cls, settings: Any, *, vocabulary: Sequence[str] = ()) -> WhisperRecogniser:
         asr = settings.asr
-        folder = ensure_whisper_model(settings, log=log.warning)
+        # the one-time assembly is normal (info, with progress); a damaged model is a warning
+        folder = ensure_whisper_model(settings, log=log.info, warn=log.warning)
         return cls(str(folder), language=asr.language, compute_type=asr.whisper_compute_type,
                    beam_size=asr.whisper_beam_size, threads=asr.whisper_threads,
                    no_speech_threshold=asr.no_speech_threshold,
@@ -109,7 +111,7 @@ class WhisperRecogniser:
             audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=300))
         if not stamps:
             return np.zeros(0, dtype=np.float32)
-        chunks, _ = collect_chunks(audio, stamps, max_duration=_WINDOW_SECONDS * 10)
+        chunks, _chunk_info = collect_chunks(audio, stamps, max_duration=_WINDOW_SECONDS * 10)
         return np.concatenate(chunks).astype(np.float32) if chunks else audio
 
     def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
@@ -175,7 +177,7 @@ class WhisperRecogniser:
 
     def _long(self, audio: np.ndarray) -> tuple[list[str], float]:
         """Long recordings (a `--wav` file): faster-whisper's own windowed transcription."""
-        segments, _ = self.model.transcribe(
+        segments, _info = self.model.transcribe(
             audio, language=self.language, beam_size=self.beam_size,
             initial_prompt="、".join(self.vocabulary) or None, vad_filter=False,
             no_speech_threshold=self.no_speech_threshold, condition_on_previous_text=False,

@@ -49,9 +49,11 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from kiosk import KioskError
+from kiosk import KioskError, i18n
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
+from kiosk.i18n import _
+from kiosk.progress import LatestProgress, reporting_to
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,9 @@ class StaffPasswords:
             return {}
         except (OSError, ValueError) as exc:
             raise KioskError(
-                f"the staff password file {self.path} is unreadable ({exc}); set the "
-                "passwords again with `kiosk admin set-password --user NAME`"
-            ) from None
+                _("the staff password file {file} is unreadable ({reason}); set the passwords "
+                  "again with `kiosk admin set-password --user NAME`").format(
+                    file=self.path, reason=exc)) from None
         return data.get("users", {}) if isinstance(data, dict) else {}
 
     def users(self) -> list[str]:
@@ -99,12 +101,11 @@ class StaffPasswords:
         user = user.strip()
         if not user or len(user) > 64 or any(c.isspace() or not c.isprintable() for c in user):
             raise KioskError(
-                "the staff name must be 1–64 characters without spaces (for example: tanaka)"
-            )
+                _("the staff name must be 1–64 characters without spaces (for example: tanaka)"))
         if len(password) < MIN_PASSWORD_CHARS:
             raise KioskError(
-                f"the password is too short: use at least {MIN_PASSWORD_CHARS} characters"
-            )
+                _("the password is too short: use at least {n} characters")
+                .format(n=MIN_PASSWORD_CHARS))
         users = self._load()
         salt = secrets.token_bytes(16)
         users[user] = {
@@ -409,7 +410,7 @@ def page(title: str, main: str, session: Session | None = None, current: str = "
     nav = ""
     if session is not None:
         marks = {f"current_{k}": ('aria-current="page"' if k == current else "")
-                 for k in ("home", "history", "report")}
+                 for k in ("home", "history", "report", "review")}
         nav = render("nav.html", csrf=_esc(session.csrf), user=_esc(session.user), **marks)
     return render("layout.html", title=_esc(title), nav=nav, main=main, flash=flash)
 
@@ -501,7 +502,8 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8")}
+_STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8"),
+           "/static/progress.js": ("progress.js", "text/javascript; charset=utf-8")}
 _SIGNED_OUT = "サインインしていないか、時間切れです。サインインし直してください。"
 
 
@@ -634,6 +636,7 @@ class _DeskServer(http.server.ThreadingHTTPServer):
 def make_server(settings: Settings, host: str | None = None,
                 port: int | None = None) -> http.server.ThreadingHTTPServer:
     """A ready server for the staff desk (port 0 picks a free one; see .server_address)."""
+    i18n.set_language(settings.ui.language)
     desk = StaffDesk(settings)
     handler = type("StaffDeskHandler", (_Handler,), {"desk": desk})
     address = (host or settings.admin.host, settings.admin.port if port is None else port)
@@ -641,9 +644,9 @@ def make_server(settings: Settings, host: str | None = None,
         server = _DeskServer(address, handler)
     except OSError as exc:
         raise KioskError(
-            f"cannot listen on {address[0]}:{address[1]} ({exc.strerror}); another program "
-            "may use that port: set another in [admin] port or pass --port"
-        ) from None
+            _("cannot listen on {host}:{port} ({reason}); another program may use that port: "
+              "set another in [admin] port or pass --port").format(
+                host=address[0], port=address[1], reason=exc.strerror)) from None
     server.desk = desk  # type: ignore[attr-defined]
     return server
 
@@ -660,18 +663,18 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """`kiosk admin`: serve until interrupted."""
     if not StaffPasswords(settings.state_dir).users():
         raise KioskError(
-            "no staff password is set yet, so nobody could sign in. Set one first with: "
-            "kiosk admin set-password --user NAME"
-        )
+            _("no staff password is set yet, so nobody could sign in. Set one first with: "
+              "kiosk admin set-password --user NAME"))
     from kiosk.content.publishing import ensure_index
 
     ensure_index(settings)  # a new install starts with the bundled content live
     server = make_server(settings, host, port)
     h, p = server.server_address[:2]
-    print(f"Staff content desk: http://{h}:{p}/  (Ctrl+C stops it)", flush=True)
+    print(_("Staff content desk: http://{host}:{port}/  (Ctrl+C stops it)").format(
+        host=h, port=p), flush=True)
     if not ipaddress.ip_address(h).is_loopback:
-        print("Warning: the staff page is reachable from the network and is plain HTTP; "
-              "put it behind an HTTPS proxy or set [admin] host = \"127.0.0.1\".",
+        print(_("Warning: the staff page is reachable from the network and is plain HTTP; "
+                "put it behind an HTTPS proxy or set [admin] host = \"127.0.0.1\"."),
               file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -697,7 +700,10 @@ class StaffDesk:
         self.audit = AuditLog(settings.state_dir)
         self.content = ContentDesk(settings)
         self._publish_lock = threading.Lock()
+        #: The latest step of the upload check or publish under way, for /progress.
+        self.progress = LatestProgress()
         self._routes = {
+            ("GET", "/progress"): self.progress_json,
             ("GET", "/login"): self.login_form,
             ("POST", "/login"): self.login,
             ("POST", "/logout"): self.logout,
@@ -712,6 +718,7 @@ class StaffDesk:
             ("POST", "/rollback"): self.rollback,
             ("GET", "/content.csv"): self.download,
             ("GET", "/report"): self.report,
+            ("GET", "/review"): self.review,
         }
 
     def close(self) -> None:
@@ -834,7 +841,9 @@ class StaffDesk:
             return self.home(req, upload_error="ファイルが大きすぎます。分けて読み込んでください。",
                              status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
-            draft = self.content.prepare(uploads[0])
+            self.progress.clear()
+            with reporting_to(self.progress):
+                draft = self.content.prepare(uploads[0])
         except UploadError as exc:
             return self.home(req, upload_error=str(exc), status=HTTPStatus.BAD_REQUEST)
         if s.draft is not None:
@@ -872,6 +881,7 @@ class StaffDesk:
                       [["変更", i, t] for i, t in d.changed[:50]] + \
                       [["削除", i, t] for i, t in d.removed[:50]]
             changes = table("変わる項目（それぞれ最大50件）", ["変更", "ID", "タイトル"], listing)
+        changes += _freshness_note(d.entries, self.settings.content.review_months)
         try_section = ""
         publish_form = ('<p>エラーがあるため公開できません。</p>' if errors else
                         f'<form method="post" action="/publish" class="inline">'
@@ -928,7 +938,8 @@ class StaffDesk:
         if any(not p.warning for p in d.problems):
             return self.error_page(HTTPStatus.BAD_REQUEST,
                                    "エラーがある内容は公開できません。", s)
-        with self._publish_lock:
+        with self._publish_lock, reporting_to(self.progress):
+            self.progress.clear()
             version = self.content.publish(d, s.user)
         self.audit.record("publish", s.user, version=version, file=d.filename,
                           entries=len(d.entries), added=len(d.added), changed=len(d.changed),
@@ -938,6 +949,11 @@ class StaffDesk:
         s.notice = (f"公開しました（版 {version}、{len(d.entries)} 件）。"
                     "キオスクはもう新しい内容で答えています。")
         return redirect("/")
+
+    def progress_json(self, req: Request) -> Response:
+        """Each step of the check or publish under way: what it does, how far, how long."""
+        body = json.dumps(self.progress.snapshot(), ensure_ascii=False).encode("utf-8")
+        return Response(200, body, "application/json; charset=utf-8")
 
     def discard(self, req: Request) -> Response:
         s = req.session
@@ -1016,6 +1032,52 @@ class StaffDesk:
             body="".join(parts))
         return Response(200, page("答えられなかった質問", body, s, "report"))
 
+    def review(self, req: Request) -> Response:
+        """The live entries by the date their facts were checked: stale and unverified ones
+        first, so staff know what to re-check against the city's pages."""
+        from kiosk.content.contract import checked_date_text, review_list
+
+        s = req.session
+        assert s is not None
+        months = self.settings.content.review_months
+        items = review_list(self.content.live_entries(), months)
+        rows = []
+        for i in items:
+            e = i.entry
+            link = (f'<a href="{_esc(e.source_url)}">{_esc(e.source_url)}</a>'
+                    if e.source_url.startswith(("https://", "http://")) else "—")
+            rows.append([checked_date_text(e) or "—", _STATUS.get(e.status, "—"),
+                         i.reasons or "なし", e.id, e.title, link])
+        need = sum(i.needs_review for i in items)
+        intro = (f"全 {len(items)} 件のうち、見直しが必要なのは {need} 件です"
+                 f"（{months} か月より前に確認したもの {sum(i.stale for i in items)} 件、"
+                 f"市のページで未確認 {sum(i.unverified for i in items)} 件、"
+                 f"確認日のないもの {sum(i.unchecked for i in items)} 件）。"
+                 "見直しが必要なものを先に、確認日の古い順に並べています。"
+                 "同じ一覧は `kiosk content review` でも出せます。")
+        body = render("report.html", intro=_esc(intro), body=table(
+            "内容の見直し（確認日の古い順）", ["確認日", "状態", "見直し", "ID", "タイトル", "出典ページ"],
+            rows, raw={5}))
+        return Response(200, page("内容の見直し", body, s, "review"))
+
+
+_STATUS = {"verified": "確認済み", "unverified": "未確認"}
+
+
+def _freshness_note(entries: list, months: int) -> str:
+    """How many of an upload's entries are unverified, old or undated: what the review page
+    will list first once it is published."""
+    from kiosk.content.contract import review_list
+
+    items = review_list(entries, months)
+    unverified = sum(i.unverified for i in items)
+    old = sum(i.stale for i in items)
+    undated = sum(i.unchecked for i in items)
+    if not (unverified or old or undated):
+        return ""
+    return (f"<p>この内容には、市のページで未確認の項目が {unverified} 件、{months} か月より前に"
+            f"確認した項目が {old} 件、確認日のない項目が {undated} 件あります。公開した後、"
+            '<a href="/review">内容の見直し</a>で確かめられます。</p>')
 
 _ACTIONS = {
     "signin": "サインイン", "signin_failed": "サインイン失敗", "signout": "サインアウト",
@@ -1046,9 +1108,15 @@ def _answer_html(question: str, answer: Any) -> str:
     best = answer.best.entry
     kind = "答えます" if answer.kind.value == "confident" else "聞き返します（自信が低い）"
     text = best.spoken or best.body
+    from kiosk.content.contract import checked_date_text
+
+    where = (f"確認日 {_esc(checked_date_text(best))}（{_STATUS.get(best.status, '状態の記入なし')}）"
+             if best.checked else "確認日の記入なし")
+    source = f"、出典 {_esc(best.source_url or best.source)}" if best.source_url or best.source else ""
     return (f'<div class="answer">{head}<p><strong>結果:</strong> {kind}</p>'
             f'<p><strong>見つかった項目:</strong> <span class="hit-title">{_esc(best.title)}</span>'
-            f"（ID {_esc(best.id)}）</p><p>{_esc(text[:300])}</p></div>")
+            f"（ID {_esc(best.id)}）</p><p>{_esc(text[:300])}</p>"
+            f'<p class="provenance">{where}{source}</p></div>')
 
 
 # ------------------------------------------------------------------------- content work

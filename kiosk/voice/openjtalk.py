@@ -29,6 +29,7 @@ import numpy as np
 
 from kiosk import KioskError
 from kiosk.config import Settings, VoiceSettings, load_settings
+from kiosk.i18n import _
 from kiosk.speech.audio import AudioClip, wav_bytes
 from kiosk.voice.speakable import split_sentences
 
@@ -101,16 +102,17 @@ def resolve_voice(name: str, models_dir: Path | None = None) -> VoiceFile:
     if name.endswith(".htsvoice"):
         if as_path.is_file():
             return VoiceFile(as_path.stem, as_path, False)
-        raise VoiceError(f"voice file {as_path} does not exist; check [voice] voice or --voice")
+        raise VoiceError(_("voice file {file} does not exist; check [voice] voice or --voice")
+                         .format(file=as_path))
     voices = find_voice_files(models_dir)
     for v in voices:
         if v.id == name:
             return v
-    where = f" or under {models_dir}" if models_dir else ""
+    where = _(" or under {folder}").format(folder=models_dir) if models_dir else ""
     raise VoiceError(
-        f"no voice called '{name}'; available: {', '.join(v.id for v in voices)}. Copy "
-        f"{name}.htsvoice into the models folder{where} (`kiosk say --list-voices` shows them)"
-    )
+        _("no voice called '{name}'; available: {voices}. Copy {name}.htsvoice into the models "
+          "folder{where} (`kiosk say --list-voices` shows them)").format(
+            name=name, voices=", ".join(v.id for v in voices), where=where))
 
 
 def count_morae(text: str) -> int:
@@ -155,9 +157,9 @@ class OpenJTalkSynth:
             self._engine = HTSEngine(os.fsencode(voice.path))
         except (RuntimeError, OSError) as exc:
             raise VoiceError(
-                f"voice file {voice.path} could not be loaded ({exc}); replace it with a valid "
-                f".htsvoice file or choose another voice in [voice] voice"
-            ) from None
+                _("voice file {file} could not be loaded ({reason}); replace it with a valid "
+                  ".htsvoice file or choose another voice in [voice] voice").format(
+                    file=voice.path, reason=exc)) from None
         self._lock = threading.Lock()
         self.sample_rate = int(self._engine.get_sampling_frequency())
         self._natural_rate, self._exponent = self._calibrate()
@@ -265,15 +267,16 @@ def write_wav_complete(path: str | Path, clip: AudioClip) -> Path:
     """Write a WAV so that it is either absent or complete (temp file, then rename)."""
     target = Path(path).expanduser()
     if not target.parent.is_dir():
-        raise VoiceError(f"cannot write {target}: folder {target.parent} does not exist; "
-                         "create it or choose another --out path")
+        raise VoiceError(_("cannot write {file}: folder {folder} does not exist; create it or "
+                           "choose another --out path").format(file=target, folder=target.parent))
     tmp = target.with_name(f".{target.name}.part")
     try:
         tmp.write_bytes(wav_bytes(clip))
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise VoiceError(f"cannot write {target}: {exc.strerror}; choose another path") from None
+        raise VoiceError(_("cannot write {file}: {reason}; choose another path").format(
+            file=target, reason=exc.strerror)) from None
     return target
 
 

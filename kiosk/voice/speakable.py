@@ -7,8 +7,11 @@ money, postal codes, ranges, symbols, Latin words, and place names from a staff-
 reading dictionary. Long sentences are split at a comma so the voice never drags.
 
 CONTRACT:
-    Speakable(settings: VoiceSettings, readings: ReadingDictionary | None = None)
-    Speakable.for_entry(entry: Entry) -> str     — text to read for one answer entry
+    Speakable(settings: VoiceSettings, readings: ReadingDictionary | None = None,
+              review_months=…, today=…)
+    Speakable.for_entry(entry: Entry) -> str     — text to read for one answer entry; an entry
+                                                   checked over [content] review_months ago
+                                                   ends 「この情報は〇〇年〇月時点のものです。」
     Speakable.for_answer(answer: Answer) -> str  — confident / ask back / nothing found
     Speakable.normalise(text: str) -> str        — one speakable segment per line
     ReadingDictionary.load(*paths) / .apply(text)
@@ -21,12 +24,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from kiosk import DATA_DIR, KioskError
 from kiosk.answer.contract import Answer, AnswerKind, topic_of
-from kiosk.config import Settings, VoiceSettings
-from kiosk.content.contract import Entry
+from kiosk.config import ContentSettings, Settings, VoiceSettings
+from kiosk.content.contract import AS_OF_SENTENCE, Entry, as_of, stale
+from kiosk.i18n import _
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
@@ -100,9 +105,9 @@ class ReadingDictionary:
             extra = full.path(voice.readings_file) if full else Path(voice.readings_file)
             if not extra.is_file():
                 raise ReadingsError(
-                    f"reading dictionary {extra} (set in [voice] readings_file) does not exist; "
-                    "create it (TSV: written form<TAB>reading) or set readings_file = \"\""
-                )
+                    _("reading dictionary {file} (set in [voice] readings_file) does not exist; "
+                      "create it (TSV: written form<TAB>reading) or set readings_file = \"\"")
+                    .format(file=extra))
             paths.append(extra)
         return cls.load(*paths)
 
@@ -133,11 +138,12 @@ def _read_tsv(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise ReadingsError(f"reading dictionary {path} does not exist") from None
+        raise ReadingsError(_("reading dictionary {file} does not exist").format(file=path)) \
+            from None
     except UnicodeDecodeError:
         raise ReadingsError(
-            f"reading dictionary {path} is not UTF-8 text; save it as UTF-8 (not Shift_JIS)"
-        ) from None
+            _("reading dictionary {file} is not UTF-8 text; save it as UTF-8 (not Shift_JIS)")
+            .format(file=path)) from None
     entries: dict[str, str] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip("\r\n")
@@ -148,9 +154,8 @@ def _read_tsv(path: Path) -> dict[str, str]:
         reading = cols[1].strip() if len(cols) > 1 else ""
         if not written or not reading:
             raise ReadingsError(
-                f"{path}:{number}: expected 'written form<TAB>reading', got {raw!r}; "
-                "separate the two with a tab character"
-            )
+                _("{file}:{line}: expected 'written form<TAB>reading', got {text!r}; separate "
+                  "the two with a tab character").format(file=path, line=number, text=raw))
         entries[written] = reading
     return entries
 
@@ -160,11 +165,19 @@ class Speakable:
     readings can be tested as kana without synthesizing audio."""
 
     def __init__(self, settings: Settings | VoiceSettings | None = None,
-                 readings: ReadingDictionary | None = None):
+                 readings: ReadingDictionary | None = None, *,
+                 review_months: int | None = None,
+                 today: Callable[[], date] = date.today):
         """Give the whole Settings so a staff readings_file resolves against the config's
-        folder; a VoiceSettings alone resolves it against the current folder."""
+        folder (and [content] review_months applies); a VoiceSettings alone resolves it
+        against the current folder. `today` is the clock freshness is judged by."""
         self.settings = settings.voice if isinstance(settings, Settings) else (
             settings or VoiceSettings())
+        if review_months is None:
+            review_months = (settings.content if isinstance(settings, Settings)
+                             else ContentSettings()).review_months
+        self.review_months = review_months
+        self.today = today
         self.readings = readings if readings is not None else ReadingDictionary.for_settings(
             settings)
         self._rules: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = _RULES
@@ -174,9 +187,11 @@ class Speakable:
     def for_entry(self, entry: Entry) -> str:
         """The entry's own `spoken` text, else a short summary of its body; plus its source."""
         text = entry.spoken.strip() or self.summary(entry.body) or entry.title
-        if entry.source:
+        if entry.source and entry.status != "unverified":  # unverified: its text says so
             source = entry.source.strip().removeprefix("出典:").removeprefix("出典：").strip()
             text = f"{text.rstrip()}\n出典は、{source}です。"
+        if stale(entry, self.review_months, self.today()):
+            text = f"{text.rstrip()}\n{AS_OF_SENTENCE.format(month=as_of(entry))}"
         return self.normalise(text)
 
     def for_answer(self, answer: Answer) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.config import Settings, VoiceSettings
+from kiosk.config import ConfigError, Settings, VoiceSettings, check_section
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.contract import AudioSink as Player
 from kiosk.voice.openjtalk import (
@@ -155,20 +155,9 @@ def _played(speaker: Player, clip: AudioClip, stop_event: threading.Event) -> bo
 
 
 def _check(vs: VoiceSettings) -> None:
-    """Refuse settings that would make the voice unusable, naming the key to fix."""
-    problems = []
-    for name in ("rate", "slow_rate"):
-        if not 2.0 <= getattr(vs, name) <= 15.0:
-            problems.append(f"[voice] {name} = {getattr(vs, name)} is outside 2-15 morae/s")
-    if not vs.rate_steps or any(not 2.0 <= r <= 15.0 for r in vs.rate_steps):
-        problems.append("[voice] rate_steps must list paces between 2 and 15 morae/s")
-    if not 0.0 <= vs.volume <= 1.0 or any(not 0.0 <= v <= 1.0 for v in vs.volume_steps):
-        problems.append("[voice] volume and volume_steps must be between 0.0 and 1.0")
-    if vs.peak_dbfs >= 0:
-        problems.append(f"[voice] peak_dbfs = {vs.peak_dbfs} would clip; use a negative value")
-    for name in ("pause_before_seconds", "pause_after_seconds", "sentence_pause_seconds",
-                 "clause_pause_seconds"):
-        if not 0.0 <= getattr(vs, name) <= 5.0:
-            problems.append(f"[voice] {name} must be between 0 and 5 seconds")
-    if problems:
-        raise VoiceError("; ".join(problems) + "; fix the config file (see kiosk/defaults.toml)")
+    """Refuse settings that would make the voice unusable, naming the key to fix (a config
+    file is checked when it loads; this catches settings made in code)."""
+    try:
+        check_section("voice", vs)
+    except ConfigError as exc:
+        raise VoiceError(str(exc)) from None

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kiosk import KioskError
+from kiosk.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,10 @@ def check_loopback(host: str, setting: str = "[screen] host") -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise KioskError(f"{setting} = {host!r} is not a loopback address; the kiosk's screen "
-                         "and /healthz are served to this machine only. Use 127.0.0.1 (or ::1) "
-                         "and read /healthz through ssh or a local monitoring agent.")
+        raise KioskError(_("{setting} = {host!r} is not a loopback address; the kiosk's screen "
+                           "and /healthz are served to this machine only. Use 127.0.0.1 (or "
+                           "::1) and read /healthz through ssh or a local monitoring agent.")
+                         .format(setting=setting, host=host))
 
 
 def make_server(handler: type[HealthHandler], host: str, port: int,
@@ -126,7 +128,8 @@ def make_server(handler: type[HealthHandler], host: str, port: int,
     try:
         server = ThreadingHTTPServer((host, port), bound)
     except OSError as exc:
-        raise KioskError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); another "
-                         "kiosk may already be running, or change [screen] port") from None
+        raise KioskError(_("cannot listen on {host}:{port} ({reason}); another kiosk may "
+                           "already be running, or change [screen] port").format(
+            host=host, port=port, reason=exc.strerror or exc)) from None
     server.daemon_threads = True
     return server

@@ -89,13 +89,13 @@
       }
       const facts = $("answer-facts");
       facts.replaceChildren();
-      [["address", "住所"], ["phone", "電話"], ["hours", "時間"], ["updated", "更新日"]].forEach(([k, label]) => {
+      [["address", "住所"], ["phone", "電話"], ["hours", "時間"]].forEach(([k, label]) => {
         if (!a[k]) return;
         const dt = document.createElement("dt"); dt.textContent = label;
         const dd = document.createElement("dd"); put(dd, a[k], ra[k]);
         facts.append(dt, dd);
       });
-      $("answer-source").textContent = a.source ? "出典：" + a.source : "";
+      $("answer-source").textContent = a.provenance || (a.source ? "出典：" + a.source : "");
     }
     show($("ask"), !!v.question); put($("ask-question"), v.question, r.question);
     show($("choices"), v.choices.length > 0);
