@@ -222,7 +222,8 @@ def test_healthz_and_input_guards(screen):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
     assert err.value.code == 403
-    request = urllib.request.Request(url + "api/key", data=b'{"command": "dance"}', method="POST")
+    request = urllib.request.Request(url + "api/key", data=b'{"command": "dance"}', method="POST",
+                                     headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
     assert err.value.code == 400

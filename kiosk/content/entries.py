@@ -104,6 +104,11 @@ ALIASES = {
     "出典url": "source_url", "出典ページ": "source_url", "url": "source_url",
     "確認日": "checked", "確認した日": "checked", "状態": "status", "確認状況": "status",
 }
+#: What an id may be: it appears in addresses, file names and logs, so plain ASCII only.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+#: A CSV cell starting with one of these is a formula to Excel (CSV injection); the export
+#: writes such cells with a leading apostrophe, and the import removes it again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: A keywords cell is split at '|' when it has one, otherwise at '、' or a comma.
 KEYWORD_SEPARATOR = "|"
 _SOFT_SEPARATORS = re.compile(r"[、,，]")
@@ -379,6 +384,12 @@ class _Checker:
             self.error(rec.file, rec.where(name), name,
                        _("'{id}' contains a space; use letters, digits and '-' only, "
                          "e.g. library-hours").format(id=text))
+            return ""
+        if name == "id" and not ID_PATTERN.fullmatch(text):
+            self.error(rec.file, rec.where(name), name,
+                       f"{text[:40]!r} is not a usable id; use letters, digits, '-' and '_' "
+                       "only (a-z, A-Z, 0-9), starting with a letter or digit, e.g. "
+                       "library-hours")
             return ""
         return text
 
@@ -757,7 +768,7 @@ def _read_csv(label: str, text: _Text, checker: _Checker) -> list[_Record]:
                                 "a cell needs the whole cell in double quotes").format(
                                   cells=len(cells), columns=len(columns)))
                 continue
-            values = {name: cell for name, cell in zip(columns, cells) if name}
+            values = {name: csv_cell_value(cell) for name, cell in zip(columns, cells) if name}
             records.append(_Record(label, row_no, values))
     except csv.Error as exc:
         checker.error(label, row_no + 1, None,
@@ -992,6 +1003,24 @@ def load_content(paths: Iterable[str | Path] | str | Path,
     return entries
 
 
+def csv_cell(text: str) -> str:
+    """A cell Excel shows as text, never runs as a formula: one that starts like a formula
+    (or like an already neutralised one) gets a leading apostrophe."""
+    if text.startswith(FORMULA_START) or (text.startswith("'") and
+                                          text[1:2] != "" and
+                                          text[1:].startswith((*FORMULA_START, "'"))):
+        return "'" + text
+    return text
+
+
+def csv_cell_value(cell: str) -> str:
+    """The inverse of csv_cell, so an exported file imports back unchanged; any other
+    leading apostrophe is kept as written."""
+    if cell.startswith("'") and cell[1:2] != "" and cell[1:].startswith((*FORMULA_START, "'")):
+        return cell[1:]
+    return cell
+
+
 def csv_bytes(entries: Iterable[Entry]) -> bytes:
     """The staff CSV: UTF-8 with a BOM (so Excel shows Japanese correctly), one column per
     field, keywords joined with '|'. Loading it back gives the same entries."""
@@ -1007,8 +1036,10 @@ def csv_bytes(entries: Iterable[Entry]) -> bytes:
             elif value is None:
                 value = ""
             elif isinstance(value, float):
-                value = repr(value)
-            row.append(value)
+                value = repr(value)  # a number, never a formula
+                row.append(value)
+                continue
+            row.append(csv_cell(value))
         writer.writerow(row)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 

@@ -263,7 +263,13 @@ class SearchIndex:
              settings: Settings | SearchSettings | None = None) -> SearchIndex:
         search, synonyms_file = _split_settings(settings)
         folder = Path(directory)
-        if not folder.is_dir() or not windex.exists_in(str(folder)):
+        try:
+            present = folder.is_dir() and windex.exists_in(str(folder))
+        except Exception as exc:  # a damaged table of contents raises instead of saying False
+            raise SearchIndexError(
+                f"the search index in {folder} cannot be read ({exc}); run `kiosk content "
+                "rollback` or re-import the content") from None
+        if not present:
             raise SearchIndexError(
                 _("there is no search index in {folder}; build one with "
                   "`kiosk content import FILE...` (or check paths.index_dir in the config)")

@@ -7,8 +7,10 @@ and touch for free, and the same page is testable in a real headless Chromium.
 
 The page gets the current view at /api/view and every change through server-sent events
 (/events); it sends /api/press, /api/key, /api/query (the text box), /api/category and
-/api/choose (and a presence sensor may send /api/approach: the spoken invitation). POSTs must come from the page itself (same Origin), so another web page open in
-the same browser cannot press the kiosk's buttons.
+/api/choose (and a presence sensor may send /api/approach: the spoken invitation). POSTs must
+come from the page itself (JSON, same origin), and only the loopback names are served (no DNS
+rebinding), so another web page open in the same browser can neither press the kiosk's
+buttons nor read what a visitor asked. Limits and timeouts: kiosk/loopback.py.
 
 CONTRACT:
     ScreenHandler (HealthHandler + the page)   make_screen_server(kiosk, health, settings)
@@ -46,6 +48,7 @@ from kiosk.dialogue.conversation import (
     Typed,
     View,
 )
+from kiosk.loopback import BodyRefused
 from kiosk.web.health import Health, HealthHandler, make_server
 
 log = logging.getLogger(__name__)
@@ -236,17 +239,21 @@ class ScreenHandler(HealthHandler):
         finally:
             self.broadcast.disconnect(q)
 
-    def _same_origin(self) -> bool:
-        origin = self.headers.get("Origin")
-        return origin is None or origin == f"http://{self.headers.get('Host', '')}"
+    def _from_own_page(self) -> bool:
+        """The page posts JSON from its own origin. Any other content type could be sent by
+        another site without asking first (a form, a beacon), so it is refused too."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return not self.cross_site() and ctype == "application/json"
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        if not self._same_origin():
+        if not self._from_own_page():
+            self.close_connection = True
             self.send_json({"error": "only the kiosk's own page may send input"}, HTTPStatus.FORBIDDEN)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY_BYTES:
-            self.send_json({"error": "request too large"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        try:
+            length = self.body_length(_MAX_BODY_BYTES)
+        except BodyRefused as exc:
+            self.send_json({"error": exc.reason}, exc.status)
             return
         try:
             data = json.loads(self.rfile.read(length) or b"{}") if length else {}
@@ -287,7 +294,8 @@ def make_screen_server(kiosk: Kiosk, health: Health, settings: Settings,
     broadcast = _Broadcast(kiosk, settings)
     server = make_server(ScreenHandler, settings.screen.host,
                          settings.screen.port if port is None else port,
-                         kiosk=kiosk, health=health, broadcast=broadcast, settings=settings)
+                         kiosk=kiosk, health=health, broadcast=broadcast, settings=settings,
+                         timeout=settings.screen.socket_timeout_seconds)
     original_close = server.server_close
 
     def server_close() -> None:
