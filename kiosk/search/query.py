@@ -12,6 +12,7 @@ confidence (how much of the question the best entry covers).
 CONTRACT:
     SynonymTable.load(path: Path | None) -> SynonymTable   — None = the bundled table
     SoundVocabulary.from_texts(texts, min_kana, stopwords) -> SoundVocabulary
+    SoundVocabulary.from_sounds(sounds, min_kana, stopwords) -> SoundVocabulary
     QueryBuilder(settings: SearchSettings, synonyms: SynonymTable | None,
                  gram_min: int, gram_max: int, vocabulary: SoundVocabulary | None,
                  converter: KanaKanjiConverter | None)
@@ -163,16 +164,24 @@ class SoundVocabulary:
     @classmethod
     def from_texts(cls, texts: Iterable[str], min_kana: int = 3,
                    stopwords: frozenset[str] = frozenset()) -> SoundVocabulary:
+        """Analyse `texts` (slow: Sudachi over all of them; an index version stores the
+        analysed words instead, see kiosk.search.prepared)."""
+        return cls.from_sounds(((m.reading, m.forms, m.hiragana) for text in texts
+                                for m in analyse(text) if m.content), min_kana, stopwords)
+
+    @classmethod
+    def from_sounds(cls, sounds: Iterable[tuple[str, tuple[str, ...], bool]],
+                    min_kana: int = 3, stopwords: frozenset[str] = frozenset(),
+                    ) -> SoundVocabulary:
+        """From already analysed content words: (folded reading, forms, all hiragana), in
+        the order they occur (the first form heard for a sound is the one searched)."""
         by_sound: dict[str, dict[str, None]] = {}
         known: set[str] = set()
-        for text in texts:
-            for m in analyse(text):
-                if not m.content:
-                    continue
-                known.update(m.forms)
-                if (not m.hiragana and len(m.reading) >= min_kana
-                        and not any(f in stopwords for f in m.forms)):
-                    by_sound.setdefault(m.reading, {}).update(dict.fromkeys(m.forms[:1]))
+        for reading, forms, hiragana in sounds:
+            known.update(forms)
+            if (not hiragana and len(reading) >= min_kana
+                    and not any(f in stopwords for f in forms)):
+                by_sound.setdefault(reading, {}).update(dict.fromkeys(forms[:1]))
         return cls({k: tuple(v) for k, v in by_sound.items()}, frozenset(known), min_kana)
 
     def words_in(self, text: str) -> list[tuple[str, tuple[str, ...], frozenset[int]]]:
