@@ -186,7 +186,9 @@ class AdminSettings:
     port: int = 8470
     # A signed-in staff session ends after this many minutes without a request.
     session_minutes: int = 30
-    # Wrong passwords allowed per address within lockout_seconds before sign-in is refused.
+    # Wrong passwords allowed per staff name (per address: four times as many) before each
+    # next try must wait 2, 4, 8 … seconds, at most lockout_seconds; the count wears off after
+    # lockout_seconds without a failure. A back-off, not a lockout of the right password.
     max_failed_signins: int = 5
     lockout_seconds: int = 300
     # Upload limits: the whole upload, and for a zip the files in it and their unpacked size.
@@ -198,6 +200,8 @@ class AdminSettings:
     # Serve the staff page from the kiosk process itself (`kiosk run`) instead of a separate
     # `kiosk admin` service. Needs a staff password (`kiosk admin set-password`).
     with_kiosk: bool = False
+    # A connection that sends nothing for this many seconds is closed (a stalled upload too).
+    socket_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -212,10 +216,14 @@ class BundleSettings:
     pull_url: str = ""
     # Minutes between polls; 0 = never poll on a schedule.
     poll_minutes: int = 0
-    # Bundles larger than this are refused without being read further.
+    # Bundles larger than this are refused without being read further; the files inside a
+    # bundle may not add up to more than this either, once unpacked.
     max_bundle_bytes: int = 100_000_000
-    # Seconds to wait for a bundle download before giving up.
+    # Seconds to wait for each read of a bundle download (a silent server).
     download_timeout_seconds: int = 60
+    # Seconds the whole download may take (a server that sends a byte now and then); the
+    # pull lock is waited for at most this long too.
+    download_max_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -258,7 +266,7 @@ class AsrSettings:
 
 @dataclass(frozen=True)
 class AudioSettings:
-    """Microphone and speaker. Audio stays in memory unless `record` is switched on."""
+    """Microphone and speaker. Audio always stays in memory; the kiosk never saves it."""
 
     # Device number or part of its name (`kiosk doctor` lists them); "" = system default.
     input_device: str = ""
@@ -274,10 +282,8 @@ class AudioSettings:
     stall_seconds: float = 2.0
     # Seconds between attempts to reopen a lost device.
     reconnect_seconds: float = 2.0
-    # Keep each heard question as a WAV file (off by default: privacy).
-    record: bool = False
-    # Folder for those files; "" = <state_dir>/recordings.
-    record_dir: str = ""
+    # Seconds between checks that the configured devices are present (shown in /healthz).
+    probe_seconds: float = 60.0
     # Private listening: headphone output device ("" = none) and its own volume, 0.0-1.0.
     headphone_device: str = ""
     headphone_volume: float = 0.6
@@ -416,6 +422,8 @@ class ScreenSettings:
     furigana: bool = False
     # Command that shows the screen full-screen, the page address appended; "" = none.
     browser_command: str = ""
+    # A connection that sends nothing for this many seconds is closed (frees its thread).
+    socket_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -445,6 +453,36 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """Where this kiosk stands (kiosk/search/places.py): 「この近くの避難所」 is measured from here,
+    and questions about "here" (トイレ, 駐車場) are answered from this site's building guide."""
+
+    # The city whose place names (町・字) and readings the kiosk uses (Japan Post spelling).
+    prefecture: str = "神奈川県"
+    city: str = "厚木市"
+    # The building the kiosk stands in, its address and position (WGS84 degrees).
+    name: str = "厚木市役所 本庁舎"
+    address: str = "神奈川県厚木市中町3-17-17"
+    lat: float = 35.4431
+    lon: float = 139.3625
+    # Straight-line metres walked per minute for 「歩いて10分ほど」 (80 m/min is the usual
+    # figure for Japanese walking times; slower for elderly visitors).
+    walk_metres_per_minute: float = 70.0
+    # How many nearest places an answer names (the full list stays on screen).
+    nearest_count: int = 3
+
+    def __post_init__(self) -> None:
+        if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
+            raise ConfigError(
+                f"[site] lat/lon ({self.lat}, {self.lon}) is not in Japan; give the kiosk's "
+                "position in degrees, e.g. lat = 35.4431, lon = 139.3625")
+        if self.walk_metres_per_minute <= 0:
+            raise ConfigError("[site] walk_metres_per_minute must be more than 0 (e.g. 70)")
+        if not 1 <= self.nearest_count <= 10:
+            raise ConfigError("[site] nearest_count must be between 1 and 10 (e.g. 3)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole kiosk configuration, as loaded from one TOML file."""
 
@@ -465,6 +503,7 @@ class Settings:
     screen: ScreenSettings = ScreenSettings()
     logging: LoggingSettings = LoggingSettings()
     ui: UiSettings = UiSettings()
+    site: SiteSettings = SiteSettings()
 
     def path(self, value: str) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -606,6 +645,16 @@ def _coerce(where: str, key: str, value: Any, expected: Any) -> Any:
     return value
 
 
+#: Keys that were removed, with why, so an old config is told plainly instead of "unknown".
+REMOVED_KEYS = {
+    "record": "[audio] record was removed: the kiosk never saves audio (it keeps heard "
+              "questions in memory only; the opt-in [logging] query_log keeps their text). "
+              "Delete the line",
+    "record_dir": "[audio] record_dir was removed with [audio] record: the kiosk never saves "
+                  "audio. Delete the line",
+}
+
+
 def _check_value(where: str, section: str, key: str, value: Any) -> None:
     """The value's range (numbers) or choices (words); ConfigError naming file and key."""
     name = f"{section}.{key}"
@@ -659,6 +708,9 @@ def _did_you_mean(word: str, known: typing.Iterable[str]) -> str:
 def _build_section(where: str, section: str, cls: type, data: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]
+    if cls is AudioSettings:
+        for key in sorted(set(data) & set(REMOVED_KEYS)):
+            raise ConfigError(f"{where}: {REMOVED_KEYS[key]}")
     for key in sorted(set(data) - set(known)):
         hint = _did_you_mean(key, known)
         if not hint:
@@ -704,7 +756,6 @@ _PATH_KEYS = {
     "paths": ("index_dir", "models_dir", "state_dir"),
     "content": ("sources", "synonyms_file"),
     "bundle": ("public_key_file",),
-    "audio": ("record_dir",),
     "voice": ("readings_file",),
     "logging": ("log_dir",),
 }

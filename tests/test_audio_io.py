@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 from kiosk import KioskError
-from kiosk.config import AudioSettings, Settings
 from kiosk.speech.audio import (
     AudioClip,
     AudioError,
@@ -33,7 +32,6 @@ from kiosk.speech.audio import (
     StreamResampler,
     find_device,
     from_int16,
-    keep_recording,
     load_wav,
     resample,
     rescan_devices,
@@ -449,12 +447,3 @@ def test_missing_file(tmp_path):
         load_wav(tmp_path / "nope.wav")
 
 
-def test_recording_is_off_unless_the_operator_enables_it(tmp_path):
-    clip = AudioClip(_tone(300, 0.2, 16000), 16000)
-    off = Settings(base_dir=tmp_path)
-    assert keep_recording(clip, off) is None
-    assert not (tmp_path / "var").exists()
-    on = Settings(base_dir=tmp_path, audio=AudioSettings(record=True))
-    written = keep_recording(clip, on)
-    assert written is not None and written.parent == tmp_path / "var" / "recordings"
-    assert load_wav(written).duration == pytest.approx(0.2)

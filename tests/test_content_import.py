@@ -386,3 +386,79 @@ def test_rollback_recovers_from_a_deleted_live_version(published, tmp_path):
     assert publisher.rollback().id == first
     with LiveIndex(root, publisher.settings) as live:
         assert live.search("図書館")[0].entry.id.startswith("a-")
+
+
+# ------------------------------------------------------- hostile or unlucky rollbacks (#15)
+
+
+@pytest.mark.parametrize("bad_id", ["", ".", "..", "versions", "../versions", "current"])
+def test_a_rollback_to_an_id_that_is_not_a_kept_version_touches_nothing(published, tmp_path,
+                                                                        bad_id):
+    publisher, root = published
+    publisher.import_files(write_jsonl(tmp_path / "b.jsonl", library_entries("b")))
+    before = snapshot(root)
+    with pytest.raises(IndexVersionError, match="there is no index version"):
+        publisher.rollback(to=bad_id)
+    assert snapshot(root) == before
+    with LiveIndex(root, publisher.settings) as live:  # a restart still finds its index
+        assert live.search("図書館")[0].entry.id.startswith("b-")
+
+
+def test_cli_rollback_to_an_empty_id_is_refused_and_the_index_still_opens(published, tmp_path):
+    _, root = published
+    before = snapshot(root)
+    run = kiosk("content", "rollback", "--to", "", "--index", str(root), cwd=tmp_path)
+    assert run.returncode == 2 and "there is no index version ''" in run.stderr
+    assert snapshot(root) == before
+    from kiosk.content.audit import AuditLog
+
+    audit = AuditLog(Settings(base_dir=tmp_path).state_dir)
+    assert not [r for r in audit.read() if r["action"] == "rollback"]  # nothing changed
+    run = kiosk("content", "rollback", "--index", str(root), cwd=tmp_path)
+    assert run.returncode == 2  # only one version: nothing to go back to
+    b = write_jsonl(tmp_path / "b.jsonl", library_entries("b"))
+    assert kiosk("content", "import", str(b), "--index", str(root), cwd=tmp_path).returncode == 0
+    run = kiosk("content", "rollback", "--index", str(root), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [r["action"] for r in audit.read()][-2:] == ["publish", "rollback"]
+
+
+def test_a_version_that_cannot_be_opened_never_goes_live(published, tmp_path):
+    publisher, root = published
+    old = publisher.versions.current()
+    publisher.import_files(write_jsonl(tmp_path / "b.jsonl", library_entries("b")))
+    for toc in old.path.glob("*.toc"):
+        toc.write_bytes(b"damaged by a disk error")
+    before = snapshot(root)
+    with pytest.raises(IndexVersionError, match=f"{old.id} .*cannot be opened"):
+        publisher.rollback()
+    with pytest.raises(IndexVersionError, match="cannot be opened"):
+        publisher.rollback(to=old.id)
+    assert snapshot(root) == before
+
+
+def test_a_version_that_never_went_live_is_not_listed_nor_kept(tmp_path):
+    """An import killed -9 right after its build's rename, before the swap, leaves a complete
+    version folder that was never live: it is not shown as published and does not take a
+    kept place."""
+    from kiosk.content.entries import Entry
+    from kiosk.search.index import build_index
+
+    settings = settings_for(tmp_path, keep_versions=1)
+    publisher = ContentPublisher(settings, tmp_path / "index")
+    a = publisher.import_files(write_jsonl(tmp_path / "a.jsonl", library_entries("a"))).version
+    b = publisher.import_files(write_jsonl(tmp_path / "b.jsonl", library_entries("b"))).version
+    with publisher.versions.build(who="killed", note="never published") as build:
+        build_index([Entry(id="c-0", title="図書館 c", body="本文")], build.folder, settings)
+        build.entries = 1
+    orphan = build.info.id
+    assert (tmp_path / "index" / "versions" / orphan).is_dir()  # the state kill -9 leaves
+    assert [v.id for v in publisher.versions_list()] == [b.id, a.id]
+    assert publisher.rollback().id == a.id  # back to a real predecessor, not the orphan
+    publisher.rollback(to=b.id)
+    with pytest.raises(IndexVersionError, match="there is no index version"):
+        publisher.rollback(to=orphan)
+    d = publisher.import_files(write_jsonl(tmp_path / "d.jsonl", library_entries("d"))).version
+    assert [v.id for v in publisher.versions_list()] == [d.id, b.id]
+    assert sorted(p.name for p in (tmp_path / "index" / "versions").iterdir()) == \
+        sorted([b.id, d.id])

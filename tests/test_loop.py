@@ -24,7 +24,7 @@ from kiosk.dialogue.conversation import (
     command_in,
 )
 from kiosk.dialogue.eventlog import QueryLog, setup_logging
-from kiosk.dialogue.runner import make_kiosk
+from kiosk.dialogue.runner import Kiosk, make_kiosk
 from kiosk.search.versions import LiveIndex
 from kiosk.speech.audio import AudioClip, load_wav
 from kiosk.speech.recogniser import vocabulary_from
@@ -579,3 +579,57 @@ def test_kiosk_run_wires_real_stages_and_serves_healthz(tmp_path, shared_home, m
         assert service.kiosk.view().answer is not None
     finally:
         service.stop()
+
+
+def _old_and_new_query_files(qlog: QueryLog) -> tuple[Path, Path]:
+    import datetime as dt
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    qlog.folder.mkdir(parents=True, exist_ok=True)
+    old = qlog.folder / f"queries-{today - dt.timedelta(days=45)}.jsonl"
+    new = qlog.folder / f"queries-{today}.jsonl"
+    for path in (old, new):
+        path.write_text('{"time": "", "text": "住民票", "kind": "none"}\n', encoding="utf-8")
+    return old, new
+
+
+@pytest.mark.parametrize("switch", [False, True])
+def test_query_log_retention_is_kept_from_start_up_whatever_the_switch(tmp_path, switch):
+    """Expired question files go at start-up (and every day after), not only when the next
+    question happens to be recorded, and also after the query log was switched off."""
+    settings = settings_from_dict({"paths": {"state_dir": "var"},
+                                   "logging": {"query_log": switch, "query_log_days": 30}},
+                                  base_dir=tmp_path)
+    old, new = _old_and_new_query_files(QueryLog(settings))
+    kiosk = Kiosk(settings, microphone=None, speaker=RecordingSpeaker(pace=8.0),
+                  recogniser=None, voice=None, searcher=None).start()
+    try:
+        end = time.monotonic() + 20
+        while old.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+    finally:
+        kiosk.stop()
+    assert not old.exists() and new.exists()
+
+
+def test_query_log_retention_keeper_prunes_again_each_period(tmp_path):
+    import threading
+
+    settings = settings_from_dict({"paths": {"state_dir": "var"},
+                                   "logging": {"query_log_days": 30}}, base_dir=tmp_path)
+    qlog = QueryLog(settings)
+    stop = threading.Event()
+    keeper = threading.Thread(target=qlog.keep_retention, args=(stop,),
+                              kwargs={"every_seconds": 0.05}, daemon=True)
+    keeper.start()
+    try:
+        for _ in range(2):  # a file that expires while the kiosk runs goes too
+            old, new = _old_and_new_query_files(qlog)
+            end = time.monotonic() + 20
+            while old.exists() and time.monotonic() < end:
+                time.sleep(0.02)
+            assert not old.exists() and new.exists()
+    finally:
+        stop.set()
+        keeper.join(timeout=5)
+    assert not keeper.is_alive()

@@ -21,7 +21,8 @@ from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
 from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
-from kiosk.staff.desk import StaffPasswords, make_server
+from kiosk.staff.accounts import StaffPasswords
+from kiosk.staff.desk import make_server
 
 USER, PASSWORD = "tanaka", "correct horse battery"
 NEW_ID = "staff-test-pool"
@@ -242,7 +243,7 @@ def test_sign_in_page_is_accessible_with_and_without_an_error(browser, desk: Des
     finally:
         context.close()
     # the failure above must not lock the other tests out
-    desk.server.desk.limiter.succeeded("127.0.0.1")
+    desk.server.desk.limiter.clear()
 
 
 def new_row() -> bytes:
@@ -429,7 +430,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path):
-    from kiosk.staff.desk import Upload, UploadError, write_upload
+    from kiosk.staff.uploads import Upload, UploadError, write_upload
 
     settings = load_settings(write_config(tmp_path, max_zip_files=2,
                                           max_unzipped_bytes=100_000))
@@ -456,7 +457,7 @@ def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path)
 
 
 def test_sessions_end_after_the_idle_time_and_limits_wear_off():
-    from kiosk.staff.desk import Sessions, SignInLimiter
+    from kiosk.staff.accounts import Sessions, SignInLimiter
 
     now = [1000.0]
     sessions = Sessions(idle_seconds=60, clock=lambda: now[0])
@@ -466,10 +467,160 @@ def test_sessions_end_after_the_idle_time_and_limits_wear_off():
     now[0] += 61
     assert sessions.get(s.token) is None
     limiter = SignInLimiter(2, 300, clock=lambda: now[0])
-    limiter.failed("a")
-    limiter.failed("a")
-    assert limiter.wait_seconds("a") == 300 and limiter.wait_seconds("b") == 0
-    now[0] += 299
-    assert limiter.wait_seconds("a") == 1
-    now[0] += 1
-    assert limiter.wait_seconds("a") == 0
+    waits = []
+    for _ in range(12):  # a back-off that grows up to the limit, not a fixed lockout
+        wait, attempt = limiter.reserve(user="tanaka", address="127.0.0.1")
+        if wait:
+            waits.append(wait)
+            now[0] += wait
+            wait, attempt = limiter.reserve(user="tanaka", address="127.0.0.1")
+        assert wait == 0
+        limiter.finish(attempt, ok=False)
+    assert waits[:4] == [2, 4, 8, 16] and max(waits) == 300
+    wait, other = limiter.reserve(user="suzuki", address="127.0.0.1")
+    assert wait == 0  # the other name is not held up
+    limiter.finish(other, ok=True)
+    now[0] += 300
+    wait, attempt = limiter.reserve(user="tanaka", address="127.0.0.1")
+    assert wait == 0  # after the back-off the right password gets its check
+    limiter.finish(attempt, ok=True)
+    assert limiter.reserve(user="tanaka", address="127.0.0.1")[0] == 0
+
+
+# ------------------------------------------------------------- attacked on loopback (#15)
+
+
+def _login_form(d: Desk) -> tuple[str, str]:
+    """A fresh sign-in form: (pre-session cookie, its token)."""
+    _, headers, page = d.request("GET", "/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return headers["set-cookie"].split(";")[0], token
+
+
+def _post_login(d: Desk, cookie: str, token: str, user: str, password: str,
+                **headers: str) -> tuple[int, dict, str]:
+    form = urllib.parse.urlencode({"csrf": token, "user": user, "password": password})
+    return d.request("POST", "/login", form, {
+        "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, **headers})
+
+
+def _checked(d: Desk) -> int:
+    """Passwords the desk actually checked and found wrong (not refused by the limit)."""
+    return sum(1 for r in AuditLog(d.settings.state_dir).read()
+               if r["action"] == "signin_failed" and not r.get("reason"))
+
+
+def test_parallel_wrong_passwords_cannot_slip_past_the_limit(tmp_path: Path):
+    d = Desk(tmp_path / "parallel", False, max_failed_signins=3, lockout_seconds=60)
+    try:
+        forms = [_login_form(d) for _ in range(12)]
+        start = threading.Barrier(len(forms))
+        statuses: list[int] = []
+
+        def guess(cookie: str, token: str, n: int) -> None:
+            start.wait()
+            statuses.append(_post_login(d, cookie, token, USER, f"guess number {n}")[0])
+
+        threads = [threading.Thread(target=guess, args=(*f, n)) for n, f in enumerate(forms)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(statuses) == 12 and 303 not in statuses
+        assert _checked(d) <= 3, "more guesses were checked than max_failed_signins"
+        assert 429 in statuses
+    finally:
+        d.close()
+
+
+def test_wrong_passwords_for_one_name_do_not_lock_out_another(tmp_path: Path):
+    """Every local client is 127.0.0.1: a program guessing for one name must not stop the
+    real staff member signing in."""
+    d = Desk(tmp_path / "names", False, max_failed_signins=3, lockout_seconds=60)
+    try:
+        for n in range(3):
+            assert _post_login(d, *_login_form(d), "someone", f"wrong {n}")[0] == 401
+        assert _post_login(d, *_login_form(d), "someone", "wrong again")[0] == 429
+        status, headers, _ = _post_login(d, *_login_form(d), USER, PASSWORD)
+        assert status == 303 and "kiosk_staff=" in headers["set-cookie"]
+    finally:
+        d.close()
+
+
+def _send_headers_only(d: Desk, path: str, length: int, cookie: str = "") -> bytes:
+    """Send a POST's headers but not its body, and return the status line the desk
+    answers (it must answer without waiting for the body)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", d.port), timeout=15) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\n"
+                      f"Content-Length: {length}\r\n" +
+                      (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n").encode())
+        try:
+            return sock.recv(200).split(b"\r\n", 1)[0]
+        except TimeoutError:
+            return b"(no answer: the desk waited for the body)"
+
+
+def test_unauthenticated_posts_are_refused_before_their_body_is_read(desk: Desk):
+    ten_mb = 10_000_000
+    assert b" 403 " in _send_headers_only(desk, "/login", ten_mb)  # no sign-in form
+    assert b" 403 " in _send_headers_only(desk, "/login", ten_mb, "kiosk_signin=made-up")
+    assert b" 403 " in _send_headers_only(desk, "/upload", ten_mb)  # no session
+    cookie, _ = _login_form(desk)  # a real form: still, a sign-in is a few hundred bytes
+    assert b" 413 " in _send_headers_only(desk, "/login", ten_mb, cookie)
+
+
+def test_a_sign_in_form_token_works_once(desk: Desk):
+    cookie, token = _login_form(desk)
+    assert _post_login(desk, cookie, token, USER, "not the password")[0] == 401
+    assert _post_login(desk, cookie, token, USER, PASSWORD)[0] == 403  # replayed
+
+
+def test_a_session_ends_when_its_password_is_changed(tmp_path: Path):
+    d = Desk(tmp_path / "changed", False)
+    try:
+        _, headers, _ = d.sign_in()
+        cookie = {"Cookie": session_cookie(headers)}
+        assert d.request("GET", "/", headers=cookie)[0] == 200
+        StaffPasswords(d.settings.state_dir).set(USER, "a whole new passphrase")
+        status, headers, _ = d.request("GET", "/", headers=cookie)
+        assert status == 303 and headers["location"] == "/login"
+    finally:
+        d.close()
+
+
+def test_the_cookie_is_secure_when_the_desk_is_served_over_https(desk: Desk):
+    status, headers, _ = _post_login(desk, *_login_form(desk), USER, PASSWORD,
+                                     **{"X-Forwarded-Proto": "https"})
+    assert status == 303 and "; Secure" in headers["set-cookie"]
+    status, headers, _ = desk.sign_in()
+    assert status == 303 and "Secure" not in headers["set-cookie"]
+
+
+@pytest.mark.parametrize("password", ["aaaaaaaaaaaa", "tanakatanaka", "Tanaka-2026!",
+                                      "1234567890", "abcdefghijkl", "password1234"])
+def test_trivial_passwords_are_refused(tmp_path: Path, password: str):
+    from kiosk import KioskError
+
+    with pytest.raises(KioskError, match="easy to guess"):
+        StaffPasswords(tmp_path).set(USER, password)
+    StaffPasswords(tmp_path).set(USER, "kawa no nagare 7")  # a real passphrase is fine
+
+
+def test_sign_in_and_pages_work_when_the_audit_log_cannot_be_written(tmp_path: Path):
+    """A full (or read-only) state disk must not lock staff out; the page says the audit
+    log is not being written."""
+    d = Desk(tmp_path / "full")
+    try:
+        audit = d.settings.state_dir / "audit.jsonl"
+        audit.unlink(missing_ok=True)
+        audit.mkdir()  # any write to it now fails, as on a full disk
+        status, headers, _ = d.sign_in()
+        assert status == 303
+        status, _, page = d.request("GET", "/", headers={"Cookie": session_cookie(headers)})
+        assert status == 200 and "操作の記録" in page and "書き込めません" in page
+        assert AuditLog(d.settings.state_dir).problem()
+    finally:
+        d.close()

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import load_settings
+from kiosk.content.audit import AuditLog, local_user
 from kiosk.content.contract import review_list
 from kiosk.content.entries import ContentError, ContentProblem
 from kiosk.content.publishing import ContentPublisher, ensure_index
@@ -69,19 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.set_defaults(func=cmd_export)
 
     rev = sub.add_parser(
-        "review", help="list entries to re-check against the city's pages, oldest first",
-        description="Every entry with the date its facts were checked (`checked`) and whether "
-                    "a city page was found (`status`). Entries checked more than [content] "
-                    "review_months ago, unverified ones and those with no date come first — "
-                    "the same list as the staff desk's review page. Without FILEs the live "
-                    "content is listed.")
+        "review", help=_("list entries to re-check against the city's pages, oldest first"),
+        description=_("Every entry with the date its facts were checked (`checked`) and whether "
+                      "a city page was found (`status`). Entries checked more than [content] "
+                      "review_months ago, unverified ones and those with no date come first — "
+                      "the same list as the staff desk's review page. Without FILEs the live "
+                      "content is listed."))
     rev.add_argument("files", nargs="*", metavar="FILE",
-                     help="content files to review instead of the live content")
+                     help=_("content files to review instead of the live content"))
     _index_option(rev)
     rev.add_argument("--all", action="store_true",
-                     help="also list the entries that need nothing (default: only those "
-                          "that need review, then a count of the rest)")
-    rev.add_argument("--json", action="store_true", help="print JSON")
+                     help=_("also list the entries that need nothing (default: only those "
+                            "that need review, then a count of the rest)"))
+    rev.add_argument("--json", action="store_true", help=_("print JSON"))
     rev.set_defaults(func=cmd_review)
 
     try:  # `content bundle` / `content pull` live with the staff tools
@@ -133,6 +134,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
     print_problems(result.warnings, sys.stderr)
     v = result.version
+    AuditLog(publisher.settings.state_dir).record(
+        "publish", who or local_user(), version=v.id, entries=v.entries, via="cli")
     print(_("Published version {version}: {entries} entries. It is live now.")
           .format(version=v.id, entries=v.entries))
     if result.previous:
@@ -164,7 +167,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    v = _publisher(args).rollback(args.to)
+    publisher = _publisher(args)
+    v = publisher.rollback(args.to)
+    AuditLog(publisher.settings.state_dir).record("rollback", local_user(), version=v.id,
+                                                  via="cli")
     print(_("Version {version} ({entries} entries, published {created}) is live again.")
           .format(version=v.id, entries=v.entries, created=v.created))
     return 0
@@ -233,7 +239,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     unverified = sum(i.unverified for i in items)
     undated = sum(i.unchecked for i in items)
     need = sum(i.needs_review for i in items)
-    print(f"{len(items)} entries: {need} to review ({stale} checked over {months} months ago, "
-          f"{unverified} unverified, {undated} with no checked date); "
-          f"{len(items) - need} up to date.")
+    print(_("{count} entries: {need} to review ({stale} checked over {months} months ago, "
+            "{unverified} unverified, {undated} with no checked date); {ok} up to date.").format(
+        count=len(items), need=need, stale=stale, months=months, unverified=unverified,
+        undated=undated, ok=len(items) - need))
     return 0

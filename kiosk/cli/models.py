@@ -132,6 +132,4 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                  _("ok") if load(settings.search) is not None else
                  _("NOT AVAILABLE (see the warning)"))
         print(f"  {label}: {state}")
-    print(_("recording of questions:"),
-          _("ON (operator setting [audio] record)") if settings.audio.record else _("off"))
     return ExitCode.OK if ok and models_ok else ExitCode.PROBLEMS

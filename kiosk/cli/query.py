@@ -131,8 +131,8 @@ def compose_answer(index: SearchIndex, settings: Settings, question: str,
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
     are a recogniser's other transcripts of a spoken question and `confidence` its own
     (kiosk.dialogue.ask)."""
-    return ask(index, AnswerComposer(settings.answer, ()), (question, *alternatives), limit,
-               confidence=confidence)
+    composer = AnswerComposer(settings.answer, (), settings.site)
+    return ask(index, composer, (question, *alternatives), limit, confidence=confidence)
 
 
 def _through_frontend(settings: Settings, wav: str, playback: str | None) -> Any:
@@ -252,6 +252,14 @@ def answer_as_json(answer: Answer) -> dict[str, Any]:
             for h in answer.candidates
         ],
         "suggestions": list(answer.suggestions),
+        "nearby": None if answer.nearby is None else {
+            "from": {"name": answer.nearby.origin.name, "kind": answer.nearby.origin.kind,
+                     "lat": answer.nearby.origin.lat, "lon": answer.nearby.origin.lon},
+            "kind": answer.nearby.kind,
+            "hazard": answer.nearby.hazard,
+            "sites": [{"id": n.entry_id, "name": n.name, "town": n.town,
+                       "metres": round(n.distance_m)} for n in answer.nearby.sites],
+        },
     }
 
 

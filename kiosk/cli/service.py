@@ -136,6 +136,7 @@ class KioskService:
                  microphone: bool = True):
         from kiosk.content.publishing import ensure_index
         from kiosk.search.versions import LiveIndex
+        from kiosk.speech.audio import DeviceMonitor
         from kiosk.web.health import Health, HealthHandler, make_server
 
         self.settings = settings
@@ -147,25 +148,46 @@ class KioskService:
                                 microphone=MICROPHONE_DEVICE if microphone else None)
         self.engine = ""
         self.model_error = ""
+        self._want_microphone = microphone
+        self.device_monitor = DeviceMonitor(settings, settings.audio.probe_seconds)  # probes now
+        self.bundle_poller: Any = None
         self.health = Health(
             model_loaded=lambda: self.kiosk.recogniser is not None,
             engine=lambda: self.engine or self.model_error,
-            devices=lambda: {"microphone": self.kiosk.machine.mic_ok,
-                             "speaker": self.kiosk.machine.speaker_ok},
+            devices=lambda: {
+                "microphone": self.kiosk.machine.mic_ok
+                and self.device_monitor.present("microphone"),
+                "speaker": self.kiosk.machine.speaker_ok
+                and self.device_monitor.present("speaker")},
             index_version=lambda: self.searcher.version or "",
-            loop=self.kiosk.health)
+            loop=self.kiosk.health,
+            bundle_poller=lambda: self.bundle_poller.status() if self.bundle_poller else None,
+            problems=self.problems)
         if headless:
             self.server = make_server(HealthHandler, settings.screen.host,
                                       settings.screen.port if port is None else port,
-                                      health=self.health)
+                                      health=self.health,
+                                      timeout=settings.screen.socket_timeout_seconds)
         else:
             from kiosk.web.screen import make_screen_server
 
             self.server = make_screen_server(self.kiosk, self.health, settings, port)
-        self._want_microphone = microphone
         self.browser: subprocess.Popen[bytes] | None = None
         self.staff_desk: Any = None
-        self.bundle_poller: Any = None
+
+    def problems(self) -> list[str]:
+        """What /healthz lists for an operator to fix: missing devices, an index version
+        that cannot be reopened, an audit log that cannot be written."""
+        from kiosk.content.audit import AuditLog
+
+        found = [p for p in self.device_monitor.problems()
+                 if self._want_microphone or not p.startswith("microphone")]
+        if self.searcher.problem:
+            found.append(self.searcher.problem)
+        audit = AuditLog(self.settings.state_dir).problem()
+        if audit:
+            found.append(audit)
+        return found
 
     @property
     def url(self) -> str:
@@ -191,6 +213,8 @@ class KioskService:
 
     def start(self) -> None:
         threading.Thread(target=self.server.serve_forever, name="kiosk-http", daemon=True).start()
+        threading.Thread(target=self.device_monitor.run, args=(self.stop_event,),
+                         name="kiosk-devices", daemon=True).start()
         self.kiosk.start()
         if self._want_microphone:
             threading.Thread(target=self._load_recogniser, name="kiosk-model", daemon=True).start()
@@ -206,7 +230,8 @@ class KioskService:
                                    "browser_command = {command!r}").format(
                     reason=exc, command=command)) from None
         if self.settings.admin.with_kiosk:
-            from kiosk.staff.desk import StaffPasswords, serve_in_background
+            from kiosk.staff.accounts import StaffPasswords
+            from kiosk.staff.desk import serve_in_background
 
             self.staff_desk = serve_in_background(self.settings)
             host, port = self.staff_desk.server_address[:2]

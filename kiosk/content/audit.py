@@ -6,6 +6,7 @@ CONTRACT:
     AUDIT_FILE                            — file name under settings.state_dir
     AuditLog(state_dir).record(action, who, **details) -> dict
     AuditLog(state_dir).read(limit=None) -> list[dict]   — newest last
+    AuditLog(state_dir).problem() -> str  — why records are not being written ("" = fine)
     local_user() -> str                   — "who" for commands run from a shell
     Actions used: signin, signin_failed, signout, password_set, publish, rollback,
                   bundle_made, bundle_applied, bundle_refused
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import threading
 from datetime import datetime, timezone
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 AUDIT_FILE = "audit.jsonl"
+
+log = logging.getLogger(__name__)
 
 
 def local_user() -> str:
@@ -32,31 +36,56 @@ def local_user() -> str:
         return "cli"
 
 _lock = threading.Lock()
+#: Why the last write to an audit file failed in this process ("" once one succeeds again).
+_problems: dict[Path, str] = {}
+#: Most characters one detail of a record keeps (a hostile input must not make huge lines).
+MAX_DETAIL_CHARS = 1000
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_DETAIL_CHARS:
+        return value[:MAX_DETAIL_CHARS] + "…"
+    return value
 
 
 class AuditLog:
     """Append-only JSON-lines file; each record is written with one write() on an O_APPEND
-    handle, so records from the staff desk and a CLI command never interleave."""
+    handle, so records from the staff desk and a CLI command never interleave. A record that
+    cannot be written (full or read-only disk) is logged and reported by `problem()`, never
+    raised: staff must still be able to sign in and read the pages."""
 
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / AUDIT_FILE
+
+    def problem(self) -> str:
+        """Why the audit log is not being written, or "" when it is."""
+        return _problems.get(self.path, "")
 
     def record(self, action: str, who: str, **details: Any) -> dict[str, Any]:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "action": action,
             "who": who,
-            **details,
+            **{k: _bounded(v) for k, v in details.items()},
         }
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with _lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                try:
+                    os.write(fd, line)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                why = (f"the audit log {self.path} cannot be written ({exc.strerror or exc}); "
+                       "free space on the state disk or fix its permissions")
+                if _problems.get(self.path) != why:
+                    log.error("%s; lost record: %s", why, line.decode("utf-8").strip())
+                _problems[self.path] = why
+                return entry
+            _problems.pop(self.path, None)
         return entry
 
     def read(self, limit: int | None = None) -> list[dict[str, Any]]:

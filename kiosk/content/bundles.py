@@ -21,14 +21,18 @@ CONTRACT:
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
+import http.client
 import io
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -266,18 +270,53 @@ def _refuse(why: str) -> BundleError:
                        .format(why=why))
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    """Read one member, never more than `limit` bytes, whatever its header claims."""
+def _damaged(why: object) -> BundleError:
+    return _refuse(f"the file is damaged ({why}); fetch or copy it again")
+
+
+def _check_structure(zf: zipfile.ZipFile) -> None:
+    """Every entry of the zip's directory must match the file header it points to. A byte
+    flipped near the end of a bundle (in that directory) then reads as damage, instead of
+    as a missing signature or an unlisted file."""
+    for info in zf.infolist():
+        try:
+            with zf.open(info):
+                pass
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
+                zlib.error) as exc:
+            raise _damaged(exc) from None
+
+
+def _names(names: set[str], shown: int = 5) -> str:
+    """A few names for a message; a bundle with thousands of files must not make a
+    message (or an audit line) thousands of names long."""
+    listed = sorted(names)
+    text = ", ".join(n[:80] for n in listed[:shown])
+    return text + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, limit: int,
+                 expected: object = None) -> bytes:
+    """Read one member, never more than `limit` bytes, whatever its header claims.
+    `expected` is its size in the signed manifest: a zip directory that disagrees is
+    damaged."""
     try:
         info = zf.getinfo(name)
     except KeyError:
+        if expected is not None:  # listed in the signed manifest, so it was there once
+            raise _damaged(f"{name}, listed in its signed manifest, is missing") from None
         raise _refuse(_("it has no {name}").format(name=name)) from None
+    if isinstance(expected, int) and info.file_size != expected:
+        raise _refuse(f"{name} does not match its size and checksum in the signed manifest "
+                      "(the file is damaged, or was changed after signing); fetch or copy "
+                      "it again")
     if info.file_size > limit:
-        raise _refuse(_("{name} is larger than the bundle size limit").format(name=name))
+        raise _refuse(f"{name} is larger than the bundle size limit (the files of a bundle "
+                      "add up to more than it unpacked)")
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
         raise _refuse(_("{name} is damaged or incomplete ({reason})").format(
             name=name, reason=exc)) from None
     if len(data) > limit:
@@ -297,11 +336,13 @@ def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
         raise _refuse(_("the file is empty (download failed?)"))
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise _refuse(_(
-            "it is not a complete bundle file (cut short while downloading, or not a bundle "
-            "at all); fetch it again")) from None
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+        raise _refuse(
+            "it is not a complete bundle file (cut short or damaged while downloading, or "
+            "not a bundle at all); fetch it again"
+        ) from None
     with zf:
+        _check_structure(zf)
         names = set(zf.namelist())
         if MANIFEST not in names:
             raise _refuse(_("it has no manifest, so it is not a kiosk bundle"))
@@ -322,11 +363,18 @@ def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
         manifest = _parse_manifest(manifest_bytes)
         extra = names - set(manifest.files) - {MANIFEST, SIGNATURE}
         if extra:
-            raise _refuse(_("it holds files the manifest does not list: {files}").format(
-                files=", ".join(sorted(extra))))
+            raise _refuse(f"it holds {len(extra)} file(s) the manifest does not list: "
+                          f"{_names(extra)}")
+        declared = sum(int(meta.get("bytes") or 0) for meta in manifest.files.values()
+                       if isinstance(meta.get("bytes"), int))
+        if declared > max_bytes:
+            raise _refuse(f"its files add up to {declared} bytes unpacked, more than "
+                          f"[bundle] max_bundle_bytes ({max_bytes})")
         files: dict[str, bytes] = {}
+        left = max_bytes
         for name, meta in manifest.files.items():
-            body = _read_member(zf, name, max_bytes)
+            body = _read_member(zf, name, left, meta.get("bytes"))
+            left -= len(body)
             if len(body) != meta.get("bytes") or (
                 hashlib.sha256(body).hexdigest() != meta.get("sha256")
             ):
@@ -361,36 +409,104 @@ def _parse_manifest(raw: bytes) -> BundleManifest:
         raise _refuse(_("its manifest is malformed")) from None
 
 
+class _Deadline:
+    """Bounds a whole download: when time is up it shuts the sockets of every connection
+    urllib opened for it (redirects, proxies included), so a read that is waiting on a
+    server sending one byte now and then returns at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._connections: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, seconds), self._cut)
+        self._timer.daemon = True
+        self.end = time.monotonic() + seconds
+
+    def connection_class(self, cls: type) -> type:
+        deadline = self
+
+        class Watched(cls):  # type: ignore[misc, valid-type]
+            def connect(self) -> None:
+                if deadline.expired.is_set():
+                    raise TimeoutError("download time is up")
+                with deadline._lock:
+                    deadline._connections.append(self)
+                super().connect()
+
+        return Watched
+
+    def _cut(self) -> None:
+        self.expired.set()
+        with self._lock:
+            for conn in self._connections:
+                sock = conn.sock
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+            return self.do_open(deadline.connection_class(http.client.HTTPConnection), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+            return self.do_open(deadline.connection_class(http.client.HTTPSConnection), req,
+                                context=self._context)
+
+    return urllib.request.build_opener(HTTP, HTTPS)
+
+
 def fetch_bundle(location: str, settings: Settings) -> bytes:
-    """The bundle's bytes from a web server (plain HTTP(S), any static server) or a path."""
+    """The bundle's bytes from a web server (plain HTTP(S), any static server) or a path.
+    A download is bounded in size and in total time, not only per read."""
     limit = settings.bundle.max_bundle_bytes
     parsed = urllib.parse.urlparse(location)
     if parsed.scheme in ("http", "https"):
+        bound = settings.bundle.download_max_seconds
+        too_slow = (f"could not download {location}: it took longer than [bundle] "
+                    f"download_max_seconds ({bound:g} s); the server is too slow or stuck. "
+                    "The kiosk tries again at the next poll")
+        chunks: list[bytes] = []
+        got = 0
         try:
-            with urllib.request.urlopen(
-                location, timeout=settings.bundle.download_timeout_seconds
-            ) as resp:
+            with _Deadline(bound) as deadline, _opener(deadline).open(
+                    location, timeout=settings.bundle.download_timeout_seconds) as resp:
                 expected = resp.headers.get("Content-Length")
                 total = int(expected) if expected is not None and expected.isdigit() else None
                 with Progress(_("downloading the bundle"), total, "B") as bar:
-                    chunks, got = [], 0
                     while got <= limit:
-                        chunk = resp.read(min(1 << 16, limit + 1 - got))
+                        if deadline.expired.is_set():
+                            raise BundleError(too_slow)
+                        chunk = resp.read1(min(1 << 16, limit + 1 - got))
                         if not chunk:
                             break
                         chunks.append(chunk)
                         got += len(chunk)
                         bar.update(len(chunk))
-                data = b"".join(chunks)
+                if deadline.expired.is_set():
+                    raise BundleError(too_slow)
         except urllib.error.HTTPError as exc:
             raise BundleError(
                 _("could not download {location}: the server answered {code} {reason}").format(
                     location=location, code=exc.code, reason=exc.reason)) from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if deadline.expired.is_set():
+                raise BundleError(too_slow) from None
             reason = getattr(exc, "reason", exc)
             raise BundleError(
                 _("could not download {location}: {reason}. Check the address and the "
                   "network.").format(location=location, reason=reason)) from None
+        data = b"".join(chunks)
         if len(data) > limit:
             raise _refuse(_("it is larger than [bundle] max_bundle_bytes ({limit:,} bytes)")
                           .format(limit=limit))
@@ -418,12 +534,27 @@ def _state_path(settings: Settings) -> Path:
 
 
 def applied_state(settings: Settings) -> dict[str, object]:
-    """The last bundle this kiosk applied ({} = none yet)."""
+    """The last bundle this kiosk applied ({} = none yet). A state file that exists but
+    cannot be read raises BundleError: the rollback floor fails closed, never open."""
+    path = _state_path(settings)
+    why = ""
     try:
-        data = json.loads(_state_path(settings).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+            why = "it does not hold a bundle version"
+        else:
+            return data
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except ValueError:
+        why = "it is cut short or damaged"
+    raise BundleError(
+        f"bundle refused: {path} cannot be read ({why}), so this kiosk cannot tell which "
+        "bundle it applied last and refuses every bundle (an older one could bring back "
+        "outdated answers). Restore the file from a backup, or, if you are sure which "
+        "bundle is newest, delete it and pull that bundle. The live content was not changed.")
 
 
 def pull_bundle(settings: Settings, location: str | None = None,
@@ -439,6 +570,7 @@ def pull_bundle(settings: Settings, location: str | None = None,
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with _pull_lock(settings):
         try:
+            applied_state(settings)  # a damaged floor refuses before anything is downloaded
             public_key = configured_public_key(settings)
             data = fetch_bundle(location, settings)
             bundle = read_bundle(data, public_key, max_bytes=settings.bundle.max_bundle_bytes)
@@ -456,8 +588,9 @@ def pull_bundle(settings: Settings, location: str | None = None,
                         version=version, live=live))
             notes = _apply(settings, bundle, who)
         except BundleError as exc:
-            audit.record("bundle_refused", who, location=location, reason=str(exc))
+            _record_refusal(settings, audit, who, location, str(exc))
             raise
+        _forget_refusal(settings)
         write_atomically(_state_path(settings), json.dumps({
             "version": version,
             "sha256": bundle.sha256,
@@ -472,17 +605,61 @@ def pull_bundle(settings: Settings, location: str | None = None,
     return PullResult(True, version, " ".join([message, *notes]))
 
 
+#: Most characters of a refusal's reason and location an audit line keeps.
+_AUDIT_CHARS = 500
+_REFUSED_FILE = ".bundle-refused.json"
+
+
+def _record_refusal(settings: Settings, audit: AuditLog, who: str, location: str,
+                    reason: str) -> None:
+    """Audit a refusal once, in a bounded line: a poller meeting the same bad bundle every
+    15 minutes must not fill the audit log with copies (the log says it once)."""
+    key = hashlib.sha256(f"{location}\n{reason}".encode()).hexdigest()
+    marker = settings.state_dir / _REFUSED_FILE
+    try:
+        last = json.loads(marker.read_text(encoding="utf-8")).get("key")
+    except (OSError, ValueError, AttributeError):
+        last = None
+    if last == key:
+        log.info("bundle %s refused again for the same reason (recorded once in the audit "
+                 "log)", location[:_AUDIT_CHARS])
+        return
+    audit.record("bundle_refused", who, location=location[:_AUDIT_CHARS],
+                 reason=reason[:_AUDIT_CHARS])
+    with contextlib.suppress(OSError):
+        write_atomically(marker, json.dumps({"key": key}).encode("ascii"))
+
+
+def _forget_refusal(settings: Settings) -> None:
+    with contextlib.suppress(OSError):
+        (settings.state_dir / _REFUSED_FILE).unlink(missing_ok=True)
+
+
 class _pull_lock:
-    """One pull at a time per kiosk (the poller and a manual pull may meet)."""
+    """One pull at a time per kiosk (the poller and a manual pull may meet). Waited for at
+    most download_max_seconds: a pull that hangs must not block every later one."""
 
     def __init__(self, settings: Settings):
         self.path = settings.state_dir / ".bundle-pull.lock"
+        self.wait = settings.bundle.download_max_seconds
 
     def __enter__(self) -> None:
         import fcntl
 
         self._fh = open(self.path, "a")
-        fcntl.flock(self._fh, fcntl.LOCK_EX)
+        end = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    self._fh.close()
+                    raise BundleError(
+                        f"another bundle pull has been running for more than {self.wait:g} s "
+                        f"(lock {self.path}); it may be stuck. Try again later, or restart "
+                        "the kiosk service") from None
+                time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
         self._fh.close()
@@ -557,15 +734,50 @@ class BundlePoller:
                 _("polling is off: set [bundle] poll_minutes to how often to check (e.g. 15)"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started: float | None = None  # time.time() of the poll running now
+        self._last_started = 0.0
+        self._last_ok = ""
+        self._last_error = ""
+        self._failures = 0
 
     def poll_once(self) -> PullResult | None:
+        self._started = self._last_started = time.time()
         try:
             result = pull_bundle(self.settings, self.location)
-        except KioskError as exc:
-            log.warning(_("bundle poll of %s: %s"), self.location, exc)
+        except Exception as exc:  # a poll never kills the poller; it reports instead
+            self._failures += 1
+            self._last_error = str(exc)[:_AUDIT_CHARS]
+            log.warning("bundle poll of %s failed (%d in a row): %s", self.location,
+                        self._failures, exc)
             return None
+        finally:
+            self._started = None
+        self._failures, self._last_error = 0, ""
+        self._last_ok = datetime.now(timezone.utc).isoformat(timespec="seconds")
         log.info(_("bundle poll of %s: %s"), self.location, result.message)
         return result
+
+    def status(self, now: float | None = None, polling: bool | None = None) -> dict[str, object]:
+        """For /healthz: is the poller alive, is a poll stuck, did the last one fail."""
+        now = time.time() if now is None else now
+        running = self._started is not None if polling is None else polling
+        bundle = self.settings.bundle
+        # a poll waits at most download_max_seconds for the lock, then as long to download
+        bound = 2 * bundle.download_max_seconds + bundle.download_timeout_seconds + 60
+        stuck = running and now - self._last_started > bound
+        dead = self._thread is not None and not self._thread.is_alive() \
+            and not self._stop.is_set()
+        return {
+            "ok": not stuck and not dead and self._failures == 0,
+            "location": self.location[:_AUDIT_CHARS],
+            "polling": running,
+            "stuck": stuck,
+            "stopped": dead,
+            "failures": self._failures,
+            "last_error": self._last_error,
+            "last_ok": self._last_ok,
+            "last_poll_started": self._last_started,
+        }
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

@@ -39,7 +39,7 @@ from typing import Any
 from kiosk import DATA_DIR, KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
-from kiosk.content.contract import Entry
+from kiosk.content.contract import SITE_GUIDE_CATEGORY, Entry
 from kiosk.i18n import N_, _
 from kiosk.progress import Progress
 
@@ -104,6 +104,11 @@ ALIASES = {
     "出典url": "source_url", "出典ページ": "source_url", "url": "source_url",
     "確認日": "checked", "確認した日": "checked", "状態": "status", "確認状況": "status",
 }
+#: What an id may be: it appears in addresses, file names and logs, so plain ASCII only.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+#: A CSV cell starting with one of these is a formula to Excel (CSV injection); the export
+#: writes such cells with a leading apostrophe, and the import removes it again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: A keywords cell is split at '|' when it has one, otherwise at '、' or a comma.
 KEYWORD_SEPARATOR = "|"
 _SOFT_SEPARATORS = re.compile(r"[、,，]")
@@ -333,6 +338,7 @@ class _Checker:
                       "(or set status to 'unverified' when no page was found)")
         self._offices(rec, values)
         self._check_place(rec, values)
+        self._check_site_guide(rec, values)
         if values["spoken"]:
             self._check_sentences(rec, values["spoken"])
         if self.errors > before:
@@ -379,6 +385,12 @@ class _Checker:
             self.error(rec.file, rec.where(name), name,
                        _("'{id}' contains a space; use letters, digits and '-' only, "
                          "e.g. library-hours").format(id=text))
+            return ""
+        if name == "id" and not ID_PATTERN.fullmatch(text):
+            self.error(rec.file, rec.where(name), name,
+                       f"{text[:40]!r} is not a usable id; use letters, digits, '-' and '_' "
+                       "only (a-z, A-Z, 0-9), starting with a letter or digit, e.g. "
+                       "library-hours")
             return ""
         return text
 
@@ -549,6 +561,21 @@ class _Checker:
             self.warn(rec.file, rec.where("lat"), "lat",
                       _("the place ({lat}, {lon}) is outside Japan; check the numbers "
                         "(lat ≈ 35.4, lon ≈ 139.3 in Atsugi)").format(lat=lat, lon=lon))
+
+    def _check_site_guide(self, rec: _Record, values: dict[str, Any]) -> None:
+        """A building-guide entry is found by the word a visitor says for the thing
+        (「トイレはどこ」), so it must list those words; an entry of another category that
+        only mentions トイレ in passing never answers a where-question."""
+        if values["category"] != SITE_GUIDE_CATEGORY:
+            return
+        if not values["keywords"]:
+            self.error(rec.file, rec.where("keywords"), "keywords",
+                       f"a {SITE_GUIDE_CATEGORY} entry needs the words visitors say for what it "
+                       "is about, e.g. トイレ|お手洗い; without them 「トイレはどこ」 cannot find it")
+        elif any(len(k) > 12 for k in values["keywords"]):
+            self.warn(rec.file, rec.where("keywords"), "keywords",
+                      "has a keyword longer than 12 characters; list the thing's names "
+                      "(トイレ, 多目的トイレ), not whole questions")
 
     def _check_sentences(self, rec: _Record, spoken: str) -> None:
         limit = self.limits.max_spoken_sentence_chars
@@ -757,7 +784,7 @@ def _read_csv(label: str, text: _Text, checker: _Checker) -> list[_Record]:
                                 "a cell needs the whole cell in double quotes").format(
                                   cells=len(cells), columns=len(columns)))
                 continue
-            values = {name: cell for name, cell in zip(columns, cells) if name}
+            values = {name: csv_cell_value(cell) for name, cell in zip(columns, cells) if name}
             records.append(_Record(label, row_no, values))
     except csv.Error as exc:
         checker.error(label, row_no + 1, None,
@@ -992,6 +1019,24 @@ def load_content(paths: Iterable[str | Path] | str | Path,
     return entries
 
 
+def csv_cell(text: str) -> str:
+    """A cell Excel shows as text, never runs as a formula: one that starts like a formula
+    (or like an already neutralised one) gets a leading apostrophe."""
+    if text.startswith(FORMULA_START) or (text.startswith("'") and
+                                          text[1:2] != "" and
+                                          text[1:].startswith((*FORMULA_START, "'"))):
+        return "'" + text
+    return text
+
+
+def csv_cell_value(cell: str) -> str:
+    """The inverse of csv_cell, so an exported file imports back unchanged; any other
+    leading apostrophe is kept as written."""
+    if cell.startswith("'") and cell[1:2] != "" and cell[1:].startswith((*FORMULA_START, "'")):
+        return cell[1:]
+    return cell
+
+
 def csv_bytes(entries: Iterable[Entry]) -> bytes:
     """The staff CSV: UTF-8 with a BOM (so Excel shows Japanese correctly), one column per
     field, keywords joined with '|'. Loading it back gives the same entries."""
@@ -1007,8 +1052,10 @@ def csv_bytes(entries: Iterable[Entry]) -> bytes:
             elif value is None:
                 value = ""
             elif isinstance(value, float):
-                value = repr(value)
-            row.append(value)
+                value = repr(value)  # a number, never a formula
+                row.append(value)
+                continue
+            row.append(csv_cell(value))
         writer.writerow(row)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 

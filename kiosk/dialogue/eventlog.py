@@ -14,6 +14,7 @@ CONTRACT:
     EventLog().event(name, **fields)          — one structured event (no personal data)
     QueryRecord(time, text, kind, entry_id, category)
     QueryLog(settings).record(text, kind, entry_id="", category="")  — no-op when disabled
+    QueryLog.prune() / QueryLog.keep_retention(stop)  — retention, whatever the switch
     QueryLog.read() -> list[QueryRecord]      — within the retention limit, oldest first
     QueryLog.unanswered(limit=None) -> list[tuple[str, int]]  — most frequent first
     QueryLog.categories_by_week() -> list[tuple[str, list[tuple[str, int]]]]
@@ -38,6 +39,8 @@ from kiosk.config import Settings
 from kiosk.i18n import _
 
 EVENT_LOGGER = "kiosk.events"
+#: How often a running kiosk deletes expired query-log days (well within a day).
+RETENTION_CHECK_SECONDS = 3600.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
 #: LogRecord attributes that are not extra fields of an event.
@@ -192,9 +195,25 @@ class QueryLog:
                 path.unlink(missing_ok=True)
 
     def prune(self, today: dt.date | None = None) -> None:
+        """Delete expired days now, whether the log is switched on or not (files kept
+        while it was on must still go when their time is up)."""
         with self._lock:
-            if self.folder.is_dir():
-                self._prune(today or _now().date())
+            try:
+                if self.folder.is_dir():
+                    self._prune(today or _now().date())
+            except OSError as exc:
+                logging.getLogger(__name__).error(
+                    "cannot delete expired query logs in %s: %s", self.folder,
+                    exc.strerror or exc)
+
+    def keep_retention(self, stop: threading.Event,
+                       every_seconds: float = RETENTION_CHECK_SECONDS) -> None:
+        """Prune at once, then every `every_seconds` until `stop` is set: the retention
+        limit holds from start-up and across midnight, not only when a question comes."""
+        while True:
+            self.prune()
+            if stop.wait(every_seconds):
+                return
 
     def read(self, today: dt.date | None = None) -> list[QueryRecord]:
         """Every kept question within the retention limit, oldest first. Damaged lines (a

@@ -163,6 +163,7 @@ class Kiosk:
         self._speech_thread: threading.Thread | None = None
         self._listening = threading.Event()
         self._running = threading.Event()
+        self._stopped = threading.Event()  # wakes the slow housekeeping threads on stop
         self._threads: list[threading.Thread] = []
         self._subscribers: list[Callable[[View], None]] = []
         self._recognise_q: queue.Queue[tuple[str, AudioClip] | None] = queue.Queue()
@@ -206,6 +207,8 @@ class Kiosk:
 
     def start(self) -> Kiosk:
         self._running.set()
+        self._stopped.clear()
+        self._spawn(lambda: self.query_log.keep_retention(self._stopped), "kiosk-retention")
         self._spawn(self._event_loop, "kiosk-events")
         self._spawn(self._recognise_loop, "kiosk-recognise")
         self._spawn(self._search_loop, "kiosk-search")
@@ -215,6 +218,7 @@ class Kiosk:
 
     def stop(self) -> None:
         self._running.clear()
+        self._stopped.set()
         self._stop_speech.set()
         self._queue.put(None)
         self._recognise_q.put(None)
@@ -328,7 +332,7 @@ class Kiosk:
 
     def _composer(self) -> AnswerComposer:
         if self.composer is None:
-            self.composer = AnswerComposer(self.settings.answer, ())
+            self.composer = AnswerComposer(self.settings.answer, (), self.settings.site)
         return self.composer
 
     def _run_search(self, search: Search) -> Answered:

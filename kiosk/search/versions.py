@@ -21,6 +21,7 @@ CONTRACT:
         .lock()                                   — the import lock (re-entrant per object)
     LiveIndex(root, settings)   — thread-safe search over whatever `current` points to;
         .search(query, limit=None) -> list[Hit], .entries(), .categories(), .version, .close()
+        .problem                  — why the live version could not be reopened ("" = fine)
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from whoosh import index as windex
 
 from kiosk import KioskError
 from kiosk.atomic import write_atomically
@@ -77,6 +80,7 @@ class VersionInfo:
     current: bool = False
     seq: int = 0  # build order: 1, 2, 3 … (clocks can jump; this cannot)
     previous: str = ""  # the version that was live when this one was published
+    published: str = ""  # ISO time it first went live; "" = built but never live
 
 
 @dataclass
@@ -211,8 +215,8 @@ class IndexVersions:
         folder = self.current_path()
         return None if folder is None else self._info(folder, current=True)
 
-    def list(self) -> list[VersionInfo]:
-        """Every complete version, newest first."""
+    def _complete(self) -> list[VersionInfo]:
+        """Every complete version folder, live or not, newest first."""
         if not self.versions_dir.is_dir():
             return []
         live = self.current_id()
@@ -220,14 +224,44 @@ class IndexVersions:
                  if p.is_dir() and not p.name.startswith(".")]
         return sorted(infos, key=lambda v: (v.seq, v.created, v.id), reverse=True)
 
-    def get(self, version_id: str) -> VersionInfo:
-        folder = self.versions_dir / version_id
-        if "/" in version_id or version_id.startswith(".") or not folder.is_dir():
+    def list(self) -> list[VersionInfo]:
+        """Every kept version, newest first: the live one and those that were live before. A
+        version that was built but never went live (an import killed before its swap) is
+        not one of them."""
+        return [v for v in self._complete() if v.current or v.published]
+
+    def _find(self, version_id: str, candidates: list[VersionInfo]) -> VersionInfo:
+        """The version named `version_id` among `candidates`, checked by name against that
+        list before anything is touched (an empty or path-like id never reaches the disk)."""
+        found = next((v for v in candidates if v.id == version_id), None)
+        if found is None:
             known = ", ".join(v.id for v in self.list()) or _("none")
             raise IndexVersionError(
                 _("there is no index version {version!r}; kept versions: {known} "
                   "(see `kiosk content list`)").format(version=version_id, known=known))
-        return self._info(folder, current=version_id == self.current_id())
+        return found
+
+    def get(self, version_id: str) -> VersionInfo:
+        """A kept version (see `list`) by id."""
+        return self._find(version_id, self.list())
+
+    def _check_opens(self, version: VersionInfo) -> None:
+        """A version must open as a search index before `current` may point at it."""
+        folder = str(version.path)
+        try:
+            if not windex.exists_in(folder):
+                raise ValueError("no index files")
+            ix = windex.open_dir(folder)
+            try:
+                with ix.reader() as reader:
+                    reader.doc_count()
+            finally:
+                ix.close()
+        except Exception as exc:  # whoosh raises many kinds for damaged files
+            raise IndexVersionError(
+                f"index version {version.id} in {self.versions_dir} cannot be opened ({exc}); "
+                "the live version was not changed. Choose another version from `kiosk "
+                "content list`, or import the content again") from None
 
     def _info(self, folder: Path, current: bool) -> VersionInfo:
         try:
@@ -236,21 +270,29 @@ class IndexVersions:
             meta = {}
         created = meta.get("created") or datetime.fromtimestamp(
             folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        # Versions made before the "published" mark existed were all published.
+        published = meta.get("published", created)
         return VersionInfo(id=folder.name, created=created, entries=int(meta.get("entries", 0)),
                            who=str(meta.get("who", "")), note=str(meta.get("note", "")),
                            path=folder, current=current, seq=int(meta.get("seq", 0)),
-                           previous=str(meta.get("previous") or ""))
+                           previous=str(meta.get("previous") or ""),
+                           published=str(published or ""))
 
     # ------------------------------------------------------------------ building
 
     def clean_partial(self) -> list[Path]:
-        """Remove folders left by builds that died (call with the lock held)."""
+        """Remove folders left by builds that died, and complete versions that never went
+        live (an import killed between its build and its swap). Call with the lock held."""
         removed = []
         if self.versions_dir.is_dir():
             for p in self.versions_dir.iterdir():
                 if p.name.startswith(_BUILDING):
                     shutil.rmtree(p, ignore_errors=True)
                     removed.append(p)
+            for v in self._complete():
+                if not v.current and not v.published:
+                    shutil.rmtree(v.path, ignore_errors=True)
+                    removed.append(v.path)
         for p in self.root.glob(f".{CURRENT}-*.tmp"):
             p.unlink(missing_ok=True)
         return removed
@@ -284,9 +326,9 @@ class IndexVersions:
             try:
                 yield b
                 created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                seq = 1 + max((v.seq for v in self.list()), default=0)
+                seq = 1 + max((v.seq for v in self._complete()), default=0)
                 meta = {"id": vid, "seq": seq, "created": created, "entries": b.entries,
-                        "who": who, "note": note, **b.extra}
+                        "who": who, "note": note, **b.extra, "published": ""}
                 (work / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1),
                                               encoding="utf-8")
                 _fsync_tree(work)
@@ -312,16 +354,23 @@ class IndexVersions:
     def publish(self, version_id: str) -> VersionInfo:
         """Make a complete version live, then prune versions beyond keep_versions."""
         with self.lock():
-            self.get(version_id)
+            target = self._find(version_id, self._complete())
+            self._check_opens(target)
             link = self.root / CURRENT
             if link.exists() and not link.is_symlink():
                 raise IndexVersionError(
                     _("{link} is a real folder, not the link this kiosk manages; move it "
                       "away and import again").format(link=link))
             previous = self.current_id()
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             if previous and previous != version_id:
                 self._set_meta(version_id, previous=previous)
+                if (self.versions_dir / previous).is_dir() and not self._info(
+                        self.versions_dir / previous, current=True).published:
+                    self._set_meta(previous, published=now)  # went live, mark was lost
             self._point_current(version_id)
+            if not target.published:  # only after the swap: a crash before it leaves no mark
+                self._set_meta(version_id, published=now)
             self.prune()
             return self.get(version_id)
 
@@ -360,6 +409,7 @@ class IndexVersions:
                           "`kiosk content rollback --to VERSION` makes any of them live")
                         .format(version=live.id))
                 target = older[0]
+            self._check_opens(target)
             self._point_current(target.id)
             return self.get(target.id)
 
@@ -403,6 +453,7 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._index: SearchIndex | None = None
         self._version: str | None = None
+        self.problem = ""  # why the live version could not be reopened ("" = fine)
         self.refresh()
         if self._index is None:
             raise IndexVersionError(
@@ -419,6 +470,8 @@ class LiveIndex:
         cannot be opened (e.g. pruned a moment ago) the old one keeps serving."""
         live = self.versions.current_id()
         if live is None or live == self._version:
+            if live == self._version:
+                self.problem = ""
             return False
         try:
             folder = self.versions.current_path()
@@ -428,11 +481,16 @@ class LiveIndex:
         except KioskError as exc:
             if self._index is None:
                 raise
-            log.warning(_("keeping index version %s: cannot open %s yet (%s)"),
-                        self._version, live, exc)
+            if not self.problem:
+                log.warning(_("keeping index version %s: cannot open %s yet (%s)"),
+                            self._version, live, exc)
+            self.problem = (f"index version {live} cannot be opened ({exc}); still answering "
+                            f"from {self._version}. Run `kiosk content rollback` or import "
+                            "the content again")
             return False
         with self._lock:  # every use of an index holds this lock, so `old` is idle now
             old, self._index, self._version = self._index, new, folder.name
+            self.problem = ""
             if old is not None:
                 old.close()
         log.info(_("now searching index version %s"), folder.name)

@@ -1,5 +1,5 @@
 """Audio stage: frames in from the microphone and out to the speaker via sounddevice.
-Everything stays in memory; nothing is written to disk unless an operator enables recording.
+Everything stays in memory: the kiosk never writes a visitor's audio to disk.
 
 CONTRACT:
     AudioClip(samples: np.ndarray float32 mono in [-1, 1], rate: int)
@@ -8,7 +8,8 @@ CONTRACT:
 
 Also here: load_wav/write_wav (files as input and output), resample, list_devices (for
 `kiosk doctor`), DeviceLost and ReconnectingMicrophone (a replugged USB microphone comes
-back without a restart).
+back without a restart), probe_devices/DeviceMonitor (the doctor's device check, repeated
+for /healthz) and plain_audio_error (a device problem as a sentence an operator can use).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import time
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -265,18 +265,6 @@ def write_wav(path: str | Path, clip: AudioClip) -> Path:
     return p
 
 
-def keep_recording(clip: AudioClip, settings: Any) -> Path | None:
-    """Privacy gate: write an utterance to disk only when the operator enabled
-    [audio] record = true; otherwise audio never leaves memory. Returns the file written."""
-    audio = settings.audio
-    if not audio.record:
-        return None
-    folder = settings.path(audio.record_dir) if audio.record_dir else settings.state_dir / "recordings"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return write_wav(folder / f"utterance-{stamp}.wav", clip)
-
-
 # --- devices ----------------------------------------------------------------------------------
 
 def _sd() -> Any:
@@ -339,6 +327,61 @@ def list_devices() -> list[dict[str, Any]]:
     except sd.PortAudioError as exc:
         raise AudioError(_("cannot list sound devices: {advice}").format(
             advice=plain_portaudio(exc))) from None
+
+
+def plain_audio_error(label: str, message: str) -> str:
+    """For /healthz: "<device>: what to do" (PortAudio's codes through plain_portaudio, so
+    'PortAudio not initialized [PaErrorCode -10000]' never reaches an operator as is)."""
+    text = plain_portaudio(Exception(message)) if "PaErrorCode" in message else message
+    hint = "" if "kiosk doctor" in text else \
+        "; plug it in (or fix [audio] in the config) and run `kiosk doctor` to list devices"
+    return f"{label}: {text}{hint}"
+
+
+def probe_devices(input_device: str = "", output_device: str = "",
+                  headphone_device: str = "") -> dict[str, str]:
+    """Each configured device → "" when PortAudio lists it, else what is wrong (the same
+    check as `kiosk doctor`, cheap enough for /healthz to repeat)."""
+    wanted = [("microphone", "input", input_device), ("speaker", "output", output_device)]
+    if headphone_device:
+        wanted.append(("headphones", "output", headphone_device))
+    out: dict[str, str] = {}
+    for label, kind, spec in wanted:
+        try:
+            if find_device(spec, kind) is None:
+                raise DeviceMissing(f"no sound {kind} device found")
+            out[label] = ""
+        except KioskError as exc:
+            out[label] = plain_audio_error(label, str(exc))
+        except Exception as exc:  # PortAudioError and friends: reported, never raised
+            out[label] = plain_audio_error(label, str(exc))
+    return out
+
+
+class DeviceMonitor:
+    """Probes the configured sound devices at start and every `every_seconds`, so
+    /healthz says a speaker is missing before a visitor's answer fails to play."""
+
+    def __init__(self, settings: Any, every_seconds: float = 60.0):
+        self.audio = settings.audio
+        self.every = every_seconds
+        self._found: dict[str, str] = {}
+        self.check()
+
+    def check(self) -> dict[str, str]:
+        a = self.audio
+        self._found = probe_devices(a.input_device, a.output_device, a.headphone_device)
+        return self._found
+
+    def present(self, label: str) -> bool:
+        return self._found.get(label, "") == ""
+
+    def problems(self) -> list[str]:
+        return [why for why in self._found.values() if why]
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every):
+            self.check()
 
 
 def find_device(spec: str | int | None, kind: str) -> int | None:

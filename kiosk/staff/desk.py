@@ -12,8 +12,12 @@ Security: a password per staff member stored as a scrypt hash; a session cookie 
 SameSite=Strict); a CSRF token on every form; wrong passwords rate-limited per address;
 upload size limits; loopback only unless configured otherwise.
 
+The desk's parts: accounts.py (passwords, sign-in back-off, sessions), uploads.py (forms
+and files from the browser), pages.py (HTML), and here the HTTP routes and the desk's
+state and actions.
+
 CONTRACT:
-    StaffPasswords(state_dir).set(user, password) / .check(user, password) -> bool
+    StaffPasswords(state_dir).set(user, password) / .check(user, password) -> bool  (accounts)
     StaffDesk(settings)                     — the page's state and actions (no HTTP)
     make_server(settings, host=None, port=None) -> ThreadingHTTPServer
     serve_in_background(settings) -> ThreadingHTTPServer — inside `kiosk run`
@@ -22,29 +26,18 @@ CONTRACT:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import html
 import http.server
-import io
 import ipaddress
 import json
 import logging
-import os
-import re
 import secrets
 import shutil
-import string
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
-import zipfile
-from collections import deque
 from dataclasses import dataclass, field
-from email.message import Message
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -53,418 +46,21 @@ from kiosk import KioskError, i18n
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
 from kiosk.i18n import _
+from kiosk.loopback import BodyRefused, LoopbackHandler, LoopbackServer
 from kiosk.progress import LatestProgress, reporting_to
+from kiosk.staff.accounts import (
+    PRESESSION_COOKIE,
+    SESSION_COOKIE,
+    Session,
+    Sessions,
+    SignInForms,
+    SignInLimiter,
+    StaffPasswords,
+)
+from kiosk.staff.pages import WEB_DIR, _esc, bar_chart, notice, page, render, table
+from kiosk.staff.uploads import Upload, UploadError, _display_name, parse_form, write_upload
 
 log = logging.getLogger(__name__)
-
-WEB_DIR = Path(__file__).with_name("assets")
-PASSWORD_FILE = "staff-passwords.json"
-SESSION_COOKIE = "kiosk_staff"
-PRESESSION_COOKIE = "kiosk_signin"
-MIN_PASSWORD_CHARS = 10
-# scrypt cost: ~50 ms and 16 MiB per check on the kiosk's small CPU; slows guessing offline.
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-
-
-# ------------------------------------------------------------------------------ sign-in
-
-
-class StaffPasswords:
-    """Staff names with scrypt password hashes, in a 0600 file under the state folder."""
-
-    def __init__(self, state_dir: Path):
-        self.path = Path(state_dir) / PASSWORD_FILE
-        # Checked for unknown names too, so timing does not tell which names exist.
-        self._dummy = self._hash("not-a-password", b"0" * 16)
-
-    @staticmethod
-    def _hash(password: str, salt: bytes) -> bytes:
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, maxmem=64 * 1024 * 1024,
-                              **_SCRYPT)
-
-    def _load(self) -> dict[str, dict[str, str]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise KioskError(
-                _("the staff password file {file} is unreadable ({reason}); set the passwords "
-                  "again with `kiosk admin set-password --user NAME`").format(
-                    file=self.path, reason=exc)) from None
-        return data.get("users", {}) if isinstance(data, dict) else {}
-
-    def users(self) -> list[str]:
-        return sorted(self._load())
-
-    def set(self, user: str, password: str) -> None:
-        user = user.strip()
-        if not user or len(user) > 64 or any(c.isspace() or not c.isprintable() for c in user):
-            raise KioskError(
-                _("the staff name must be 1–64 characters without spaces (for example: tanaka)"))
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise KioskError(
-                _("the password is too short: use at least {n} characters")
-                .format(n=MIN_PASSWORD_CHARS))
-        users = self._load()
-        salt = secrets.token_bytes(16)
-        users[user] = {
-            "scrypt": "n={n},r={r},p={p}".format(**_SCRYPT),
-            "salt": base64.b64encode(salt).decode(),
-            "hash": base64.b64encode(self._hash(password, salt)).decode(),
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"users": users}, fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, self.path)
-
-    def check(self, user: str, password: str) -> bool:
-        record = self._load().get(user)
-        try:
-            salt = base64.b64decode(record["salt"]) if record else b"0" * 16
-            expected = base64.b64decode(record["hash"]) if record else self._dummy
-        except (KeyError, ValueError, TypeError):
-            return False
-        ok = hmac.compare_digest(self._hash(password, salt), expected)
-        return ok and record is not None
-
-
-class SignInLimiter:
-    """At most `max_failures` wrong passwords per address in a sliding window; then every
-    sign-in from that address is refused until the window has passed."""
-
-    def __init__(self, max_failures: int, window_seconds: float, clock=time.monotonic):
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str) -> deque[float]:
-        now = self.clock()
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] >= self.window:
-            q.popleft()
-        return q
-
-    def wait_seconds(self, key: str) -> int:
-        """0 when the address may try; otherwise how long it must wait."""
-        with self._lock:
-            q = self._recent(key)
-            if len(q) < self.max_failures:
-                return 0
-            return max(1, int(self.window - (self.clock() - q[0]) + 0.999))
-
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key).append(self.clock())
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
-@dataclass
-class Session:
-    token: str
-    user: str
-    csrf: str
-    last_seen: float
-    draft: Any = None  # the upload being previewed (a Draft), at most one per session
-    notice: str = ""  # one-time message shown on the next page
-
-
-class Sessions:
-    """Signed-in sessions, in memory only: restarting the desk signs everyone out."""
-
-    def __init__(self, idle_seconds: float, clock=time.monotonic):
-        self.idle = idle_seconds
-        self.clock = clock
-        self._items: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def create(self, user: str) -> Session:
-        s = Session(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32), self.clock())
-        with self._lock:
-            self._expire()
-            self._items[s.token] = s
-        return s
-
-    def get(self, token: str | None) -> Session | None:
-        if not token:
-            return None
-        with self._lock:
-            self._expire()
-            s = self._items.get(token)
-            if s:
-                s.last_seen = self.clock()
-            return s
-
-    def drop(self, token: str) -> None:
-        with self._lock:
-            s = self._items.pop(token, None)
-        if s and s.draft:
-            s.draft.close()
-
-    def clear(self) -> None:
-        with self._lock:
-            items, self._items = list(self._items.values()), {}
-        for s in items:
-            if s.draft:
-                s.draft.close()
-
-    def _expire(self) -> None:
-        now = self.clock()
-        for token, s in list(self._items.items()):
-            if now - s.last_seen > self.idle:
-                del self._items[token]
-                if s.draft:
-                    s.draft.close()
-
-
-# ------------------------------------------------------------------------------ uploads
-
-
-class UploadError(KioskError):
-    """An upload the desk cannot even read (wrong type, too big, broken zip)."""
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One file sent from the browser: its name only for messages, never as a path."""
-
-    filename: str
-    data: bytes
-
-
-def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], list[Upload]]:
-    """Fields and files of a POST body (urlencoded or multipart/form-data)."""
-    header = Message()
-    header["content-type"] = content_type or ""
-    ctype = header.get_content_type()
-    if ctype == "application/x-www-form-urlencoded":
-        pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return dict(pairs), []
-    if ctype != "multipart/form-data":
-        raise UploadError("フォームの送られ方が正しくありません。ページを読み込み直して、もう一度操作してください。")
-    boundary = header.get_param("boundary")
-    if not isinstance(boundary, str) or not boundary:
-        raise UploadError("送信が不完全でした。ファイルを選び直してください。")
-    fields: dict[str, str] = {}
-    files: list[Upload] = []
-    delimiter = b"--" + boundary.encode("latin-1")
-    chunks = body.split(delimiter)
-    if len(chunks) < 2 or not chunks[-1].startswith(b"--"):
-        raise UploadError("送信がとちゅうで切れました。ファイルを選び直して、もう一度送ってください。")
-    for chunk in chunks[1:-1]:
-        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk
-        chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            continue
-        part = Message()
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            if key.strip():
-                part[key.strip()] = value.strip()
-        name = part.get_param("name", header="content-disposition")
-        filename = part.get_param("filename", header="content-disposition")
-        if not isinstance(name, str):
-            continue
-        if isinstance(filename, str):
-            files.append(Upload(filename, content))
-        else:
-            fields[name] = content.decode("utf-8", "replace")
-    return fields, files
-
-
-def _display_name(filename: str) -> str:
-    """The last part of what the browser calls the file, for messages only."""
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return "".join(c for c in name if c.isprintable())[:120] or "upload"
-
-
-UPLOAD_KINDS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".zip": "zip"}
-
-
-def upload_kind(upload: Upload) -> str:
-    """csv, jsonl or zip — by the file's name, checked against its first bytes."""
-    suffix = Path(_display_name(upload.filename)).suffix.lower()
-    kind = UPLOAD_KINDS.get(suffix)
-    is_zip = upload.data[:4] == b"PK\x03\x04"
-    if kind is None:
-        raise UploadError(
-            f"「{_display_name(upload.filename)}」は読み込めない種類のファイルです。"
-            ".csv、.jsonl、または Markdown をまとめた .zip を選んでください。"
-        )
-    if (kind == "zip") != is_zip:
-        raise UploadError(
-            f"「{_display_name(upload.filename)}」の中身がファイル名（{suffix}）と合いません。"
-            "保存し直してから選んでください。"
-        )
-    return kind
-
-
-def write_upload(upload: Upload, folder: Path, settings: Settings) -> tuple[list[Path], dict[str, str]]:
-    """Put an upload where the import path can read it: fixed names inside `folder` (a
-    private temp dir). Returns the paths and a map from those paths to the names staff know,
-    so every problem message names their file (and, for a zip, the file inside it)."""
-    kind = upload_kind(upload)
-    shown = _display_name(upload.filename)
-    if kind in ("csv", "jsonl"):
-        target = folder / f"upload.{kind}"
-        target.write_bytes(upload.data)
-        return [target], {str(target): shown}
-    md_dir = folder / "markdown"
-    md_dir.mkdir()
-    names: dict[str, str] = {}
-    limits = settings.admin
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(upload.data))
-    except zipfile.BadZipFile:
-        raise UploadError(f"「{shown}」はこわれたzipファイルです。作り直してください。") from None
-    with zf:
-        members = [
-            i for i in zf.infolist()
-            if not i.is_dir() and not _is_junk(i.filename)
-        ]
-        if len(members) > limits.max_zip_files:
-            raise UploadError(
-                f"「{shown}」には {len(members)} 個のファイルがあります。"
-                f"一度に読み込めるのは {limits.max_zip_files} 個までです。"
-            )
-        total = 0
-        for number, info in enumerate(members, start=1):
-            inner = info.filename
-            if Path(inner).suffix.lower() not in (".md", ".markdown"):
-                raise UploadError(
-                    f"「{shown}」の中の「{inner}」は Markdown（.md）ではありません。"
-                    "zip には .md ファイルだけを入れてください。"
-                )
-            if info.flag_bits & 0x1:
-                raise UploadError(f"「{shown}」はパスワード付きのzipです。パスワードなしで作ってください。")
-            total += info.file_size
-            if total > limits.max_unzipped_bytes:
-                raise UploadError(
-                    f"「{shown}」は展開すると大きすぎます（上限 "
-                    f"{limits.max_unzipped_bytes // 1_000_000} MB）。分けて読み込んでください。"
-                )
-            try:
-                with zf.open(info) as fh:
-                    data = fh.read(info.file_size + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError):
-                raise UploadError(f"「{shown}」の中の「{inner}」が読めません。zipを作り直してください。") from None
-            if len(data) > info.file_size:
-                raise UploadError(f"「{shown}」の中の「{inner}」がこわれています。zipを作り直してください。")
-            # The import takes a Markdown entry's id from its file name, so the name is
-            # kept — but only as one checked file name in a numbered folder of our own.
-            stem = Path(inner.replace("\\", "/").rsplit("/", 1)[-1]).stem
-            if not _SAFE_STEM.fullmatch(stem):
-                raise UploadError(
-                    f"「{shown}」の中の「{inner}」はファイル名に使えない文字があります。"
-                    "名前は文字・数字・- と _ だけにしてください（例: library-hours.md）。")
-            slot = md_dir / f"{number:05d}"
-            slot.mkdir()
-            target = slot / f"{stem}.md"
-            target.write_bytes(data)
-            names[str(target)] = f"{shown}/{inner}"
-    if not names:
-        raise UploadError(f"「{shown}」の中に Markdown（.md）ファイルがありません。")
-    names[str(md_dir)] = shown
-    return [md_dir], names
-
-
-#: File names (without .md) accepted inside an uploaded zip: letters of any script, digits,
-#: '-' and '_' — never a separator, dot or anything a filesystem could read as a path.
-_SAFE_STEM = re.compile(r"[^\W][\w-]{0,99}")
-
-
-def _is_junk(name: str) -> bool:
-    """Files that zip tools add on their own (macOS resource forks, Windows thumbnails)."""
-    parts = name.replace("\\", "/").split("/")
-    return parts[0] == "__MACOSX" or parts[-1].startswith(".") or parts[-1] == "Thumbs.db"
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-_templates: dict[str, string.Template] = {}
-
-
-def render(name: str, **values: object) -> str:
-    """Fill a template from kiosk/web/staff; values are inserted as given, so callers escape
-    text with _esc and pass ready-made HTML only for fragments they built."""
-    if name not in _templates:
-        _templates[name] = string.Template((WEB_DIR / name).read_text(encoding="utf-8"))
-    return _templates[name].substitute({k: str(v) for k, v in values.items()})
-
-
-def page(title: str, main: str, session: Session | None = None, current: str = "",
-         flash: str = "") -> str:
-    nav = ""
-    if session is not None:
-        marks = {f"current_{k}": ('aria-current="page"' if k == current else "")
-                 for k in ("home", "history", "report", "review")}
-        nav = render("nav.html", csrf=_esc(session.csrf), user=_esc(session.user), **marks)
-    return render("layout.html", title=_esc(title), nav=nav, main=main, flash=flash)
-
-
-def notice(text: str, bad: bool = False) -> str:
-    role = 'role="alert"' if bad else 'role="status"'
-    return f'<div class="notice{" bad" if bad else ""}" {role}><p>{_esc(text)}</p></div>'
-
-
-def table(caption: str, headers: list[str], rows: list[list[object]],
-          numeric: set[int] = frozenset(), raw: set[int] = frozenset()) -> str:
-    """An accessible data table; columns in `raw` hold HTML this module built."""
-    head = "".join(
-        f'<th scope="col"{" class=num" if i in numeric else ""}>{_esc(h)}</th>'
-        for i, h in enumerate(headers)
-    )
-    body = []
-    for row in rows:
-        cells = []
-        for i, value in enumerate(row):
-            text = str(value) if i in raw else _esc(value)
-            cls = ' class="num"' if i in numeric else ""
-            cells.append(f"<th scope=\"row\"{cls}>{text}</th>" if i == 0 else f"<td{cls}>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
-
-
-def bar_chart(title: str, desc: str, bars: list[tuple[str, int]]) -> str:
-    """A horizontal SVG bar chart with a text alternative; the same numbers are always also
-    given as a table next to it, so nothing depends on seeing the bars."""
-    if not bars:
-        return ""
-    width, label_w, bar_h, gap = 640, 220, 26, 10
-    top = max(v for _, v in bars) or 1
-    height = len(bars) * (bar_h + gap) + gap
-    uid = secrets.token_hex(4)
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="t{uid} d{uid}" viewBox="0 0 {width} '
-        f'{height}" width="100%" style="max-width:{width}px">',
-        f'<title id="t{uid}">{_esc(title)}</title><desc id="d{uid}">{_esc(desc)}</desc>',
-    ]
-    for i, (label, value) in enumerate(bars):
-        y = gap + i * (bar_h + gap)
-        w = int((width - label_w - 60) * value / top)
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + bar_h * 0.7:.0f}" text-anchor="end">'
-            f"{_esc(label[:16])}</text>"
-            f'<rect class="bar" x="{label_w}" y="{y}" width="{max(w, 2)}" height="{bar_h}"/>'
-            f'<text x="{label_w + max(w, 2) + 6}" y="{y + bar_h * 0.7:.0f}">{value}</text>'
-        )
-    parts.append(f'<line class="axis" x1="{label_w}" y1="0" x2="{label_w}" y2="{height}"/>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 # ---------------------------------------------------------------------------------- HTTP
@@ -479,6 +75,7 @@ class Request:
     files: list[Upload]
     session: Session | None
     client: str
+    https: bool = False  # served through an HTTPS proxy: cookies get Secure
 
 
 @dataclass
@@ -507,10 +104,18 @@ _STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8"),
 _SIGNED_OUT = "サインインしていないか、時間切れです。サインインし直してください。"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+#: Largest sign-in POST read (a name, a password and a token are a few hundred bytes).
+LOGIN_BODY_BYTES = 8192
+_FORM_EXPIRED = ("このフォームは期限切れか、ほかのページから送られました。"
+                 "ページを読み込み直してから、もう一度操作してください。")
+
+
+class _Handler(LoopbackHandler):
+    """The desk's HTTP side on the shared loopback base (Host check, strict lengths,
+    socket timeout = [admin] socket_timeout_seconds, set by make_server)."""
+
     server_version = "KioskStaffDesk"
     sys_version = ""
-    timeout = 60  # a client that stops sending mid-upload frees its thread
     desk: "StaffDesk"  # set on the subclass made by make_server
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -533,6 +138,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 out[key] = value
         return out
 
+    def refuse_host(self) -> None:
+        self._send(Response(HTTPStatus.MISDIRECTED_REQUEST, page(
+            "拒否しました", notice("このアドレスでは使えません。http://127.0.0.1 で開いてください。",
+                                 bad=True))), head=self.command == "HEAD")
+
     def _handle(self, method: str, head: bool = False) -> None:
         try:
             response = self._respond(method)
@@ -543,6 +153,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 page("エラー", notice("サーバーで問題が起きました。もう一度試してください。"
                                      "続くときは管理者に連絡してください。", bad=True)),
             )
+        self._send(response, head)
+
+    def _send(self, response: Response, head: bool = False) -> None:
         body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
         self.send_response(response.status)
         for key, value in {**_SECURITY_HEADERS, **response.headers}.items():
@@ -556,78 +169,77 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _respond(self, method: str) -> Response:
         desk = self.desk
         url = urllib.parse.urlsplit(self.path)
-        if not self._host_allowed():
-            return Response(HTTPStatus.MISDIRECTED_REQUEST, page(
-                "拒否しました", notice("このアドレスでは使えません。http://127.0.0.1 で開いてください。",
-                                     bad=True)))
         if method == "GET" and url.path in _STATIC:
             name, ctype = _STATIC[url.path]
             return Response(200, (WEB_DIR / name).read_bytes(), ctype,
                             {"Cache-Control": "max-age=300"})
         cookies = self._cookies()
-        session = desk.sessions.get(cookies.get(SESSION_COOKIE))
+        session = desk.current_session(cookies.get(SESSION_COOKIE))
         form: dict[str, str] = {}
         files: list[Upload] = []
         if method == "POST":
             refused = self._refuse_cross_site()
             if refused:
-                return refused
-            length = self.headers.get("Content-Length", "")
-            if not length.isdigit():
-                return desk.error_page(HTTPStatus.LENGTH_REQUIRED, "送信内容の長さがわかりません。",
-                                       session)
-            limit = desk.settings.admin.max_upload_bytes + 64 * 1024
-            if int(length) > limit:
                 self.close_connection = True
-                return desk.error_page(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"ファイルが大きすぎます（上限 {desk.settings.admin.max_upload_bytes // 1_000_000} MB）。"
-                    "分けて読み込んでください。", session)
-            body = self.rfile.read(int(length))
+                return refused
+            # Who may send a body, and how big, is settled before a byte of it is read.
+            if url.path == "/login":
+                expected = cookies.get(PRESESSION_COOKIE)
+                if not desk.signin_forms.known(expected):
+                    self.close_connection = True
+                    return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, None)
+                limit = LOGIN_BODY_BYTES
+            elif session is None:
+                self.close_connection = True
+                return desk.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
+            else:
+                expected = session.csrf
+                limit = desk.settings.admin.max_upload_bytes + 64 * 1024
+            try:
+                length = self.body_length(limit)
+            except BodyRefused as exc:
+                if exc.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                    return desk.error_page(exc.status, "送信内容の長さがわかりません。", session)
+                what = ("送信内容が大きすぎます。" if url.path == "/login" else
+                        f"ファイルが大きすぎます（上限 {desk.settings.admin.max_upload_bytes // 1_000_000} MB）。"
+                        "分けて読み込んでください。")
+                return desk.error_page(exc.status, what, session)
+            body = self.rfile.read(length)
             try:
                 form, files = parse_form(self.headers.get("Content-Type", ""), body)
             except UploadError as exc:
                 return desk.error_page(HTTPStatus.BAD_REQUEST, str(exc), session)
-            if url.path == "/login":
-                expected = cookies.get(PRESESSION_COOKIE)
-            elif session is None:
-                return desk.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
-            else:
-                expected = session.csrf
             if not expected or not hmac.compare_digest(
                 form.get("csrf", "").encode(), expected.encode()
-            ):
-                return desk.error_page(
-                    HTTPStatus.FORBIDDEN,
-                    "このフォームは期限切れか、ほかのページから送られました。"
-                    "ページを読み込み直してから、もう一度操作してください。", session)
+            ) or (url.path == "/login" and not desk.signin_forms.take(expected)):
+                return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, session)
         request = Request(method, url.path, dict(urllib.parse.parse_qsl(url.query)), form,
-                          files, session, self.client_address[0])
+                          files, session, self.client_address[0], self._https())
         return desk.handle(request)
 
-    def _host_allowed(self) -> bool:
-        """On loopback, only loopback names: a web page that rebinds its own DNS name to
-        127.0.0.1 must not get to talk to the desk."""
-        bound = self.server.server_address[0]
-        if not ipaddress.ip_address(bound).is_loopback:
-            return True
-        host = urllib.parse.urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
-        return host in ("localhost", "127.0.0.1", "::1") or host == bound
+    def _https(self) -> bool:
+        """Reached through an HTTPS proxy (which says so), or a page served over HTTPS."""
+        proto = (self.headers.get("X-Forwarded-Proto") or "").strip().lower()
+        return proto == "https" or (self.headers.get("Origin") or "").startswith("https://")
 
     def _refuse_cross_site(self) -> Response | None:
-        """Browsers send Origin on POST; one naming another site is a forged request."""
+        """Browsers send Origin on POST; one naming another site is a forged request. The
+        desk's own forms send Origin "null" (its pages ask for no referrer), which is fine:
+        the CSRF token and SameSite cookie still apply. Sec-Fetch-Site settles it when
+        present."""
         origin = self.headers.get("Origin")
+        fetch_site = self.headers.get("Sec-Fetch-Site")
+        forged = fetch_site is not None and fetch_site not in ("same-origin", "none")
         if origin and origin != "null":
             host = urllib.parse.urlsplit(origin).netloc
-            if host != self.headers.get("Host"):
-                return Response(HTTPStatus.FORBIDDEN, page(
-                    "拒否しました", notice("ほかのサイトからの操作は受け付けません。", bad=True)))
+            forged = forged or host != self.headers.get("Host")
+        if forged:
+            return Response(HTTPStatus.FORBIDDEN, page(
+                "拒否しました", notice("ほかのサイトからの操作は受け付けません。", bad=True)))
         return None
 
 
-class _DeskServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _DeskServer(LoopbackServer):
     def server_close(self) -> None:
         super().server_close()
         self.desk.close()  # type: ignore[attr-defined]
@@ -638,7 +250,8 @@ def make_server(settings: Settings, host: str | None = None,
     """A ready server for the staff desk (port 0 picks a free one; see .server_address)."""
     i18n.set_language(settings.ui.language)
     desk = StaffDesk(settings)
-    handler = type("StaffDeskHandler", (_Handler,), {"desk": desk})
+    handler = type("StaffDeskHandler", (_Handler,),
+                   {"desk": desk, "timeout": settings.admin.socket_timeout_seconds})
     address = (host or settings.admin.host, settings.admin.port if port is None else port)
     try:
         server = _DeskServer(address, handler)
@@ -697,6 +310,7 @@ class StaffDesk:
         self.limiter = SignInLimiter(settings.admin.max_failed_signins,
                                      settings.admin.lockout_seconds)
         self.sessions = Sessions(settings.admin.session_minutes * 60)
+        self.signin_forms = SignInForms()
         self.audit = AuditLog(settings.state_dir)
         self.content = ContentDesk(settings)
         self._publish_lock = threading.Lock()
@@ -720,6 +334,14 @@ class StaffDesk:
             ("GET", "/report"): self.report,
             ("GET", "/review"): self.review,
         }
+
+    def current_session(self, token: str | None) -> Session | None:
+        """The session for a cookie, unless its user's password changed since sign-in."""
+        session = self.sessions.get(token)
+        if session is not None and self.passwords.stamp(session.user) != session.stamp:
+            self.sessions.drop(session.token)
+            return None
+        return session
 
     def close(self) -> None:
         """Drop every session (and its draft's temp folder) and the live index."""
@@ -752,13 +374,18 @@ class StaffDesk:
 
     def _flash(self, session: Session) -> str:
         text, session.notice = session.notice, ""
-        return notice(text) if text else ""
+        warning = ""
+        if self.audit.problem():
+            warning = notice("操作の記録（監査ログ）がいま書き込めません（ディスクがいっぱいか、"
+                             "書き込みが許されていません）。操作はできますが記録が残りません。"
+                             "管理者に連絡してください。", bad=True)
+        return warning + (notice(text) if text else "")
 
     # -- sign-in
 
     def login_form(self, req: Request, error: str = "", user: str = "",
                    status: int = 200) -> Response:
-        token = secrets.token_urlsafe(24)
+        token = self.signin_forms.issue()
         err_html = ""
         invalid = ""
         if error:
@@ -767,11 +394,12 @@ class StaffDesk:
         body = render("login.html", csrf=token, error=err_html, user=_esc(user),
                       user_invalid=invalid, password_invalid=invalid)
         cookie = f"{PRESESSION_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict"
+        cookie += "; Secure" if req.https else ""
         return Response(status, page("サインイン", body), headers={"Set-Cookie": cookie})
 
     def login(self, req: Request) -> Response:
-        user = req.form.get("user", "").strip()
-        wait = self.limiter.wait_seconds(req.client)
+        user = req.form.get("user", "").strip()[:64]
+        wait, attempt = self.limiter.reserve(user, req.client)
         if wait:
             self.audit.record("signin_failed", user or "?", address=req.client,
                               reason="rate-limited")
@@ -780,15 +408,19 @@ class StaffDesk:
                      f"{wait} 秒後にもう一度試してください。", user, HTTPStatus.TOO_MANY_REQUESTS)
             resp.headers["Retry-After"] = str(wait)
             return resp
-        if not self.passwords.check(user, req.form.get("password", "")):
-            self.limiter.failed(req.client)
+        ok = False
+        try:  # the attempt was reserved before the check: parallel guesses wait their turn
+            ok = self.passwords.check(user, req.form.get("password", ""))
+        finally:
+            self.limiter.finish(attempt, ok)
+        if not ok:
             self.audit.record("signin_failed", user or "?", address=req.client)
             return self.login_form(req, "名前かパスワードがちがいます。確かめて入力し直してください。",
                                    user, HTTPStatus.UNAUTHORIZED)
-        self.limiter.succeeded(req.client)
-        session = self.sessions.create(user)
+        session = self.sessions.create(user, self.passwords.stamp(user))
         self.audit.record("signin", user, address=req.client)
         cookie = f"{SESSION_COOKIE}={session.token}; Path=/; HttpOnly; SameSite=Strict"
+        cookie += "; Secure" if req.https else ""
         return redirect("/", **{"Set-Cookie": cookie})
 
     def logout(self, req: Request) -> Response:
@@ -1168,7 +800,7 @@ def _compose(index, question: str, settings: Settings):
     from kiosk.answer.composer import AnswerComposer
     from kiosk.dialogue.ask import ask
 
-    return ask(index, AnswerComposer(settings.answer, ()), [question])
+    return ask(index, AnswerComposer(settings.answer, (), settings.site), [question])
 
 
 class ContentDesk:

@@ -5,23 +5,23 @@ screen (kiosk/web/screen.py), or alone with `kiosk run --headless`.
 
 CONTRACT:
     Health(probes…).snapshot() -> dict        — what /healthz returns
-    HealthHandler                             — BaseHTTPRequestHandler serving GET /healthz
+    HealthHandler                             — kiosk.loopback handler serving GET /healthz
     make_server(handler_class, host, port, **attrs) -> ThreadingHTTPServer (loopback only)
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from kiosk import KioskError
 from kiosk.i18n import _
+from kiosk.loopback import BodyRefused, LoopbackHandler, LoopbackServer, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,11 @@ class Health:
                  devices: Callable[[], dict[str, bool]] | None = None,
                  index_version: Callable[[], str] | None = None,
                  loop: Callable[[], dict[str, Any]] | None = None,
+                 bundle_poller: Callable[[], dict[str, Any]] | None = None,
+                 problems: Callable[[], list[str]] | None = None,
                  clock: Callable[[], float] = time.time):
+        self.bundle_poller = bundle_poller
+        self.problems = problems  # plain sentences an operator can act on
         self.model_loaded = model_loaded
         self.engine = engine
         self.devices = devices
@@ -66,8 +70,15 @@ class Health:
         model = _call(self.model_loaded, False)
         index_version = _call(self.index_version, "")
         last_error = loop.get("last_error") or self.last_error
+        problems = _call(self.problems, [])
+        problems = problems if isinstance(problems, list) else [str(problems)]
+        poller = _call(self.bundle_poller, None)
+        if poller is not None and not isinstance(poller, dict):
+            poller = {"ok": False, "last_error": str(poller)}
         ok = model is True and all(v is True for v in devices.values()) and bool(index_version) \
-            and not str(index_version).startswith("error")
+            and not str(index_version).startswith("error") and not problems \
+            and (poller is None or poller.get("ok") is True)
+        extra: dict[str, Any] = {} if poller is None else {"bundle_poller": poller}
         return {
             "status": "ok" if ok else "degraded",
             "model_loaded": model,
@@ -78,11 +89,14 @@ class Health:
             "state": loop.get("state", ""),
             "errors": loop.get("errors", 0),
             "last_error": last_error,
+            "problems": problems,
+            **extra,
         }
 
 
-class HealthHandler(BaseHTTPRequestHandler):
-    """GET /healthz. Subclassed by the screen's handler, which adds the page."""
+class HealthHandler(LoopbackHandler):
+    """GET /healthz. Subclassed by the screen's handler, which adds the page. The Host,
+    body-length and timeout rules come from the shared loopback base."""
 
     server_version = "kiosk"
     health: Health  # set on the class by make_server
@@ -105,14 +119,19 @@ class HealthHandler(BaseHTTPRequestHandler):
         else:
             self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
 
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        try:
+            self.body_length(0)
+        except BodyRefused as exc:
+            self.send_json({"error": exc.reason}, exc.status)
+            return
+        self.close_connection = True
+        self.send_json({"error": "only GET /healthz"}, HTTPStatus.METHOD_NOT_ALLOWED)
+
 
 def check_loopback(host: str, setting: str = "[screen] host") -> None:
     """The kiosk's own server takes button presses; nothing off this machine may send them."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise KioskError(_("{setting} = {host!r} is not a loopback address; the kiosk's screen "
                            "and /healthz are served to this machine only. Use 127.0.0.1 (or "
                            "::1) and read /healthz through ssh or a local monitoring agent.")
@@ -126,7 +145,7 @@ def make_server(handler: type[HealthHandler], host: str, port: int,
     check_loopback(host)
     bound = type(f"Bound{handler.__name__}", (handler,), attrs)
     try:
-        server = ThreadingHTTPServer((host, port), bound)
+        server = LoopbackServer((host, port), bound)
     except OSError as exc:
         raise KioskError(_("cannot listen on {host}:{port} ({reason}); another kiosk may "
                            "already be running, or change [screen] port").format(

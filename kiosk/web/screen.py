@@ -7,8 +7,10 @@ and touch for free, and the same page is testable in a real headless Chromium.
 
 The page gets the current view at /api/view and every change through server-sent events
 (/events); it sends /api/press, /api/key, /api/query (the text box), /api/category and
-/api/choose (and a presence sensor may send /api/approach: the spoken invitation). POSTs must come from the page itself (same Origin), so another web page open in
-the same browser cannot press the kiosk's buttons.
+/api/choose (and a presence sensor may send /api/approach: the spoken invitation). POSTs must
+come from the page itself (JSON, same origin), and only the loopback names are served (no DNS
+rebinding), so another web page open in the same browser can neither press the kiosk's
+buttons nor read what a visitor asked. Limits and timeouts: kiosk/loopback.py.
 
 CONTRACT:
     ScreenHandler (HealthHandler + the page)   make_screen_server(kiosk, health, settings)
@@ -46,6 +48,7 @@ from kiosk.dialogue.conversation import (
     Typed,
     View,
 )
+from kiosk.loopback import BodyRefused
 from kiosk.web.health import Health, HealthHandler, make_server
 
 log = logging.getLogger(__name__)
@@ -91,10 +94,44 @@ def _ruby(surface: str, reading: str) -> str:
             "</rt></ruby>" + html.escape(surface[len(surface) - tail:]))
 
 
+@functools.lru_cache(maxsize=1)
+def _place_readings():
+    """The voice's own reading table (place names from Japan Post, the hand-written names),
+    so the screen shows 中町 as なかちょう exactly as the voice says it."""
+    from kiosk.voice.speakable import BUNDLED_PLACE_READINGS, BUNDLED_READINGS, ReadingDictionary
+
+    readings = ReadingDictionary.load(BUNDLED_READINGS, places=BUNDLED_PLACE_READINGS)
+    return readings, readings.pattern()
+
+
 @functools.lru_cache(maxsize=512)
 def furigana(text: str) -> str:
-    """HTML of `text` with readings over its kanji (the readings the voice itself uses, from
-    Open JTalk), escaped; plain escaped text when no reader is available."""
+    """HTML of `text` with readings over its kanji — the readings the voice itself uses:
+    place names from its reading table, everything else from Open JTalk; escaped; plain
+    escaped text when no reader is available."""
+    if not _KANJI.search(text):
+        return html.escape(text)
+    try:
+        readings, pattern = _place_readings()
+    except Exception as exc:  # a broken table must not blank the page
+        log.debug("reading table unavailable: %s", exc)
+        readings, pattern = None, None
+    if pattern is None:
+        return _furigana_by_reader(text)
+    out: list[str] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        reading = readings.reading_of(m.group(0))
+        if not _KANJI.search(m.group(0)) or not re.fullmatch(r"[ァ-ヺーぁ-ゖ]+", reading or ""):
+            continue  # Latin words and readings that are not kana (TEL → 電話)
+        out.append(_furigana_by_reader(text[pos:m.start()]))
+        out.append(_ruby(m.group(0), reading))
+        pos = m.end()
+    out.append(_furigana_by_reader(text[pos:]))
+    return "".join(out)
+
+
+def _furigana_by_reader(text: str) -> str:
     if not _KANJI.search(text):
         return html.escape(text)
     try:
@@ -236,17 +273,21 @@ class ScreenHandler(HealthHandler):
         finally:
             self.broadcast.disconnect(q)
 
-    def _same_origin(self) -> bool:
-        origin = self.headers.get("Origin")
-        return origin is None or origin == f"http://{self.headers.get('Host', '')}"
+    def _from_own_page(self) -> bool:
+        """The page posts JSON from its own origin. Any other content type could be sent by
+        another site without asking first (a form, a beacon), so it is refused too."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return not self.cross_site() and ctype == "application/json"
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        if not self._same_origin():
+        if not self._from_own_page():
+            self.close_connection = True
             self.send_json({"error": "only the kiosk's own page may send input"}, HTTPStatus.FORBIDDEN)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY_BYTES:
-            self.send_json({"error": "request too large"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        try:
+            length = self.body_length(_MAX_BODY_BYTES)
+        except BodyRefused as exc:
+            self.send_json({"error": exc.reason}, exc.status)
             return
         try:
             data = json.loads(self.rfile.read(length) or b"{}") if length else {}
@@ -287,7 +328,8 @@ def make_screen_server(kiosk: Kiosk, health: Health, settings: Settings,
     broadcast = _Broadcast(kiosk, settings)
     server = make_server(ScreenHandler, settings.screen.host,
                          settings.screen.port if port is None else port,
-                         kiosk=kiosk, health=health, broadcast=broadcast, settings=settings)
+                         kiosk=kiosk, health=health, broadcast=broadcast, settings=settings,
+                         timeout=settings.screen.socket_timeout_seconds)
     original_close = server.server_close
 
     def server_close() -> None:
