@@ -102,8 +102,8 @@ def test_every_entry_names_an_office_from_the_one_offices_table():
 def test_the_whole_default_content_still_loads_without_a_warning():
     entries, problems = validate_content(default_sources(Settings()))
     assert not problems, "\n".join(map(str, problems))
-    assert len(entries) == len(raw_city_rows()) + len(
-        (ROOT / "kiosk" / "data" / "atsugi_shelters.jsonl").read_text().splitlines())
+    assert len(entries) == sum(len(path.read_text(encoding="utf-8").splitlines())
+                               for path in default_sources(Settings()))
 
 
 def test_the_city_pages_correct_the_old_entries():

@@ -67,6 +67,7 @@ from kiosk.i18n import _
 from kiosk.search.contract import Searcher
 from kiosk.speech.audio import AudioClip, DeviceLost
 from kiosk.speech.contract import (
+    AudioFrontEnd,
     AudioSink,
     AudioSource,
     EndpointEvent,
@@ -130,7 +131,7 @@ class Kiosk:
                  composer: AnswerComposer | None = None,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
                  query_log: QueryLog | None = None, events: EventLog | None = None,
-                 prompts: Prompts | None = None, frontend: Any = None):
+                 prompts: Prompts | None = None, frontend: AudioFrontEnd | None = None):
         self.settings = settings
         self.microphone = microphone
         # The audio front end (kiosk.speech.frontend) cleans every microphone chunk; the
@@ -337,7 +338,8 @@ class Kiosk:
 
     def _run_search(self, search: Search) -> Answered:
         try:
-            noise = self.frontend.noise_dbfs if getattr(self.frontend, "active", False) else None
+            noise = self.frontend.noise_dbfs if self.frontend is not None and self.frontend.active \
+                else None
             answer = ask(self.searcher, self._composer(), (search.text, *search.alternatives),
                          confidence=self._heard_confidence, noise_dbfs=noise)
             self._heard_confidence = 1.0  # a typed question next is not the recogniser's
@@ -513,8 +515,8 @@ class Kiosk:
     def _endpoint_event(self, ev: EndpointEvent) -> None:
         if isinstance(ev, SpeechStarted):
             if self.machine.speaking is not None and self.frontend is not None \
-                    and getattr(self.frontend, "cancels_echo", False) \
-                    and not getattr(self.frontend, "echo_ready", True):
+                    and self.frontend.cancels_echo and not self.frontend.echo_ready \
+                    and self.endpointer is not None:
                 # The echo canceller has not learned the room yet: this may be the kiosk's
                 # own voice. Not a visitor until proven; keep listening afresh.
                 self.endpointer.reset()
@@ -542,7 +544,7 @@ class Kiosk:
                 transcript = self.recogniser.transcribe(clip)
                 text, alternatives = transcript.text, tuple(transcript.alternatives)
                 if kind == "final" and text:
-                    self._heard_confidence = float(getattr(transcript, "confidence", 1.0))
+                    self._heard_confidence = float(transcript.confidence)
             except Exception as exc:
                 if kind == "final":
                     self._error("recogniser", exc)
