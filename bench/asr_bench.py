@@ -2,6 +2,8 @@
 
     python3 bench/asr_bench.py            # all conditions (~5-10 min on 2 cores)
     python3 bench/asr_bench.py --quick    # clean, normal pace only
+    python3 bench/asr_bench.py --room     # the simulated lobby (bench/room_sim.py), front end off/on
+    python3 bench/asr_bench.py --room --questions 20 --frontends off,webrtc,webrtc+ns,deepfilternet,rnnoise
 
 Questions: bench/asr_questions.tsv (52) + tests/fixtures/speech/questions.tsv (20), spoken by
 the project's voice (tools/make_speech_fixtures.speak) at normal and slow pace, clean and with
@@ -14,6 +16,11 @@ white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the qu
             offered when the kiosk asks back), through the real index and answer stages as
             the kiosk runs them (the recogniser's n-best transcripts, kiosk.dialogue.ask);
             1-best = reached when only the first transcript is searched
+  wrong     questions answered outright with a wrong entry (read out at once: the worst case)
+--room: the questions in visitors' voices (pitch/pace-shifted Open JTalk) in the simulated lobby
+(reverberation RT60 0.3-0.9 s at 0.5-1 m; fan/HVAC and babble at 20/10/5 dB SNR; the kiosk's
+own voice as echo), each through the kiosk's endpointer, with the audio front end
+(kiosk.speech.frontend) off and on in the same run; the last line is the SUMMARY.
 The vosk engine is measured too when its Japanese model is installed (`kiosk models install`).
 """
 
@@ -82,11 +89,141 @@ def reaches(composer, index, texts: tuple[str, ...], expected: str,
     return kind != "none" and expected in offered, kind, offered
 
 
+FRONTENDS = {  # name → [frontend] settings (None = the microphone's audio untouched)
+    "off": None,
+    "aec": {"noise_suppression": False, "auto_gain_control": False},
+    "webrtc": {"noise_suppression": False, "auto_gain_control": True},
+    "aec+ns": {"noise_suppression": True, "noise_suppression_level": 1,
+               "auto_gain_control": False},
+    "deepfilternet": {"noise_suppression": False, "auto_gain_control": False,
+                      "neural_suppressor": "deepfilternet"},
+    "rnnoise": {"noise_suppression": False, "auto_gain_control": False,
+                "neural_suppressor": "rnnoise"},
+    "on": {},  # the kiosk's defaults
+}
+
+
+def endpoint_scene(mic: np.ndarray, endpointer: Endpointer, frontend) -> tuple[AudioClip, float]:
+    """The microphone stream in 20 ms chunks through the front end and the endpointer, as
+    the kiosk runs them; returns the utterance and the front end's processing time."""
+    from kiosk.speech.endpointing import SpeechEnded
+
+    endpointer.reset()
+    busy = 0.0
+    for i in range(0, len(mic), 320):
+        chunk = AudioClip(mic[i : i + 320], SPEECH_RATE)
+        if frontend is not None:
+            t = time.perf_counter()
+            chunk = frontend.process(chunk)
+            busy += time.perf_counter() - t
+        for event in endpointer.feed(chunk):
+            if isinstance(event, SpeechEnded):
+                return event.clip, busy
+    ended = [e for e in endpointer.flush() if isinstance(e, SpeechEnded)]
+    return (ended[0].clip if ended else AudioClip(np.zeros(0, np.float32), SPEECH_RATE)), busy
+
+
+def room_bench(args, questions, settings, engine, composer, index) -> None:
+    """Per lobby condition and front end: CER, answered outright / reached / wrong, RTF."""
+    import dataclasses
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import room_sim as rs
+
+    from kiosk.config import FrontEndSettings
+    from kiosk.speech.frontend import FrontEnd
+
+    names = [n.strip() for n in args.frontends.split(",") if n.strip()]
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    if args.questions:  # spread over all topics
+        questions = questions[:: max(1, len(questions) // args.questions)][: args.questions]
+    t0 = time.perf_counter()
+    dry = [rs.visitor_voice(text, n) for n, (_, _, text) in enumerate(questions)]
+    print(f"{len(questions)} questions in visitors' voices, synthesized in "
+          f"{time.perf_counter() - t0:.0f} s; conditions: {', '.join(conditions)}\n")
+    header = (f"{'condition':<14} {'front end':<14} {'CER':>6} {'RTF':>5} {'FE cpu':>6} "
+              f"{'answered':>9} {'reached':>8} {'wrong':>6} {'heard nothing':>13}")
+    print(header)
+    print("-" * len(header))
+    endpointer = Endpointer(settings)
+    summary = {}
+    for cname in conditions:
+        cond = rs.CONDITIONS[cname]
+        scenes = [rs.make_scene(x, cond, seed=n) for n, x in enumerate(dry)]
+        heard_before: dict[int, tuple[np.ndarray, object]] = {}  # same audio → same decode
+        for name in names:
+            cers, rtfs, records = [], [], []
+            outright = reached = wrong = nothing = 0
+            busy = audio = 0.0
+            for n, ((label, expected, text), scene) in enumerate(zip(questions, scenes)):
+                frontend = None
+                if FRONTENDS[name] is not None:
+                    frontend = FrontEnd(dataclasses.replace(FrontEndSettings(), **FRONTENDS[name]))
+                    if cond.echo:  # a kiosk that has talked before: the canceller has learned
+                        frontend.process_recording(AudioClip(scene.warmup_mic, SPEECH_RATE),
+                                                   AudioClip(scene.warmup_far, SPEECH_RATE))
+                        frontend.far_end(AudioClip(scene.far_end, SPEECH_RATE))
+                utterance, fe_time = endpoint_scene(scene.mic, endpointer, frontend)
+                busy += fe_time
+                audio += len(scene.mic) / SPEECH_RATE
+                before = heard_before.get(n)
+                if before is not None and np.array_equal(before[0], utterance.samples):
+                    t = before[1]  # the front end handed the same samples on: same transcript
+                else:
+                    t = engine.transcribe(utterance) if utterance.samples.size else None
+                    heard_before[n] = (utterance.samples, t)
+                heard = t.text if t else ""
+                cers.append(min(1.0, character_error_rate(text, heard)))
+                if t:
+                    rtfs.append(t.elapsed_seconds / max(0.1, utterance.duration))
+                if not heard:
+                    nothing += 1
+                    continue
+                answer = ask(index, composer, (t.text, *t.alternatives),
+                             confidence=t.confidence,
+                             noise_dbfs=frontend.noise_dbfs if frontend else None)
+                kind = answer.kind.value
+                offered = [h.entry.id for h in (answer.choices if kind == "unsure"
+                                                 else answer.candidates[:1])]
+                ok = kind != "none" and expected in offered
+                reached += ok
+                outright += ok and kind == "confident"
+                bad = kind == "confident" and not ok
+                wrong += bad
+                records.append((t.confidence, kind, ok, bad))
+                if args.show_misses and not ok:
+                    print(f"   miss: {text} → {heard} ({t.confidence:.2f}) → {kind} {offered}")
+            total = len(questions)
+            summary[(cname, name)] = reached / total
+            print(f"{cname:<14} {name:<14} {statistics.mean(cers):6.3f} "
+                  f"{statistics.mean(rtfs) if rtfs else 0:5.2f} {busy / max(audio, 1e-9):6.1%} "
+                  f"{outright / total:8.0%} {reached / total:8.0%} {wrong / total:6.0%} "
+                  f"{nothing / total:12.0%}", flush=True)
+            if args.show_confidence and records:
+                for bar in (0.2, 0.3, 0.4, 0.5):
+                    w = sum(1 for c, k, ok, bad in records if bad and c >= bar)
+                    o = sum(1 for c, k, ok, bad in records if ok and k == "confident" and c >= bar)
+                    print(f"      confidence bar {bar:.1f}: answered {o / total:.0%}, "
+                          f"wrong {w / total:.0%}")
+    parts = [f"{c} {n} {v:.0%}" for (c, n), v in summary.items()]
+    print(f"\nSUMMARY room: reached — {'; '.join(parts)}. Total {time.perf_counter() - t0:.0f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="clean audio at normal pace only")
     ap.add_argument("--show-misses", action="store_true",
                     help="print each question that did not reach its entry")
+    ap.add_argument("--room", action="store_true",
+                    help="the simulated lobby (bench/room_sim.py), audio front end off and on")
+    ap.add_argument("--frontends", default="off,on",
+                    help=f"with --room: front ends to compare ({', '.join(FRONTENDS)})")
+    ap.add_argument("--conditions",
+                    default="room,fan 20dB,fan 10dB,babble 10dB,babble 5dB,echo+fan 20dB",
+                    help="with --room: lobby conditions (bench/room_sim.py CONDITIONS)")
+    ap.add_argument("--questions", type=int, default=0, help="with --room: only the first N")
+    ap.add_argument("--show-confidence", action="store_true",
+                    help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()
 
     from kiosk.answer.composer import AnswerComposer
@@ -116,6 +253,11 @@ def main() -> int:
     else:
         print("vosk: Japanese model not installed (`kiosk models install`); whisper only\n")
 
+    if args.room:
+        room_bench(args, questions, settings, engines[0], composer, index)
+        index.close()
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     paces = [False] if args.quick else [False, True]
     noises = [None] if args.quick else [None, 20.0, 10.0]
     t0 = time.perf_counter()

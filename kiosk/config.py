@@ -169,6 +169,12 @@ class AnswerSettings:
     # A recogniser's other transcript (n-best) is used (and asked back) instead of its first
     # one when the content covers it better by at least this much confidence (1: never).
     alternative_margin: float = 0.2
+    # An answer to a transcript the recogniser itself rates below this confidence (0..1) is
+    # asked back, not read out; in a room whose noise floor at the microphone is above
+    # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
+    min_heard_confidence: float = 0.0
+    noisy_room_dbfs: float = -45.0
+    min_heard_confidence_noisy: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,9 @@ class AsrSettings:
     max_alternatives: int = 3
     # Most content words (titles, keywords) given to the engine as vocabulary hints.
     max_vocabulary_words: int = 120
+    # A transcript with more characters than this per second of speech was invented (whisper
+    # writing out its prompt or looping on noise) and is dropped; Japanese speech runs ~8/s.
+    max_characters_per_second: float = 12.0
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -288,6 +297,41 @@ class AudioSettings:
     # WAV files bigger than this are refused before they are read (`kiosk ask --wav`); a
     # spoken question is a few seconds, well under 1 MB.
     max_file_bytes: int = 50_000_000
+
+
+@dataclass(frozen=True)
+class FrontEndSettings:
+    """The audio front end between the microphone and the endpointer/recogniser (WebRTC's
+    audio processing; see docs/speech.md for what each part does to recognition)."""
+
+    # false = the microphone's audio goes to the endpointer and recogniser untouched.
+    enabled: bool = True
+    # Acoustic echo cancellation against what the kiosk itself plays (lets a visitor
+    # interrupt by speaking while the loudspeaker talks).
+    echo_cancellation: bool = True
+    # WebRTC noise suppression and its level 0-3 (6, 12, 18, 21 dB).
+    noise_suppression: bool = True
+    noise_suppression_level: int = 1
+    # Automatic gain control (AGC2) and the most gain it may add, dB.
+    auto_gain_control: bool = False
+    max_gain_db: float = 30.0
+    # High-pass filter (removes rumble and hum below ~80 Hz; always on with echo cancellation).
+    high_pass_filter: bool = True
+    # Playback → microphone delay hint for the echo canceller, ms (it also finds it itself).
+    stream_delay_ms: int = 0
+    # true = while the kiosk plays nothing (from 0.8 s after its loudspeaker went quiet) the
+    # microphone's audio goes on untouched (the canceller keeps listening): measured in
+    # bench/asr_bench.py --room, WebRTC's processing costs whisper questions when there is
+    # no echo to remove (docs/speech.md).
+    only_while_playing: bool = True
+    # Speech over the kiosk's own voice stops it (barge-in, [loop] barge_in_by_speech) only
+    # once the echo canceller removes at least this much of that voice, dB: until it has
+    # learned the room (a few seconds of the kiosk speaking) its echo could pass for a visitor.
+    echo_ready_db: float = 15.0
+    # A neural noise suppressor after WebRTC: "none", "deepfilternet" or "rnnoise".
+    neural_suppressor: str = "none"
+    # Most attenuation DeepFilterNet may apply, dB (0 = unlimited).
+    neural_attenuation_db: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -430,6 +474,36 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """Where this kiosk stands (kiosk/search/places.py): 「この近くの避難所」 is measured from here,
+    and questions about "here" (トイレ, 駐車場) are answered from this site's building guide."""
+
+    # The city whose place names (町・字) and readings the kiosk uses (Japan Post spelling).
+    prefecture: str = "神奈川県"
+    city: str = "厚木市"
+    # The building the kiosk stands in, its address and position (WGS84 degrees).
+    name: str = "厚木市役所 本庁舎"
+    address: str = "神奈川県厚木市中町3-17-17"
+    lat: float = 35.4431
+    lon: float = 139.3625
+    # Straight-line metres walked per minute for 「歩いて10分ほど」 (80 m/min is the usual
+    # figure for Japanese walking times; slower for elderly visitors).
+    walk_metres_per_minute: float = 70.0
+    # How many nearest places an answer names (the full list stays on screen).
+    nearest_count: int = 3
+
+    def __post_init__(self) -> None:
+        if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
+            raise ConfigError(
+                f"[site] lat/lon ({self.lat}, {self.lon}) is not in Japan; give the kiosk's "
+                "position in degrees, e.g. lat = 35.4431, lon = 139.3625")
+        if self.walk_metres_per_minute <= 0:
+            raise ConfigError("[site] walk_metres_per_minute must be more than 0 (e.g. 70)")
+        if not 1 <= self.nearest_count <= 10:
+            raise ConfigError("[site] nearest_count must be between 1 and 10 (e.g. 3)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole kiosk configuration, as loaded from one TOML file."""
 
@@ -441,6 +515,7 @@ class Settings:
     answer: AnswerSettings = AnswerSettings()
     asr: AsrSettings = AsrSettings()
     audio: AudioSettings = AudioSettings()
+    frontend: FrontEndSettings = FrontEndSettings()
     endpointing: EndpointingSettings = EndpointingSettings()
     admin: AdminSettings = AdminSettings()
     bundle: BundleSettings = BundleSettings()
@@ -449,6 +524,7 @@ class Settings:
     screen: ScreenSettings = ScreenSettings()
     logging: LoggingSettings = LoggingSettings()
     ui: UiSettings = UiSettings()
+    site: SiteSettings = SiteSettings()
 
     def path(self, value: str) -> Path:
         """Resolve a configured path against the config file's folder."""
@@ -552,10 +628,16 @@ RANGES: dict[str, Range] = {
     "loop.tone_volume": FRACTION,
     "screen.port": PORT, "screen.text_sizes": Range(0.5, 4.0, non_empty=True),
     "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
+    "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
+    "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
+    "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
+    "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
+    "frontend.neural_attenuation_db": Range(0.0, 100.0),
 }
 #: Text settings that take one of a few words.
 CHOICES: dict[str, tuple[str, ...]] = {
     "asr.engine": ("auto", "vosk", "whisper"),
+    "frontend.neural_suppressor": ("none", "deepfilternet", "rnnoise"),
     "logging.level": ("debug", "info", "warning", "error"),
     "ui.language": LANGUAGES,
 }

@@ -342,7 +342,8 @@ def _jsonl(name: str) -> list[dict]:
 def test_bundled_content_passes_validation_without_warnings():
     entries, problems = validate_content(default_sources(Settings()))
     assert not problems, "\n".join(map(str, problems))
-    assert len(entries) == len(_jsonl("city_services.jsonl")) + len(_jsonl("atsugi_shelters.jsonl"))
+    assert len(entries) == len(_jsonl("city_services.jsonl")) + len(_jsonl("atsugi_shelters.jsonl")) \
+        + len(_jsonl("site_guide.jsonl"))
 
 
 def test_city_services_are_complete_plain_and_point_to_an_office():

@@ -36,9 +36,11 @@ from kiosk.voice.speakable import Speakable
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "kiosk" / "data" / "city_services.jsonl"
 #: The city's own sites: its web site, its disaster portal, and its 広報あつぎ as published
-#: on mykoho (マイ広報紙).
+#: on mykoho (マイ広報紙); and the sites the city runs: its hospital (厚木市立病院) and
+#: マイタウンクラブ (the city's portal for the library and facility booking).
 CITY_HOSTS = ("www.city.atsugi.kanagawa.jp", "city.atsugi.kanagawa.jp",
-              "bousai.city.atsugi.kanagawa.jp", "mykoho.jp", "atsugi.mykoho.jp")
+              "bousai.city.atsugi.kanagawa.jp", "mykoho.jp", "atsugi.mykoho.jp",
+              "www.atsugicity-hp.jp", "www.mytownclub.com")
 YEN = re.compile(r"\d[\d,]*\s*円")
 CLOCK = re.compile(r"\d+\s*時|\d{1,2}:\d{2}|午前|午後")
 
@@ -100,8 +102,8 @@ def test_every_entry_names_an_office_from_the_one_offices_table():
 def test_the_whole_default_content_still_loads_without_a_warning():
     entries, problems = validate_content(default_sources(Settings()))
     assert not problems, "\n".join(map(str, problems))
-    assert len(entries) == len(raw_city_rows()) + len(
-        (ROOT / "kiosk" / "data" / "atsugi_shelters.jsonl").read_text().splitlines())
+    assert len(entries) == sum(len(path.read_text(encoding="utf-8").splitlines())
+                               for path in default_sources(Settings()))
 
 
 def test_the_city_pages_correct_the_old_entries():

@@ -143,7 +143,8 @@ def test_the_staff_desk_lists_problems_in_japanese_by_default(tmp_path, language
     """The desk's preview table shows these messages; they were English on a Japanese page."""
     from kiosk.config import Settings
     from kiosk.content.publishing import ContentPublisher
-    from kiosk.staff.desk import ContentDesk, Upload
+    from kiosk.staff.desk import ContentDesk
+    from kiosk.staff.uploads import Upload
 
     settings = Settings(base_dir=tmp_path)
     language("en")

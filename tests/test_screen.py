@@ -210,6 +210,13 @@ def test_furigana_uses_the_voices_readings():
     assert furigana("<script>") == "&lt;script&gt;"
 
 
+def test_furigana_reads_town_names_as_japan_post_and_the_voice_do():
+    assert "<ruby>中町<rt>なかちょう</rt></ruby>" in furigana("市役所は中町3-17-17です")
+    assert "<ruby>寿町<rt>ことぶきちょう</rt></ruby>" in furigana("寿町の公園")
+    html = furigana("温水の温水プール")
+    assert "<ruby>温水<rt>ぬるみず</rt></ruby>" in html and "おんすい" in html
+
+
 def test_healthz_and_input_guards(screen):
     kiosk, url = screen
     with urllib.request.urlopen(url + "healthz", timeout=5) as r:

@@ -3,7 +3,8 @@
 Each case goes through the speakable-text stage and then Open JTalk's own frontend
 (pyopenjtalk.g2p(kana=True)), so a case fails if either our rewriting or the voice's reading
 is wrong. The expected kana were checked by ear-knowledge of Atsugi names and Japanese
-conventions (三田 = さんだ, 温水 = ぬくみず here; phone numbers digit by digit).
+conventions (三田 = さんだ; town names as Japan Post reads them, 中町 = なかちょう,
+温水 = ぬるみず; phone numbers digit by digit).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kiosk.config import VoiceSettings
 from kiosk.content.contract import Entry
 from kiosk.search.contract import Hit
 from kiosk.voice.speakable import (
+    BUNDLED_PLACE_READINGS,
     BUNDLED_READINGS,
     ReadingDictionary,
     ReadingsError,
@@ -75,7 +77,7 @@ CASES = [
     ("駐車料金は¥2,000です。",
      "チューシャリョーキンワニセンエンデス。"),
     ("〒243-8511 厚木市中町3-17-17",
-     "ユービンバンゴー、ニーヨンサン，ハチゴーイチイチ、アツギシナカマチサンノジューナナノジューナナ"),
+     "ユービンバンゴー、ニーヨンサン，ハチゴーイチイチ、アツギシナカチョウサンノジューナナノジューナナ"),
     ("月〜金曜日の9:00-17:00に対応しています。",
      "ゲツヨービカラキンヨービノクジカラジューシチジニタイオーシテイマス。"),
     ("土・日・祝日は休みです。",
@@ -103,7 +105,7 @@ CASES = [
     ("緑ヶ丘の公園に集まってください。",
      "ミドリガオカノコーエンニアツマッテクダサイ。"),
     ("三田と温水の避難場所をご確認ください。",
-     "サンダトヌクミズノヒナンバショヲゴカクニンクダサイ。"),
+     "サンダトヌルミズノヒナンバショヲゴカクニンクダサイ。"),
     ("温水プールは休館日です。",
      "オンスイプールワキューカンビデス。"),
     ("飯山温泉は七沢の近くです。",
@@ -190,14 +192,14 @@ def test_answers_that_are_not_confident_are_phrased_for_listening(speakable: Spe
 def test_staff_reading_file_overrides_the_bundled_one(tmp_path: Path):
     staff = tmp_path / "readings.tsv"
     staff.write_text("# staff additions\n妻田\tツマタ\nあつぎ大橋\tアツギオオハシ\n", encoding="utf-8")
-    readings = ReadingDictionary.load(BUNDLED_READINGS, staff)
+    readings = ReadingDictionary.load(BUNDLED_READINGS, staff, places=BUNDLED_PLACE_READINGS)
     s = Speakable(VoiceSettings(), readings)
-    assert s.normalise("妻田の公園") == "ツマタの公園"
+    assert s.normalise("妻田の公園") == "ツマタの公園"  # the staff file beats Japan Post's table
     assert s.normalise("本厚木") == "ホンアツギ"  # bundled entries stay
 
 
 def test_longest_written_form_wins_and_latin_ignores_case(speakable: Speakable):
-    assert speakable.normalise("温水の温水プール") == "ヌクミズのオンスイプール"
+    assert speakable.normalise("温水の温水プール") == "ヌルミズのオンスイプール"
     assert speakable.normalise("wifiとWIFI") == "ワイファイとワイファイ"
     assert speakable.normalise("ONLINE") != "ONライン"
 
@@ -237,3 +239,20 @@ def test_whole_settings_bring_the_staff_file_from_the_config_folder(tmp_path: Pa
     (tmp_path / "mine.tsv").write_text("妻田\tツマタ\n", encoding="utf-8")
     settings = Settings(base_dir=tmp_path, voice=VoiceSettings(readings_file="mine.tsv"))
     assert Speakable(settings).normalise("妻田") == "ツマタ"
+
+
+@pytest.mark.parametrize("text, kana", [
+    ("中町", "ナカチョー"),
+    ("寿町", "コトブキチョウ"),
+    ("旭町と栄町と東町", "アサヒチョートサカエチョートヒガシチョウ"),
+    ("元町、幸町、田村町", "モトチョウ、サイワイチョウ、タムラチョウ"),
+    ("松枝の公園", "マツエノコーエン"),
+    ("189（いちはやく）に電話してください。", "イチハチキュー、イチハヤク、ニデンワシテクダサイ。"),
+    ("110番と119番", "ヒャクトウバントイチイチキュウバン"),
+    ("救急は119、警察は110です。", "キューキューワイチイチキュー、ケーサツワイチイチゼロデス。"),
+    ("#7119に相談できます。", "シャープ、ナナイチイチキューニソーダンデキマス。"),
+    ("189円と110人", "ヒャクハチジューキューエントヒャクジューニン"),
+    ("森林と林中学校", "シンリントハヤシチューガッコー"),
+])
+def test_town_names_and_service_numbers(speakable: Speakable, text: str, kana: str):
+    assert reading(speakable, text) == kana

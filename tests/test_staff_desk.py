@@ -21,7 +21,8 @@ from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
 from kiosk.content.contract import Entry
 from kiosk.content.publishing import ContentPublisher
-from kiosk.staff.desk import StaffPasswords, make_server
+from kiosk.staff.accounts import StaffPasswords
+from kiosk.staff.desk import make_server
 
 USER, PASSWORD = "tanaka", "correct horse battery"
 NEW_ID = "staff-test-pool"
@@ -429,7 +430,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path):
-    from kiosk.staff.desk import Upload, UploadError, write_upload
+    from kiosk.staff.uploads import Upload, UploadError, write_upload
 
     settings = load_settings(write_config(tmp_path, max_zip_files=2,
                                           max_unzipped_bytes=100_000))
@@ -456,7 +457,7 @@ def test_zip_uploads_are_limited_and_never_write_their_own_paths(tmp_path: Path)
 
 
 def test_sessions_end_after_the_idle_time_and_limits_wear_off():
-    from kiosk.staff.desk import Sessions, SignInLimiter
+    from kiosk.staff.accounts import Sessions, SignInLimiter
 
     now = [1000.0]
     sessions = Sessions(idle_seconds=60, clock=lambda: now[0])

@@ -9,18 +9,50 @@ CONTRACT:
           fits better than the first is used, and then always asked back
     AnswerComposer.wants_alternatives(first_hits) -> bool — whether the other transcripts
         are worth searching at all (kiosk.dialogue.ask does the searching)
+    AnswerComposer.compose_nearby(request: NearbyRequest) -> Answer
+        — a "near X" question the places stage recognised (kiosk.dialogue.ask): the
+          nearest suitable sites, read out at once
 
 The decision itself is a plain record (kiosk.answer.contract: Answer, AnswerKind).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from kiosk.answer.contract import Answer, AnswerKind
-from kiosk.config import AnswerSettings
+from kiosk.answer.contract import _TRAILING_PAREN, Answer, AnswerKind, topic_of
+from kiosk.config import AnswerSettings, SiteSettings
+from kiosk.content.contract import SITE_GUIDE_CATEGORY, Entry
 from kiosk.search.contract import Hit
+from kiosk.search.places import EVACUATION, SHELTER, NearbyRequest, NearbySite, walk_minutes
+
+_WHERE = re.compile(r"どこ|どちら|何階|なんかい|なんがい|場所|ありますか|ある[？?]|あります[？?]|"
+                    r"行きたい|いきたい|使いたい|つかいたい|借りたい|どっち")
+#: Other buildings a question may name; then it is not about the one the kiosk stands in.
+_BUILDINGS = ("市役所", "公民館", "図書館", "体育館", "博物館", "駅", "学校", "病院", "児童館",
+              "センター")
+_WORD_CHAR = re.compile(r"[一-龥々〆ヵヶァ-ヺー]")
+
+
+def _names_word(query: str, word: str) -> bool:
+    """`word` stands on its own in `query`: トイレ in 「トイレはどこ」, not in 「携帯トイレ」."""
+    start = query.find(word)
+    while start >= 0:
+        before = query[start - 1] if start else ""
+        if not (before and _WORD_CHAR.match(before)):
+            return True
+        start = query.find(word, start + 1)
+    return False
+
+
+
+
+def _note_named(query: str, hit: Hit) -> bool:
+    """The question says the word an entry's title notes in brackets (（駐車場）)."""
+    paren = _TRAILING_PAREN.match(hit.entry.title.strip())
+    return bool(paren) and paren["note"] in query
 
 
 def _top_confidence(hits: Sequence[Hit]) -> float:
@@ -35,16 +67,26 @@ class AnswerComposer:
     two uses the raw scores, which are comparable within one query.
     """
 
-    def __init__(self, settings: AnswerSettings, categories: Sequence[str]):
+    def __init__(self, settings: AnswerSettings, categories: Sequence[str],
+                 site: SiteSettings | None = None):
         self.settings = settings
         self.categories = tuple(dict.fromkeys(c for c in categories if c))
+        self.site = site or SiteSettings()
 
     def compose(self, query: str, hits: Sequence[Hit]) -> Answer:
         ranked = self._rank(hits)
+        guide = self._building_guide_hit(query, ranked)
+        if guide is not None:
+            ranked = (guide, *(h for h in ranked if h is not guide))
+            return Answer(AnswerKind.CONFIDENT, query, ranked)
         best = ranked[0] if ranked else None
         if best is None or best.confidence < self.settings.min_score or best.score <= 0:
             return Answer(AnswerKind.NONE, query, ranked, self._suggestions(ranked))
         rivals = [h for h in ranked[1:] if self._rivals(best, h)]
+        named = next((h for h in rivals if _note_named(query, h) and not _note_named(query, best)),
+                     None)
+        if named is not None:  # 「市役所に駐車場はありますか」: the entry noted （駐車場） first
+            ranked = (named, *(h for h in ranked if h is not named))
         if rivals or best.confidence < self.settings.sure_score:
             count = min(1 + len(rivals), max(1, self.settings.max_choices))
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
@@ -55,7 +97,8 @@ class AnswerComposer:
         when no entry covers it fully, and never where [answer] alternative_margin is 1."""
         return _top_confidence(first_hits) < 1.0 and self.settings.alternative_margin < 1.0
 
-    def compose_heard(self, heard: Sequence[tuple[str, Sequence[Hit]]]) -> Answer:
+    def compose_heard(self, heard: Sequence[tuple[str, Sequence[Hit]]], *,
+                      confidence: float = 1.0, noise_dbfs: float | None = None) -> Answer:
         """Answer what was heard: the recogniser's first transcript, unless one of its other
         transcripts (n-best, in its order) fits an entry clearly better.
 
@@ -65,7 +108,13 @@ class AnswerComposer:
         alternative_margin, and an answer from another transcript is asked back
         (「ペットボトルの出し方についてですか？」), never read out at once — the recogniser
         itself preferred something else, and a garbled runner-up can fit a wrong entry well
-        (measured: bench/asr_bench.py)."""
+        (measured: bench/asr_bench.py).
+
+        `confidence` is the recogniser's (0..1) and `noise_dbfs` the room's noise floor at
+        the microphone (the audio front end's estimate): below [answer] min_heard_confidence
+        — or [answer] min_heard_confidence_noisy once the room is louder than
+        [answer] noisy_room_dbfs — the answer is asked back instead of read out, because a
+        wrong entry read out at once is worse than a question back."""
         if not heard:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
         chosen, hits = heard[0]
@@ -76,10 +125,39 @@ class AnswerComposer:
                 if conf >= first + self.settings.alternative_margin and conf > best:
                     chosen, hits, best = text, other, conf
         answer = self.compose(chosen, hits)
-        if chosen != heard[0][0] and answer.kind is AnswerKind.CONFIDENT:
+        bar = self.settings.min_heard_confidence
+        if noise_dbfs is not None and noise_dbfs > self.settings.noisy_room_dbfs:
+            bar = max(bar, self.settings.min_heard_confidence_noisy)
+        if (chosen != heard[0][0] or confidence < bar) and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         return answer
+
+    def compose_nearby(self, request: NearbyRequest) -> Answer:
+        """The nearest suitable sites, said short (name, town, about how far on foot) and
+        shown in full (every suitable site, nearest first): an answer from positions, so it
+        is read out at once — it holds no guess about which entry was meant."""
+        entry = nearby_entry(request, self.site)
+        return Answer(AnswerKind.CONFIDENT, request.question, (Hit(entry, 1.0, 1.0),),
+                      nearby=request)
+
+    def _building_guide_hit(self, query: str, ranked: Sequence[Hit]) -> Hit | None:
+        """For "where is … here" (「トイレはどこですか」), the building guide's entry for the
+        thing named, whatever else mentions the word in passing (携帯トイレ in the
+        stockpile entry); None when the question is no where-question, names another
+        building than the kiosk's, or the guide has no entry for it."""
+        if not _WHERE.search(query):
+            return None
+        if any(b in query and b not in self.site.name for b in _BUILDINGS):
+            return None
+        for hit in ranked:
+            entry = hit.entry
+            if entry.category != SITE_GUIDE_CATEGORY:
+                continue
+            words = (topic_of(entry.title), *entry.keywords)
+            if any(w and _names_word(query, w) for w in words):
+                return hit
+        return None
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much
@@ -98,3 +176,88 @@ class AnswerComposer:
         hinted = [h.entry.category for h in ranked if h.entry.category]
         ordered = list(dict.fromkeys([*hinted, *self.categories]))
         return tuple(ordered[: max(0, self.settings.max_suggestions)])
+
+
+# --------------------------------------------------------------------------- nearby answers
+
+
+def _what(request: NearbyRequest) -> str:
+    """What was asked for, as the answer names it: 指定避難所, 洪水のときの避難場所, 公民館."""
+    if request.kind in (SHELTER, EVACUATION) and request.hazard:
+        return f"{request.hazard}のときの避難場所"
+    return request.kind
+
+
+def _from(request: NearbyRequest) -> str:
+    origin = request.origin
+    return "ここ" if origin.kind == "here" else origin.name
+
+
+def distance_words(metres: float) -> str:
+    """約350メートル / 約1.2キロ: rounded as people say distances."""
+    if metres < 1000:
+        return f"約{max(50, int(round(metres / 50.0)) * 50)}メートル"
+    return f"約{metres / 1000:.1f}キロ"
+
+
+def walk_words(metres: float, site: SiteSettings) -> str:
+    minutes = walk_minutes(metres, site.walk_metres_per_minute)
+    return "歩くと1時間以上" if minutes > 60 else f"歩いて{minutes}分ほど"
+
+
+def _roles(n: NearbySite) -> str:
+    parts = []
+    if SHELTER in n.roles:
+        parts.append("指定避難所")
+    if EVACUATION in n.roles:
+        parts.append("避難場所（" + "、".join(n.hazards) + "）" if n.hazards else "避難場所")
+    return "・".join(parts)
+
+
+def nearby_entry(request: NearbyRequest, site: SiteSettings) -> Entry:
+    """The answer to a "near X" question as an entry the screen and the voice already know
+    how to show and read: the nearest few first, then the full list, with the source."""
+    what, origin = _what(request), _from(request)
+    here = f"ここ（{site.name}）" if request.origin.kind == "here" else origin
+    nearest = request.sites[: site.nearest_count]
+    sources = list(dict.fromkeys(n.source for n in request.sites if n.source))
+    title = f"{here}の近くの{what}"
+    if not nearest:
+        body = (f"{what}として決められた場所は、キオスクのデータにはありません。"
+                "安全な場所や逃げ方は、市役所（代表 046-223-1511）へお問い合わせください。"
+                "命の危険があるときは、すぐに119番に電話してください。")
+        spoken = f"{what}として決められた場所は、データにありません。市役所へお問い合わせください。"
+        return Entry(id=f"nearby-{request.kind}-{request.hazard}-none", title=title, body=body,
+                     spoken=spoken, category="防災", keywords=(what,))
+    explain = {
+        SHELTER: "指定避難所は、家に住めなくなったときに、しばらくくらす場所です。",
+        EVACUATION: "指定緊急避難場所は、災害のときに、命を守るために急いで逃げる場所です。",
+    }.get(request.kind, "")
+    if request.hazard:
+        explain = (f"{request.hazard}のときの避難場所として決められた場所だけを、"
+                   "近い順にのせています。")
+    lines = [f"{here}から近い{what}です。{explain}",
+             "距離は、まっすぐ測ったおよその目安です。実際の道のりは、もっと長くなります。"]
+    for k, n in enumerate(nearest, 1):
+        lines.append(f"{k}. {n.name}（{n.town}）：{distance_words(n.distance_m)}、"
+                     f"{walk_words(n.distance_m, site)}。住所は{n.address}。{_roles(n)}")
+    rest = request.sites[len(nearest):]
+    if rest:
+        lines.append(f"ほかの{what}（近い順、{len(rest)}か所）：")
+        lines += [f"・{n.name}（{n.town}、{distance_words(n.distance_m)}）" for n in rest]
+    if request.kind in (SHELTER, EVACUATION):
+        lines.append("避難所が開いているかどうかは、災害のときに市が知らせます。"
+                     "くわしくは市役所（代表 046-223-1511）へお問い合わせください。")
+    lines += [f"（{s}）" for s in sources]
+    first = nearest[0]
+    said = [f"{origin}からいちばん近い{what}は、{first.name}で、{first.town}にあります。"
+            f"{walk_words(first.distance_m, site)}です。"]
+    others = [f"{n.name}、{walk_words(n.distance_m, site)}" for n in nearest[1:]]
+    if others:
+        said.append("次は、" + "。その次は、".join(others) + "です。")
+    said.append("歩く時間は、およその目安です。")
+    return Entry(id=f"nearby-{request.kind}-{request.hazard or 'any'}", title=title,
+                 body="\n".join(lines), spoken="".join(said),
+                 category="防災" if request.kind in (SHELTER, EVACUATION) else "施設・予約",
+                 keywords=(what,), source="、".join(s.removeprefix("出典：") for s in sources),
+                 lat=request.origin.lat, lon=request.origin.lon)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kiosk.search.contract import Hit
+
+if TYPE_CHECKING:
+    from kiosk.search.places import NearbyRequest
 
 
 class AnswerKind(enum.Enum):
@@ -27,6 +31,7 @@ class Answer:
     candidates: tuple[Hit, ...] = ()
     suggestions: tuple[str, ...] = ()  # categories offered when nothing fits
     choices_count: int = 1  # how many candidates are close enough to offer (UNSURE)
+    nearby: NearbyRequest | None = None  # the places stage's records, for a "near X" answer
 
     @property
     def best(self) -> Hit | None:
@@ -44,7 +49,19 @@ class Answer:
         """The question the kiosk asks when unsure; "" when it answers or declines."""
         if self.kind is not AnswerKind.UNSURE or self.best is None:
             return ""
-        return f"{topic_of(self.best.entry.title)}についてですか？"
+        return f"{self.topic(0)}についてですか？"
+
+    def topic(self, index: int) -> str:
+        """What candidate `index` is about, worded so it differs from the other choices:
+        「市役所についてですか？」 separates nothing when every choice is about 市役所, so
+        then the title's own note names the difference (「市役所の駐車場」「市役所の行き方」)."""
+        title = self.candidates[index].entry.title
+        topic = topic_of(title)
+        others = [h for h in (*self.choices, *self.candidates[:index + 2])
+                  if h is not self.candidates[index]]
+        if all(topic_of(h.entry.title) != topic for h in others):
+            return topic
+        return distinct_topic(title)
 
 
 #: Question tails cut from a title to leave its topic: 「住民票の写しがほしい」→「住民票の写し」.
@@ -80,3 +97,14 @@ def topic_of(title: str) -> str:
         if head.endswith(tail) and len(head) > len(tail) + 1:
             return head.removesuffix(tail)
     return head
+
+
+def distinct_topic(title: str) -> str:
+    """A longer topic for a title whose short one is shared: its bracketed note joined to
+    the short topic (「市役所に車で行けますか（駐車場）」→「市役所の駐車場」), else the
+    whole title in quotes."""
+    paren = _TRAILING_PAREN.match(title.strip())
+    if paren:
+        topic, note = topic_of(paren["head"]), paren["note"]
+        return note if topic in note else f"{topic}の{note}"
+    return f"「{title.strip()}」"

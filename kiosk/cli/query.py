@@ -44,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--wav", metavar="FILE",
                      help=_("a spoken question instead (WAV, any rate, mono or stereo): prints "
                             "what was heard and the alternatives, then the answer"))
+    ask.add_argument("--playback", metavar="PLAYED.wav",
+                     help=_("with --wav: what the kiosk's loudspeaker played during that "
+                            "recording (same start, same rate), cancelled as echo by the same "
+                            "audio front end the kiosk runs"))
     _add_index_options(ask)
     ask.add_argument("--json", action="store_true",
                      help=_("print the decision and the ranked candidates with scores as JSON"))
@@ -122,10 +126,27 @@ def question_text(args: argparse.Namespace) -> str:
 
 
 def compose_answer(index: SearchIndex, settings: Settings, question: str,
-                   limit: int | None = None, alternatives: Sequence[str] = ()) -> Answer:
+                   limit: int | None = None, alternatives: Sequence[str] = (),
+                   confidence: float = 1.0) -> Answer:
     """Step 2: search and decide — answer, ask back, or say nothing fits. `alternatives`
-    are a recogniser's other transcripts of a spoken question (kiosk.dialogue.ask)."""
-    return ask(index, AnswerComposer(settings.answer, ()), (question, *alternatives), limit)
+    are a recogniser's other transcripts of a spoken question and `confidence` its own
+    (kiosk.dialogue.ask)."""
+    composer = AnswerComposer(settings.answer, (), settings.site)
+    return ask(index, composer, (question, *alternatives), limit, confidence=confidence)
+
+
+def _through_frontend(settings: Settings, wav: str, playback: str | None) -> Any:
+    """The recording as the kiosk's recogniser would get it: through the same audio front
+    end, with what the loudspeaker played as the echo reference."""
+    from kiosk.speech.audio import load_wav
+    from kiosk.speech.frontend import FrontEnd
+
+    clip = load_wav(wav, max_bytes=settings.audio.max_file_bytes)
+    played = load_wav(playback, max_bytes=settings.audio.max_file_bytes) if playback else None
+    frontend = FrontEnd.from_settings(settings)
+    if frontend.problem and played is None:
+        sys.stderr.write(f"note: {frontend.problem}\n")
+    return frontend.process_recording(clip, played, name=wav)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -133,6 +154,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     wav = getattr(args, "wav", None)
     if wav and args.question:
         raise KioskError(_("give either a typed question or --wav FILE, not both"))
+    if getattr(args, "playback", None) and not wav:
+        raise KioskError(_("--playback PLAYED.wav goes with --wav MIC.wav (the recording the "
+                           "echo is to be removed from)"))
     question = "" if wav else question_text(args)
     heard = None
     with open_search_index(settings, args.index) as index:
@@ -143,11 +167,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 vocabulary_from,
             )
 
-            heard = transcribe_file(wav, settings, vocabulary_from(index.entries()))
+            heard = transcribe_file(wav, settings, vocabulary_from(index.entries()),
+                                    clip=_through_frontend(settings, wav, args.playback))
             if not args.json:
                 sys.stdout.write(describe_transcript(heard))
             answer = compose_answer(index, settings, heard.text, _limit(args, settings),
-                                    heard.alternatives)
+                                    heard.alternatives, heard.confidence)
             if not args.json and answer.query != heard.text.strip():
                 sys.stdout.write(_("答えた聞き取り: {text}  (the content fits it better)").format(text=answer.query) + "\n")
         else:
@@ -227,6 +252,14 @@ def answer_as_json(answer: Answer) -> dict[str, Any]:
             for h in answer.candidates
         ],
         "suggestions": list(answer.suggestions),
+        "nearby": None if answer.nearby is None else {
+            "from": {"name": answer.nearby.origin.name, "kind": answer.nearby.origin.kind,
+                     "lat": answer.nearby.origin.lat, "lon": answer.nearby.origin.lon},
+            "kind": answer.nearby.kind,
+            "hazard": answer.nearby.hazard,
+            "sites": [{"id": n.entry_id, "name": n.name, "town": n.town,
+                       "metres": round(n.distance_m)} for n in answer.nearby.sites],
+        },
     }
 
 

@@ -230,7 +230,8 @@ class KioskService:
                                    "browser_command = {command!r}").format(
                     reason=exc, command=command)) from None
         if self.settings.admin.with_kiosk:
-            from kiosk.staff.desk import StaffPasswords, serve_in_background
+            from kiosk.staff.accounts import StaffPasswords
+            from kiosk.staff.desk import serve_in_background
 
             self.staff_desk = serve_in_background(self.settings)
             host, port = self.staff_desk.server_address[:2]

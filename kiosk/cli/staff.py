@@ -87,7 +87,7 @@ def _admin(args: argparse.Namespace) -> int:
 
 def _set_password(args: argparse.Namespace) -> int:
     from kiosk.content.audit import AuditLog, local_user
-    from kiosk.staff.desk import StaffPasswords
+    from kiosk.staff.accounts import StaffPasswords
 
     settings = load_settings(args.config)
     if args.password_stdin:

@@ -108,3 +108,9 @@ def review_list(entries: Iterable[Entry], months: int,
         return group, i.entry.checked, i.entry.id
 
     return sorted(items, key=order)
+
+
+#: The category of a site's building guide (kiosk/data/site_guide.jsonl): where things are in
+#: the building the kiosk stands in (トイレ, 窓口, エレベーター, 駐車場, 出口, 職員). Its entries
+#: answer "where is … here" questions first (kiosk/answer/composer.py).
+SITE_GUIDE_CATEGORY = "館内案内"

@@ -39,7 +39,7 @@ from typing import Any
 from kiosk import DATA_DIR, KioskError
 from kiosk.atomic import write_atomically
 from kiosk.config import ContentSettings, Settings
-from kiosk.content.contract import Entry
+from kiosk.content.contract import SITE_GUIDE_CATEGORY, Entry
 from kiosk.i18n import N_, _
 from kiosk.progress import Progress
 
@@ -338,6 +338,7 @@ class _Checker:
                       "(or set status to 'unverified' when no page was found)")
         self._offices(rec, values)
         self._check_place(rec, values)
+        self._check_site_guide(rec, values)
         if values["spoken"]:
             self._check_sentences(rec, values["spoken"])
         if self.errors > before:
@@ -560,6 +561,21 @@ class _Checker:
             self.warn(rec.file, rec.where("lat"), "lat",
                       _("the place ({lat}, {lon}) is outside Japan; check the numbers "
                         "(lat ≈ 35.4, lon ≈ 139.3 in Atsugi)").format(lat=lat, lon=lon))
+
+    def _check_site_guide(self, rec: _Record, values: dict[str, Any]) -> None:
+        """A building-guide entry is found by the word a visitor says for the thing
+        (「トイレはどこ」), so it must list those words; an entry of another category that
+        only mentions トイレ in passing never answers a where-question."""
+        if values["category"] != SITE_GUIDE_CATEGORY:
+            return
+        if not values["keywords"]:
+            self.error(rec.file, rec.where("keywords"), "keywords",
+                       f"a {SITE_GUIDE_CATEGORY} entry needs the words visitors say for what it "
+                       "is about, e.g. トイレ|お手洗い; without them 「トイレはどこ」 cannot find it")
+        elif any(len(k) > 12 for k in values["keywords"]):
+            self.warn(rec.file, rec.where("keywords"), "keywords",
+                      "has a keyword longer than 12 characters; list the thing's names "
+                      "(トイレ, 多目的トイレ), not whole questions")
 
     def _check_sentences(self, rec: _Record, spoken: str) -> None:
         limit = self.limits.max_spoken_sentence_chars

@@ -11,19 +11,39 @@ from collections.abc import Sequence
 
 from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer
+from kiosk.config import SiteSettings
 from kiosk.search.contract import Searcher
+from kiosk.search.places import PlaceFinder
 
 
 def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
-        limit: int | None = None) -> Answer:
+        limit: int | None = None, *, confidence: float = 1.0,
+        noise_dbfs: float | None = None) -> Answer:
     """Answer a question heard as `texts` (the recogniser's transcripts in its order; a
     typed question is one text). The composer's categories follow the searcher's, so an
-    import that added categories is offered at once."""
+    import that added categories is offered at once. A "near X" question (「荻野の近くの
+    避難所」) goes to the places stage first: its records, not the word search, decide. `confidence`
+    (the recogniser's) and `noise_dbfs` (the audio front end's noise floor) decide whether
+    an answer may be read out at once (AnswerComposer.compose_heard)."""
     composer.categories = tuple(dict.fromkeys(c for c in searcher.categories() if c))
     unique = [t for t in dict.fromkeys(t.strip() for t in texts) if t]
     if not unique:
         return composer.compose_heard(())
+    places = places_for(searcher, composer.site)
+    request = places.find(unique[0]) if places is not None else None
+    if request is not None:
+        return composer.compose_nearby(request)
     heard = [(unique[0], searcher.search(unique[0], limit))]
     if composer.wants_alternatives(heard[0][1]):
         heard += [(text, searcher.search(text, limit)) for text in unique[1:]]
-    return composer.compose_heard(heard)
+    return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs)
+
+
+def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder | None:
+    """The places stage for the searcher's content, built once per index version (a
+    publish that changes the shelters is seen at the next question); None for a searcher
+    that cannot list its entries."""
+    if not hasattr(searcher, "entries"):
+        return None
+    key = (id(searcher), getattr(searcher, "version", None), getattr(searcher, "directory", None))
+    return PlaceFinder.cached(searcher.entries, site, key)

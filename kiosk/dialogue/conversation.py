@@ -476,7 +476,7 @@ class Conversation:
                          "provenance": self.provenance(e)}
             if self.state is State.CLARIFYING and s.offer < len(a.candidates):
                 question = self.prompts.ask_back.format(
-                    topic=topic_of(a.candidates[s.offer].entry.title)).split("？")[0] + "？"
+                    topic=a.topic(s.offer)).split("？")[0] + "？"
                 choices = tuple(h.entry.title for h in self._offerable(a))
             if a.kind is AnswerKind.NONE or self.state is State.SUGGESTING:
                 categories = a.suggestions
@@ -733,7 +733,7 @@ class Conversation:
         assert s is not None and s.answer is not None
         s.offer = index
         s.resume = State.CLARIFYING
-        topic = topic_of(s.answer.candidates[index].entry.title)
+        topic = s.answer.topic(index)
         return [*self._say(self.prompts.ask_back.format(topic=topic), remember=True),
                 *self._to(State.CLARIFYING)]
 

@@ -68,6 +68,7 @@ from kiosk.i18n import _
 from kiosk.search.contract import Searcher
 from kiosk.speech.audio import AudioClip, DeviceLost
 from kiosk.speech.contract import (
+    AudioFrontEnd,
     AudioSink,
     AudioSource,
     EndpointEvent,
@@ -79,6 +80,7 @@ from kiosk.speech.contract import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    Transcript,
 )
 from kiosk.voice.contract import PreparingVoice, SpeakableText, SpeakingVoice
 
@@ -134,9 +136,15 @@ class Kiosk:
                  composer: AnswerComposer | None = None,
                  clock: Callable[[], float] = time.monotonic, tick_seconds: float = 0.1,
                  query_log: QueryLog | None = None, events: EventLog | None = None,
-                 prompts: Prompts | None = None):
+                 prompts: Prompts | None = None, frontend: AudioFrontEnd | None = None):
         self.settings = settings
         self.microphone = microphone
+        # The audio front end (kiosk.speech.frontend) cleans every microphone chunk; the
+        # loudspeaker hands it what it plays, so the kiosk's own voice is cancelled and
+        # never counts as a visitor speaking (barge-in). Headphones make no echo.
+        self.frontend = frontend
+        if frontend is not None:
+            speaker = frontend.echo_reference(speaker)
         self.speaker = speaker
         self.headphones = headphones
         self.recogniser = recogniser
@@ -166,6 +174,7 @@ class Kiosk:
         self._subscribers: list[Callable[[View], None]] = []
         self._recognise_q: queue.Queue[tuple[str, AudioClip, int] | None] = queue.Queue()
         self._recognising = threading.Event()
+        self._heard_confidence = 1.0  # the last spoken question's recogniser confidence
         self._speech_audio: list[np.ndarray] = []
         self._partial_at = 0.0
         self._search_q: queue.Queue[Search | Browse | None] = queue.Queue()
@@ -181,6 +190,7 @@ class Kiosk:
         self.turns: TurnTaking | None = None
         if settings.endpointing.judge_from_words and isinstance(endpointer, PausingEndpointer):
             self.turns = TurnTaking(settings, endpointer=endpointer, post=self.post,
+                                    heard=self._heard_at_pause,
                                     compose=self._compose, prepare=self._prepare_reply,
                                     log_event=self.events.event)
 
@@ -336,17 +346,26 @@ class Kiosk:
 
     def _composer(self) -> AnswerComposer:
         if self.composer is None:
-            self.composer = AnswerComposer(self.settings.answer, ())
+            self.composer = AnswerComposer(self.settings.answer, (), self.settings.site)
         return self.composer
 
-    def _compose(self, texts: tuple[str, ...]) -> Answer:
-        return ask(self.searcher, self._composer(), texts)
+    def _compose(self, texts: tuple[str, ...], confidence: float = 1.0) -> Answer:
+        noise = self.frontend.noise_dbfs if self.frontend is not None and self.frontend.active \
+            else None
+        return ask(self.searcher, self._composer(), texts, confidence=confidence,
+                   noise_dbfs=noise)
+
+    def _heard_at_pause(self, transcript: Transcript) -> None:
+        """The pause's transcript is the turn's final one (kiosk/dialogue/turns.py)."""
+        self._heard_confidence = float(transcript.confidence)
+        self.post(Heard(transcript.text, tuple(transcript.alternatives)))
 
     def _run_search(self, search: Search) -> Answered:
         try:
             texts = (search.text, *search.alternatives)
             guessed = self.turns.answer_for(texts) if self.turns is not None else None
-            answer = guessed or self._compose(texts)
+            answer = guessed or self._compose(texts, self._heard_confidence)
+            self._heard_confidence = 1.0  # a typed question next is not the recogniser's
         except Exception as exc:
             self._error("search", exc)
             log.exception("search failed")
@@ -473,6 +492,8 @@ class Kiosk:
                     if lost:
                         lost = False
                         self.microphone_back()
+                    if self.frontend is not None:  # always: the echo canceller keeps adapting
+                        chunk = self.frontend.process(chunk)
                     self._feed(chunk)
                 return
             except DeviceLost as exc:
@@ -525,6 +546,14 @@ class Kiosk:
 
     def _endpoint_event(self, ev: EndpointEvent) -> None:
         if isinstance(ev, SpeechStarted):
+            if self.machine.speaking is not None and self.frontend is not None \
+                    and self.frontend.cancels_echo and not self.frontend.echo_ready \
+                    and self.endpointer is not None:
+                # The echo canceller has not learned the room yet: this may be the kiosk's
+                # own voice. Not a visitor until proven; keep listening afresh.
+                self.endpointer.reset()
+                self._speech_audio = []
+                return
             self._partial_at = 0.0
             self.post(SpeechStart())
             if self.settings.loop.barge_in_by_speech and self.machine.speaking is not None:
@@ -558,6 +587,8 @@ class Kiosk:
                     raise RuntimeError("no speech recognition model is loaded")
                 transcript = self.recogniser.transcribe(clip)
                 text, alternatives = transcript.text, tuple(transcript.alternatives)
+                if kind == "final" and text:
+                    self._heard_confidence = float(transcript.confidence)
             except Exception as exc:
                 if kind == "final":
                     self._error("recogniser", exc)
@@ -614,6 +645,7 @@ def make_kiosk(settings: Settings, *, searcher: Searcher | None = None,
     from kiosk.search.versions import LiveIndex
     from kiosk.speech.audio import ReconnectingMicrophone, Speaker
     from kiosk.speech.endpointing import Endpointer
+    from kiosk.speech.frontend import FrontEnd
     from kiosk.voice.synthesis import Voice
 
     audio = settings.audio
@@ -624,6 +656,9 @@ def make_kiosk(settings: Settings, *, searcher: Searcher | None = None,
         headphones = Speaker(audio.headphone_device, volume=audio.headphone_volume,
                              rate=audio.output_rate, block_ms=audio.block_ms)
     wants_device = microphone == MICROPHONE_DEVICE
+    if "frontend" not in options and wants_device:  # the real microphone: echo and all
+        options["frontend"] = FrontEnd.from_settings(settings)
+        log.info("%s", options["frontend"].description)
     kiosk = Kiosk(settings, microphone=None if isinstance(microphone, str) else microphone,
                   speaker=speaker if speaker is not None else Speaker.from_settings(settings),
                   headphones=headphones, recogniser=recogniser,

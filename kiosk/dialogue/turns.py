@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiosk.answer.contract import Answer
-from kiosk.dialogue.conversation import Event, Heard, Partial
+from kiosk.dialogue.conversation import Event, Partial
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.contract import PausingEndpointer, Transcript
 from kiosk.speech.turn_end import TurnDecision, TurnEndModel, TurnVerdict
@@ -54,7 +54,8 @@ class _Pause:
 class TurnTaking:
     def __init__(self, settings: Any, *, endpointer: PausingEndpointer,
                  post: Callable[[Event], None],
-                 compose: Callable[[tuple[str, ...]], Answer],
+                 heard: Callable[[Transcript], None],
+                 compose: Callable[[tuple[str, ...], float], Answer],
                  prepare: Callable[[Answer], None] | None = None,
                  log_event: Callable[..., None] | None = None):
         self.model = TurnEndModel(settings)
@@ -62,6 +63,7 @@ class TurnTaking:
         self.endpointer.pauses = True
         self.wait_unknown = settings.endpointing.continuing_silence_seconds
         self._post = post
+        self._heard = heard  # hands the pause's transcript on as the turn's final one
         self._compose = compose
         self._prepare = prepare
         self._log = log_event or (lambda name, **fields: None)
@@ -119,20 +121,20 @@ class TurnTaking:
                   reason=decision.reason, wait=decision.wait_seconds)
         if claimed:  # the button ended the turn while this was being recognised
             self.endpointer.end_after(decision.wait_seconds, pause)
-            self._post(Heard(transcript.text, tuple(transcript.alternatives)))
+            self._heard(transcript)
             return
         if transcript.text:
             self._post(Partial(transcript.text))
         if transcript.text and decision.verdict is not TurnVerdict.CONTINUING:
             # guessed before the endpointer is told: when the silence has already lasted
             # long enough, the turn ends the moment its answer and first sentence are ready
-            self._guess(pause, (transcript.text, *transcript.alternatives))
+            self._guess(pause, (transcript.text, *transcript.alternatives), transcript.confidence)
         self.endpointer.end_after(decision.wait_seconds, pause)
 
-    def _guess(self, pause: int, texts: tuple[str, ...]) -> None:
+    def _guess(self, pause: int, texts: tuple[str, ...], confidence: float) -> None:
         """Search and synthesize the first sentence now; kept only while the pause lasts."""
         try:
-            answer = self._compose(texts)
+            answer = self._compose(texts, confidence)
         except Exception:
             log.exception("speculative search failed")
             return
@@ -173,7 +175,7 @@ class TurnTaking:
             current.final_claimed = True
             transcript = current.transcript
         if transcript is not None:
-            self._post(Heard(transcript.text, tuple(transcript.alternatives)))
+            self._heard(transcript)
         return True
 
     def answer_for(self, texts: tuple[str, ...]) -> Answer | None:

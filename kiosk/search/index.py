@@ -2,6 +2,11 @@
 keywords and a katakana reading field). Japanese analysis lives in kiosk.search.analysis; index
 versions and atomic swaps live in kiosk.search.versions.
 
+whoosh writes the index; the import also stores, beside it, everything a search needs
+(kiosk.search.prepared: entry records, sound vocabulary, title words, categories;
+kiosk.search.lexical: the postings as a matrix that ranks exactly as whoosh's BM25F), so an
+open analyses nothing and a search's cost follows the question's terms, not the content.
+
 CONTRACT (other stages rely on these names):
     Hit                                   — one ranked candidate
     build_index(entries, directory, settings) -> None
@@ -22,8 +27,6 @@ each entry. An index without them (older, or built with semantic off) searches b
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import math
 import threading
@@ -33,18 +36,19 @@ from pathlib import Path
 
 import numpy as np
 from whoosh import index as windex
-from whoosh import query as wq
-from whoosh import scoring
-from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.fields import ID, TEXT, Schema
 
 from kiosk import KioskError
 from kiosk.config import SearchSettings, Settings
 from kiosk.content.contract import Entry
 from kiosk.i18n import _
 from kiosk.progress import Progress
-from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer, lemma_terms
+from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
+from kiosk.search.lexical import LexicalMatrix, query_leaves
+from kiosk.search.places import PlaceNames
+from kiosk.search.prepared import PREPARED_FILE, PreparedBuilder, PreparedVersion, entry_from_json
 from kiosk.search.query import (
     LEMMA_FIELDS,
     READING_FIELD,
@@ -53,7 +57,7 @@ from kiosk.search.query import (
     SoundVocabulary,
     SynonymTable,
 )
-from kiosk.search.semantic import EntryVectors, TextEncoder, get_encoder
+from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +89,7 @@ def make_schema(settings: SearchSettings) -> Schema:
         reading=TEXT(analyzer=ReadingAnalyzer(settings.reading_ngram_min,
                                               settings.reading_ngram_max), phrase=False),
         category=ID(stored=True),
-        entry=STORED,
     )
-
-
-def _entry_to_json(entry: Entry) -> str:
-    return json.dumps(dataclasses.asdict(entry), ensure_ascii=False)
-
-
-def _entry_from_json(text: str) -> Entry:
-    data = json.loads(text)
-    data["keywords"] = tuple(data.get("keywords") or ())
-    known = {f.name for f in dataclasses.fields(Entry)}
-    return Entry(**{k: v for k, v in data.items() if k in known})
 
 
 def build_index(entries: Iterable[Entry], directory: str | Path,
@@ -120,26 +112,43 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
                                  "folder's permissions and free disk space").format(
             folder=folder, reason=exc.strerror or exc)) from None
     indexed: list[Entry] = list(entries)
+    tables = PreparedBuilder()
     try:
         with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
             for e in indexed:
                 keywords = " ".join(e.keywords)
                 writer.add_document(
                     id=e.id, title=e.title, body=e.body, keywords=keywords,
-                    reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category,
-                    entry=_entry_to_json(e))
+                    reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category)
+                tables.add(e)  # right after whoosh analysed it: Sudachi's results are cached
                 bar.update()
         with Progress(_("writing the index")):
             writer.commit()
     except BaseException:
         writer.cancel()
         raise
+    # the entry records, everything an open would otherwise analyse (kiosk.search.prepared) and
+    # the postings as a matrix (kiosk.search.lexical): worked out once, here
+    prepared = tables.finish()
+    prepared.write(folder)
+    with ix.reader() as reader:
+        lexical_matrix(reader, prepared).write(folder)
     ix.close()
     encoder = get_encoder(search)
     if encoder is not None:
         # beside whoosh's files, never in its pickled schema: the index stays readable
         # without the model, and the vectors travel with the version (swap, rollback)
         EntryVectors.build(indexed, encoder, search).write(folder)
+
+
+def lexical_matrix(reader, prepared: PreparedVersion) -> LexicalMatrix:
+    """The postings of the searched fields as one matrix, rows in the entries' order."""
+    rows = [prepared.row_of(fields["id"]) for fields in reader.all_stored_fields()]
+    if None in rows or len(set(rows)) != len(rows):
+        raise SearchIndexError("the search index and its entry records disagree; import the "
+                               "content again")
+    fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
+    return LexicalMatrix.from_whoosh(reader, fields, rows.__getitem__, len(prepared))
 
 
 @dataclass(frozen=True)
@@ -197,33 +206,58 @@ def _usable_vectors(folder: Path, settings: SearchSettings,
 
 
 class SearchIndex:
-    """An open index: one searcher kept for the life of the object (searches are fast and
-    see one consistent version even while a new version is being published)."""
+    """An open index version: its stored tables (kiosk.search.prepared), lexical matrix
+    (kiosk.search.lexical) and entry vectors, memory-mapped; no content is analysed here. Searches
+    are fast and see one consistent version even while a new one is being published."""
 
     def __init__(self, ix, settings: SearchSettings, synonyms: SynonymTable, directory: Path):
         self._ix = ix
         self.directory = directory
         self.settings = settings
         reading = ix.schema[READING_FIELD].analyzer
-        self._searcher = ix.searcher(weighting=scoring.BM25F(B=settings.bm25_b,
-                                                             K1=settings.bm25_k1))
         self._lock = threading.Lock()
-        self._n_docs = max(1, self._searcher.doc_count())
         self._df_cache: dict[tuple[str, str], int] = {}
-        probe = QueryBuilder(settings, synonyms)
-        entries = self.entries()
-        vocabulary = SoundVocabulary.from_texts(
-            (f"{e.title}\n{' '.join(e.keywords)}\n{e.body}" for e in entries),
-            settings.sound_min_kana, probe.stopwords)
-        self._title_terms = {e.id: frozenset(lemma_terms(e.title)) - probe.stopwords
-                             for e in entries}
+        self._answers: dict[tuple[str, int], list[Hit]] = {}  # recent questions' hits
+        self.prepared, self.lexical = self._stored_tables(directory)
+        self._n_docs = max(1, self.lexical.docs)
+        stopwords = QueryBuilder(settings, synonyms).stopwords
+        vocabulary = SoundVocabulary.from_sounds(self.prepared.sounds, settings.sound_min_kana,
+                                                 stopwords)
+        self._stopwords = stopwords
         self.builder = QueryBuilder(settings, synonyms, getattr(reading, "gram_min", None),
                                     getattr(reading, "gram_max", None), vocabulary,
-                                    get_converter(settings))
+                                    get_converter(settings), PlaceNames.bundled())
         self._encoder, self._vectors = _usable_vectors(directory, settings)
-        self._by_id = {e.id: e for e in entries} if self._vectors is not None else {}
         self._rows = ({i: j for j, i in enumerate(self._vectors.ids)}
                       if self._vectors is not None else {})
+
+    def _stored_tables(self, directory: Path) -> tuple[PreparedVersion, LexicalMatrix]:
+        """The tables the import stored; for a version built by an earlier release, the
+        same worked out now from whoosh's stored entries and postings (slow: Sudachi over
+        everything, logged), until the content is imported again."""
+        prepared = PreparedVersion.read(directory)
+        try:
+            lexical = LexicalMatrix.read(directory) if prepared is not None else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SearchIndexError(
+                f"the index version in {directory} is damaged ({exc}); run `kiosk content "
+                "rollback`, or import the content again") from None
+        if prepared is not None and lexical is not None:
+            return prepared, lexical
+        if prepared is None and "entry" not in self._ix.schema.names():
+            raise SearchIndexError(
+                f"the search index in {directory} has lost its entry records "
+                f"({PREPARED_FILE} is missing); import the content again with `kiosk content "
+                "import FILE...`, or run `kiosk content rollback`")
+        log.warning("the index version in %s was built by an earlier release: it opens "
+                    "slowly and holds more memory until the content is imported again "
+                    "(`kiosk content import FILE...`)", directory)
+        with self._ix.searcher() as searcher:
+            if prepared is None:
+                prepared = PreparedVersion.build(
+                    [entry_from_json(doc["entry"]) for doc in searcher.all_stored_fields()])
+            lexical = lexical_matrix(searcher.reader(), prepared)
+        return prepared, lexical
 
     @classmethod
     def open(cls, directory: str | Path,
@@ -252,24 +286,38 @@ class SearchIndex:
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:
         """Ranked candidates for a question; [] when nothing searchable was said."""
+        limit = limit or self.settings.limit
+        key = (query, limit)
+        cached = self._answers.get(key)
+        if cached is not None:  # an open version never changes: same question, same hits
+            return list(cached)
+        hits = self._search(query, limit)
+        with self._lock:
+            if len(self._answers) >= QUERY_CACHE:
+                del self._answers[next(iter(self._answers))]  # the oldest
+            self._answers[key] = hits
+        return list(hits)
+
+    def _search(self, query: str, limit: int) -> list[Hit]:
         built = self.builder.build(query)
         if built.query is None:
             return []
-        limit = limit or self.settings.limit
         depth = max(limit, self.settings.rerank_depth)
         meaning = self._meaning(built.meaning_text)
-        with self._lock:
-            results = self._searcher.search(built.query, limit=depth, terms=True)
-            scored = []
-            for r in results:
-                entry = _entry_from_json(r["entry"])
-                conf = self._confidence(built, r.matched_terms())
-                scored.append((entry, float(r.score), conf, self._title_match(built, entry)))
-            best = (scored[0][1] if scored else 0.0) or 1.0
-            if meaning is not None:
-                found = {e.id for e, *_ in scored}
-                scored += self._lexical_scores(built, [i for i in meaning.closest
-                                                       if i not in found])
+        leaves, scale = query_leaves(built.query)
+        ranking = self.lexical.rank(leaves, self.settings.bm25_k1, self.settings.bm25_b, scale)
+        rows = ranking.top(depth)
+        best = (ranking.score(rows[0]) if rows else 0.0) or 1.0
+        if meaning is not None:  # entries close in meaning that the words did not rank
+            found = set(rows)
+            rows += [r for r in (self.prepared.row_of(i) for i in meaning.closest)
+                     if r is not None and r not in found]
+        matched = ranking.matched(rows)
+        scored = []
+        for row in rows:
+            entry = self.prepared.entry(row)
+            scored.append((entry, ranking.score(row), self._confidence(built, matched[row]),
+                           self._title_match(built, entry)))
         if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
@@ -304,31 +352,20 @@ class SearchIndex:
         if best <= mean:
             return None
         ids = self._vectors.ids
-        closest = [ids[j] for j in np.argsort(-cos)[:self.settings.semantic_depth]
-                   if cos[j] > mean and ids[j] in self._by_id]
+        depth = min(self.settings.semantic_depth, len(cos))
+        # the closest `depth` rows without sorting all of them (argpartition is linear)
+        top = np.argpartition(-cos, depth - 1)[:depth] if depth < len(cos) else np.arange(len(cos))
+        top = top[np.argsort(-cos[top], kind="stable")]
+        closest = [ids[j] for j in top
+                   if cos[j] > mean and self.prepared.row_of(ids[j]) is not None]
         return _Meaning(cos, mean, best, self._rows, closest)
-
-    def _lexical_scores(self, built: BuiltQuery, ids: list[str],
-                        ) -> list[tuple[Entry, float, float, float]]:
-        """(entry, BM25, confidence, title match) for entries found by meaning that the
-        lexical search did not rank (0 where no word of the question is in them)."""
-        if not ids:
-            return []
-        found = {}
-        only = wq.Or([wq.Term("id", i) for i in ids])
-        for r in self._searcher.search(built.query, filter=only, limit=len(ids), terms=True):
-            found[r["id"]] = (float(r.score), self._confidence(built, r.matched_terms()))
-        rows = []
-        for i in ids:
-            entry = self._by_id[i]
-            score, conf = found.get(i, (0.0, 0.0))
-            rows.append((entry, score, conf, self._title_match(built, entry)))
-        return rows
 
     def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""
         asked = {gt.text for g in built.groups for gt in g.terms}
-        title = self._title_terms.get(entry.id, frozenset())
+        row = self.prepared.row_of(entry.id)
+        title = (frozenset(self.prepared.title_terms(row)) - self._stopwords
+                 if row is not None else frozenset())
         if not title or not built.groups:
             return 0.0
         idf = {t: self._idf("title", t) for t in title}
@@ -358,7 +395,7 @@ class SearchIndex:
         if df is None:
             if len(self._df_cache) > 100_000:
                 self._df_cache.clear()
-            df = self._df_cache[key] = self._searcher.doc_frequency(field, term)
+            df = self._df_cache[key] = self.lexical.doc_frequency(field, term)
         return df
 
     def _confidence(self, built: BuiltQuery, matched: Iterable[tuple[str, object]]) -> float:
@@ -405,21 +442,17 @@ class SearchIndex:
 
     def entries(self) -> list[Entry]:
         """Every indexed entry, in import order."""
-        with self._lock:
-            return [_entry_from_json(doc["entry"]) for doc in self._searcher.all_stored_fields()]
+        return self.prepared.entries()
 
     def categories(self) -> list[str]:
-        """Distinct categories, most entries first (offered when nothing fits)."""
-        counts: dict[str, int] = {}
-        for e in self.entries():
-            if e.category:
-                counts[e.category] = counts.get(e.category, 0) + 1
-        return sorted(counts, key=lambda c: -counts[c])
+        """Distinct categories, most entries first (offered when nothing fits); stored by
+        the import, so asking on every question costs nothing."""
+        return list(self.prepared.categories)
 
     def close(self) -> None:
         with self._lock:
-            self._searcher.close()
             self._ix.close()
+            self.prepared.close()
 
     def __enter__(self) -> SearchIndex:
         return self

@@ -12,6 +12,7 @@ confidence (how much of the question the best entry covers).
 CONTRACT:
     SynonymTable.load(path: Path | None) -> SynonymTable   — None = the bundled table
     SoundVocabulary.from_texts(texts, min_kana, stopwords) -> SoundVocabulary
+    SoundVocabulary.from_sounds(sounds, min_kana, stopwords) -> SoundVocabulary
     QueryBuilder(settings: SearchSettings, synonyms: SynonymTable | None,
                  gram_min: int, gram_max: int, vocabulary: SoundVocabulary | None,
                  converter: KanaKanjiConverter | None)
@@ -42,6 +43,7 @@ from kiosk.search.analysis import (
     reading_runs,
     term_of,
 )
+from kiosk.search.places import PlaceNames
 
 if TYPE_CHECKING:
     from kiosk.search.kana_kanji import KanaKanjiConverter
@@ -162,16 +164,24 @@ class SoundVocabulary:
     @classmethod
     def from_texts(cls, texts: Iterable[str], min_kana: int = 3,
                    stopwords: frozenset[str] = frozenset()) -> SoundVocabulary:
+        """Analyse `texts` (slow: Sudachi over all of them; an index version stores the
+        analysed words instead, see kiosk.search.prepared)."""
+        return cls.from_sounds(((m.reading, m.forms, m.hiragana) for text in texts
+                                for m in analyse(text) if m.content), min_kana, stopwords)
+
+    @classmethod
+    def from_sounds(cls, sounds: Iterable[tuple[str, tuple[str, ...], bool]],
+                    min_kana: int = 3, stopwords: frozenset[str] = frozenset(),
+                    ) -> SoundVocabulary:
+        """From already analysed content words: (folded reading, forms, all hiragana), in
+        the order they occur (the first form heard for a sound is the one searched)."""
         by_sound: dict[str, dict[str, None]] = {}
         known: set[str] = set()
-        for text in texts:
-            for m in analyse(text):
-                if not m.content:
-                    continue
-                known.update(m.forms)
-                if (not m.hiragana and len(m.reading) >= min_kana
-                        and not any(f in stopwords for f in m.forms)):
-                    by_sound.setdefault(m.reading, {}).update(dict.fromkeys(m.forms[:1]))
+        for reading, forms, hiragana in sounds:
+            known.update(forms)
+            if (not hiragana and len(reading) >= min_kana
+                    and not any(f in stopwords for f in forms)):
+                by_sound.setdefault(reading, {}).update(dict.fromkeys(forms[:1]))
         return cls({k: tuple(v) for k, v in by_sound.items()}, frozenset(known), min_kana)
 
     def words_in(self, text: str) -> list[tuple[str, tuple[str, ...], frozenset[int]]]:
@@ -257,23 +267,32 @@ class QueryBuilder:
     def __init__(self, settings: SearchSettings, synonyms: SynonymTable | None = None,
                  gram_min: int | None = None, gram_max: int | None = None,
                  vocabulary: SoundVocabulary | None = None,
-                 converter: KanaKanjiConverter | None = None):
+                 converter: KanaKanjiConverter | None = None,
+                 places: PlaceNames | None = None):
         self.settings = settings
         self.converter = converter
+        self.places = places  # the city's place names by reading (kiosk/search/places.py)
         self.synonyms = synonyms if synonyms is not None else SynonymTable()
         self.vocabulary = vocabulary
         self.gram_min = gram_min or settings.reading_ngram_min
         self.gram_max = gram_max or settings.reading_ngram_max
         self.stopwords = frozenset(t for w in settings.query_stopwords for t in lemma_terms(w))
 
+    def _places(self, text: str) -> list[tuple[str, bool]]:
+        return self.places.split(text) if self.places is not None else [(text, False)]
+
     def build(self, text: str) -> BuiltQuery:
         text = normalize_text(text).strip()
         asked = ""
+        if self.converter is None or not mostly_kana(text, self.settings.kana_share):
+            text = "".join(piece for piece, _ in self._places(text))
         if self.converter is not None and mostly_kana(text, self.settings.kana_share):
             # a question in kana is searched as the same question in kanji; its sound (the
             # reading n-grams) does not change, its words and meaning become readable
-            try:
-                written = normalize_text(self.converter.to_kanji(kana_reading(text))).strip()
+            try:  # place names by their reading first (ぬるみず → 温水), the rest by Mozc
+                written = normalize_text("".join(
+                    piece if is_place else self.converter.to_kanji(kana_reading(piece))
+                    for piece, is_place in self._places(text))).strip()
             except Exception as exc:  # never lose a question to the converter
                 log.warning("kana-to-kanji conversion failed (%s); searching %r as heard",
                             exc, text)

@@ -203,7 +203,9 @@ class EntryVectors:
             return None
         try:
             meta = json.loads((folder / VECTORS_META).read_text(encoding="utf-8"))
-            matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
+            # memory-mapped: the pages are the file's, shared by every open of the version
+            # and dropped by the kernel under pressure, not copied into the process
+            matrix = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             log.warning("ignoring the entry vectors in %s (%s); searching by words only",
                         folder, exc)

@@ -445,6 +445,9 @@ class Speaker:
         self.volume = float(volume)
         self.rate = int(rate)
         self.block_ms = int(block_ms)
+        # Called with each clip (16 kHz) the moment its first samples go to the device: the
+        # audio front end's echo reference (kiosk.speech.frontend), in step with the sound.
+        self.monitor: Callable[[AudioClip], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> Speaker:
@@ -467,6 +470,8 @@ class Speaker:
         data = to_int16(resample(clip.samples, clip.rate, rate) * self.volume)
         block = max(1, rate * self.block_ms // 1000)
         pos = 0
+        monitor = self.monitor
+        heard = AudioClip(from_int16(data), rate).at_rate(SPEECH_RATE) if monitor else None
         done = threading.Event()
         stopped = False
 
@@ -477,6 +482,8 @@ class Speaker:
                 outdata.fill(0)
                 raise sd.CallbackAbort
             chunk = data[pos : pos + frames]
+            if pos == 0 and monitor is not None and heard is not None:
+                monitor(heard)
             outdata[: len(chunk), 0] = chunk
             outdata[len(chunk) :] = 0
             pos += len(chunk)

@@ -110,3 +110,22 @@ class AudioSink(Protocol):
     """A speaker: plays a clip, stopping early when stop_event is set; False if stopped."""
 
     def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool | None: ...
+
+
+class AudioFrontEnd(Protocol):
+    """Cleans the microphone's audio before the endpointer and the recogniser hear it
+    (kiosk.speech.frontend.FrontEnd): echo of the kiosk's own voice, noise, level."""
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def cancels_echo(self) -> bool: ...
+
+    #: the echo canceller has learned the room: speech heard over the kiosk's voice is a visitor
+    echo_ready: bool
+    noise_dbfs: float  # the room's noise floor, tracked
+
+    def echo_reference(self, speaker: AudioSink) -> AudioSink: ...
+
+    def process(self, chunk: AudioClip) -> AudioClip: ...

@@ -17,9 +17,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.speech.contract import Recogniser, Transcript
+
+if TYPE_CHECKING:
+    from kiosk.speech.audio import AudioClip
 
 _JA = r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f々〆ー]"
 _SPACE_IN_JA = re.compile(rf"(?<={_JA})\s+(?={_JA})")
@@ -83,6 +86,45 @@ def is_hallucination(text: str, hallucinations: Sequence[str]) -> bool:
     return not rest
 
 
+_LIST_SEPARATORS = re.compile(r"[、,，\s・;；]+")
+
+
+def hallucination_reason(text: str, *, vocabulary: Sequence[str] = (),
+                         speech_seconds: float = 0.0,
+                         max_chars_per_second: float = 12.0) -> str:
+    """Why a transcript is not what the visitor said, or "" when it may be. In noise whisper
+    writes out its prompt (「ゴミ、カンディア、テルト、スプレーサー…」), loops on one word, or
+    produces far more text than the speech could hold; searching that answers a question
+    nobody asked. Japanese speech runs at ~8 characters a second, brisk speech ~10."""
+    norm = normalise_for_comparison(text)
+    if not norm:
+        return ""
+    if speech_seconds > 0 and len(norm) > max(12.0, max_chars_per_second * speech_seconds):
+        return f"{len(norm)} characters from {speech_seconds:.1f} s of speech"
+    pieces = [normalise_for_comparison(p) for p in _LIST_SEPARATORS.split(text)]
+    pieces = [p for p in pieces if p]
+    if len(pieces) >= 3 and max(pieces.count(p) for p in pieces) >= 3:
+        return "the same word over and over"
+    bare = sum(1 for p in pieces if not "\u3041" <= p[-1] <= "\u309f")  # no particle/ending
+    if len(pieces) >= 4 and bare >= 0.6 * len(pieces):
+        return "a list of words, as in the recogniser's prompt"
+    words = sorted({normalise_for_comparison(w) for w in vocabulary
+                    if len(normalise_for_comparison(w)) >= 2}, key=len, reverse=True)
+    covered = [False] * len(norm)
+    found = 0
+    for w in words:
+        at = norm.find(w)
+        while at >= 0:
+            if not any(covered[at : at + len(w)]):
+                covered[at : at + len(w)] = [True] * len(w)
+                found += 1
+            at = norm.find(w, at + 1)
+    share = sum(covered) / len(norm)
+    if len(pieces) >= 3 and share >= 0.5 or found >= 4 and share >= 0.8:
+        return "mostly the recogniser's prompt words"
+    return ""
+
+
 def vocabulary_words(words: Sequence[str], limit: int) -> list[str]:
     """Unique, non-empty content words in the caller's order, at most `limit`."""
     seen: dict[str, None] = {}
@@ -126,14 +168,17 @@ def open_recogniser(settings: Any, *, vocabulary: Sequence[str] = ()) -> Recogni
     return WhisperRecogniser.from_settings(settings, vocabulary=vocabulary)
 
 
-def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = ()) -> Transcript:
+def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = (), *,
+                    clip: AudioClip | None = None) -> Transcript:
     """A WAV file's question as text (`kiosk ask --wav`); silence is an error a person can
-    fix rather than an empty search."""
+    fix rather than an empty search. `clip`: the file's audio already loaded (and cleaned by
+    the audio front end)."""
     from kiosk import KioskError
     from kiosk.i18n import _
     from kiosk.speech.audio import load_wav
 
-    clip = load_wav(path, max_bytes=settings.audio.max_file_bytes)
+    if clip is None:
+        clip = load_wav(path, max_bytes=settings.audio.max_file_bytes)
     transcript = open_recogniser(settings, vocabulary=vocabulary).transcribe(clip)
     if transcript.heard_nothing:
         raise KioskError(

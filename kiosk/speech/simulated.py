@@ -7,6 +7,10 @@ CONTRACT:
                                       (say(clip)), low noise in between; unplug()/replug()
     RecordingSpeaker(pace=1.0)      — play(clip, stop_event) in (scaled) real time, keeping a
                                       Played record per clip: when it started, stopped, ended
+    EchoingRoom(pace=1.0)           — .microphone and .speaker in one room: what the speaker
+                                      plays reaches the microphone as echo (delayed, coloured
+                                      by a small loudspeaker and the room), mixed with what
+                                      the visitor says (microphone.say)
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from kiosk.speech.audio import SPEECH_RATE, AudioClip, DeviceLost
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, DeviceLost, resample
 
 
 class SimulatedMicrophone:
@@ -157,3 +162,107 @@ class RecordingSpeaker:
                 if p.started <= moment and (finish is None or finish >= moment):
                     return p
         return None
+
+
+class _EchoMicrophone(SimulatedMicrophone):
+    """A SimulatedMicrophone that also hears the room's loudspeaker."""
+
+    def __init__(self, room: EchoingRoom, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.room = room
+
+    def _next_block(self) -> np.ndarray:
+        return super()._next_block() + self.room._echo(self.block)
+
+
+class _EchoSpeaker(RecordingSpeaker):
+    """A RecordingSpeaker whose sound goes into the room's microphone as it plays. A real
+    loudspeaker and microphone run on one sample clock, so a clip lasts as long as the
+    microphone takes to hear it (not wall time: a busy test machine would tear them apart)."""
+
+    def __init__(self, room: EchoingRoom, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.room = room
+        self.monitor: Any = None  # like kiosk.speech.audio.Speaker: told as sound starts
+
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> bool:
+        if self.lost:
+            raise DeviceLost(f"the simulated {self.name} is unplugged")
+        if stop_event is not None and stop_event.is_set():
+            return False
+        record = Played(clip, time.monotonic(), device=self.name)
+        with self._lock:
+            self.played.append(record)
+            self.count += 1
+        end = self.room._sound(clip, self.monitor)
+        try:
+            while True:
+                if stop_event is not None and stop_event.is_set():
+                    record.stopped = time.monotonic()
+                    return False
+                if self.room._heard >= end:
+                    record.ended = time.monotonic()
+                    return True
+                time.sleep(0.005)
+        finally:
+            self.room._silence()
+
+
+class EchoingRoom:
+    """The kiosk's loudspeaker and microphone in one hard-walled room. The microphone hears
+    each played clip `delay_seconds` later, band-limited like a small loudspeaker, through a
+    fixed synthetic room response (RT60 `rt60`), at `echo_gain`; a clip cut short stops
+    sounding (its reverberant tail rings on briefly). Sample-aligned with the microphone's
+    blocks, so it works at any pace; speaker and microphone run at the same pace."""
+
+    def __init__(self, pace: float = 1.0, *, delay_seconds: float = 0.03, echo_gain: float = 0.5,
+                 rt60: float = 0.4, seed: int = 7, noise: float = 0.0005):
+        self._lock = threading.Lock()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._heard = 0  # samples the microphone has taken so far
+        self.delay = int(delay_seconds * SPEECH_RATE)
+        self.gain = float(echo_gain)
+        rng = np.random.default_rng(seed)
+        n = int(rt60 * SPEECH_RATE)
+        t = np.arange(n) / SPEECH_RATE
+        response = rng.standard_normal(n) * np.exp(-6.9 * t / rt60) * 0.08
+        response[0] = 1.0
+        self.response = (response / np.sqrt(np.sum(response**2))).astype(np.float32)
+        self.microphone = _EchoMicrophone(self, pace=pace, noise=noise, seed=seed)
+        self.speaker = _EchoSpeaker(self, pace=pace)
+
+    def _colour(self, samples: np.ndarray) -> np.ndarray:
+        """A small loudspeaker (no deep bass: a first difference; soft peaks) in the room."""
+        x = np.concatenate([[0.0], np.diff(samples)]) * 0.7 + samples * 0.3
+        x = np.tanh(2.0 * x) / 2.0
+        from scipy.signal import fftconvolve  # fast: playback must start without delay
+
+        return fftconvolve(x, self.response).astype(np.float32) * self.gain
+
+    def _sound(self, clip: AudioClip, monitor: Any = None) -> int:
+        """Start playing; returns the microphone sample count at which the clip has played."""
+        samples = resample(clip.samples, clip.rate, SPEECH_RATE)
+        heard = self._colour(samples)[: len(samples)]
+        with self._lock:  # it sounds from now (+ the delay), over what still rings
+            if monitor is not None:
+                monitor(AudioClip(samples, SPEECH_RATE))
+            end = self.delay + len(heard)
+            if len(self._pending) < end:
+                self._pending = np.concatenate(
+                    [self._pending, np.zeros(end - len(self._pending), np.float32)])
+            self._pending[self.delay : end] += heard
+            return self._heard + len(samples)
+
+    def _silence(self) -> None:
+        with self._lock:  # what was not played does not echo; the room rings briefly
+            ring = min(len(self._pending), self.delay + len(self.response))
+            self._pending = self._pending[:ring] * np.linspace(1, 0, ring, dtype=np.float32)
+
+    def _echo(self, n: int) -> np.ndarray:
+        with self._lock:
+            out = np.zeros(n, dtype=np.float32)
+            take = min(n, len(self._pending))
+            out[:take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            self._heard += n
+        return out

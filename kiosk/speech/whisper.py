@@ -24,6 +24,7 @@ from kiosk.speech.contract import Transcript
 from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
     closest_phrase,
+    hallucination_reason,
     is_hallucination,
     join_japanese,
     normalise_for_comparison,
@@ -46,7 +47,8 @@ class WhisperRecogniser:
                  beam_size: int = 5, threads: int = 2, no_speech_threshold: float = 0.6,
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
-                 vad: bool = True, window_padding_seconds: float = 30.0):
+                 vad: bool = True, max_characters_per_second: float = 12.0,
+                 window_padding_seconds: float = 30.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -70,6 +72,7 @@ class WhisperRecogniser:
         self.hallucinations = tuple(hallucinations)
         self.max_vocabulary_words = max_vocabulary_words
         self.vad = vad
+        self.max_characters_per_second = max_characters_per_second
         self.window_padding_seconds = max(0.0, float(window_padding_seconds))
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
@@ -84,6 +87,7 @@ class WhisperRecogniser:
                    no_speech_threshold=asr.no_speech_threshold,
                    max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
                    vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
+                   max_characters_per_second=asr.max_characters_per_second,
                    window_padding_seconds=asr.whisper_window_padding_seconds)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
@@ -121,12 +125,24 @@ class WhisperRecogniser:
         audio = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
         seconds = len(audio) / SPEECH_RATE
 
-        def result(texts: list[str], confidence: float) -> Transcript:
+        speech_seconds = seconds
+
+        def plausible(texts: list[str]) -> list[str]:
+            """Hypotheses that may be what was said: no stock phrase, no prompt echo."""
             unique: dict[str, str] = {}  # hypotheses differing only in punctuation are one
             for t in map(join_japanese, texts):
-                if t and not is_hallucination(t, self.hallucinations):
-                    unique.setdefault(normalise_for_comparison(t), t)
-            texts = list(unique.values())
+                if not t or is_hallucination(t, self.hallucinations):
+                    continue
+                reason = hallucination_reason(
+                    t, vocabulary=self.vocabulary, speech_seconds=speech_seconds,
+                    max_chars_per_second=self.max_characters_per_second)
+                if reason:
+                    log.info("dropping a hallucinated transcript (%s): %r", reason, t)
+                    continue
+                unique.setdefault(normalise_for_comparison(t), t)
+            return list(unique.values())
+
+        def result(texts: list[str], confidence: float) -> Transcript:
             if phrases:
                 texts = [p for p in dict.fromkeys(closest_phrase(t, phrases) for t in texts) if p]
             return Transcript(
@@ -140,17 +156,25 @@ class WhisperRecogniser:
 
         if self.vad and audio.size:
             audio = self._speech_only(audio)
+        speech_seconds = len(audio) / SPEECH_RATE
         if audio.size < SPEECH_RATE // 10:  # under 0.1 s of speech: nothing to decode
             return result([], 0.0)
         if len(audio) > _WINDOW_SECONDS * SPEECH_RATE:
-            return result(*self._long(audio))
-        return result(*self._window(audio))
+            texts, confidence = self._long(audio)
+            return result(plausible(texts), confidence)
+        raw, confidence = self._window(audio, prompt=True)
+        texts = plausible(raw)
+        if raw and not texts and self._prompt:
+            # Noise made whisper write out its prompt: hear the audio again without hints,
+            # so what was really said (if anything) can still come through.
+            raw, confidence = self._window(audio, prompt=False)
+            texts = plausible(raw)
+        return result(texts, confidence)
 
-    def _window(self, audio: np.ndarray) -> tuple[list[str], float]:
-        """One beam search over one window, keeping n-best hypotheses. The window is the
-        question plus [asr] whisper_window_padding_seconds, not always 30 s: whisper's
-        encoder costs in proportion to its window, and on a kiosk question the shorter window
-        loses nothing (bench/asr_bench.py)."""
+    def _window(self, audio: np.ndarray, *, prompt: bool = True) -> tuple[list[str], float]:
+        """One beam search over one window, keeping n-best hypotheses; `prompt` = with the
+        content words as the decoder's previous text. The window is the question plus
+        [asr] whisper_window_padding_seconds (30 = always the full 30 s window)."""
         m = self.model
         full = int(_WINDOW_SECONDS * 100)
         features = m.feature_extractor(audio)[..., :full]
@@ -159,9 +183,10 @@ class WhisperRecogniser:
         if pad > 0:
             features = np.pad(features, ((0, 0), (0, pad)))
         encoded = m.encode(features)
-        prompt = [*self._prompt, *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
+                         self.tokenizer.no_timestamps]
         out = m.model.generate(
-            encoded, [prompt], beam_size=self.beam_size,
+            encoded, [prompt_tokens], beam_size=self.beam_size,
             num_hypotheses=min(self.beam_size, self.max_alternatives),
             max_length=m.max_length, return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=self._suppress,

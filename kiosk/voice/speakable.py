@@ -28,13 +28,29 @@ from datetime import date
 from pathlib import Path
 
 from kiosk import DATA_DIR, KioskError
-from kiosk.answer.contract import Answer, AnswerKind, topic_of
+from kiosk.answer.contract import Answer, AnswerKind
 from kiosk.config import ContentSettings, Settings, VoiceSettings
 from kiosk.content.contract import AS_OF_SENTENCE, Entry, as_of, stale
 from kiosk.i18n import _
 
 #: The bundled reading dictionary; staff files named in [voice] readings_file go on top.
 BUNDLED_READINGS = DATA_DIR / "readings.tsv"
+#: The city's place names with Japan Post's readings (tools/make_place_readings.py); read
+#: first, so the hand-written table and the staff file can still correct any of them.
+BUNDLED_PLACE_READINGS = DATA_DIR / "place_readings.tsv"
+#: A place name is only read as such where it stands as a name: not inside a longer kanji
+#: word (林 in 森林, 中町 in 田中町), except after 市/県/立 (厚木市中町, 県立厚木高校).
+_PLACE_BEFORE = r"(?:(?<=[市県立])|(?<![一-龥々〆ヵヶ]))"
+#: A one-kanji place (林) is only a place before a non-kanji or a facility word (林中学校).
+_ONE_KANJI_PLACE_AFTER = (r"(?=[^一-龥々〆ヵヶ]|$|地区|公民館|小学校|中学校|児童館|老人|駅"
+                          r"|自治会)")
+#: Three-digit service numbers, read digit by digit (189 = イチハチキュー, the child-abuse
+#: line 「いちはやく」; 188 消費者ホットライン; 171 災害用伝言ダイヤル), unless a counter
+#: follows (189円, 110人). 110番 and 119番 have their common names in readings.tsv.
+_SERVICE_NUMBER = re.compile(
+    r"(?<![\d,.#＃\-])(110|118|119|171|177|188|189)(?![\d,.])"
+    r"(?!\s*(?:円|人|件|年|日|時|分|秒|階|番地|号|歳|%|％|か所|カ所|ヵ所|キロ|メートル|m|km|kg|g"
+    r"|回|枚|個|台|本|冊|世帯|戸|票|席|点|位|ページ))")
 
 # Digits as said one by one (telephone style: ニー, ゴー, キュー are clearer than ニ, ゴ, ク).
 _DIGIT_KANA = dict(zip("0123456789", ("ゼロ", "イチ", "ニー", "サン", "ヨン", "ゴー", "ロク",
@@ -83,16 +99,20 @@ class ReadingDictionary:
     are where a synthetic voice embarrasses a city most, and fixes must not need a developer."""
 
     entries: dict[str, str] = field(default_factory=dict)
+    #: Place names (read only where they stand as names; see _PLACE_BEFORE).
+    places: dict[str, str] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _lookup: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def load(cls, *paths: str | Path) -> ReadingDictionary:
-        """Read TSV files in order; a later file's entry replaces an earlier one."""
+    def load(cls, *paths: str | Path, places: str | Path | None = None) -> ReadingDictionary:
+        """Read TSV files in order; a later file's entry replaces an earlier one. `places`
+        is a place-name table (kiosk/data/place_readings.tsv), below all of them."""
         entries: dict[str, str] = {}
         for path in paths:
             entries.update(_read_tsv(Path(path)))
-        return cls(entries)
+        place_entries = _read_tsv(Path(places)) if places is not None else {}
+        return cls(entries, {k: v for k, v in place_entries.items() if k not in entries})
 
     @classmethod
     def for_settings(cls, settings: Settings | VoiceSettings | None = None,
@@ -109,15 +129,18 @@ class ReadingDictionary:
                       "create it (TSV: written form<TAB>reading) or set readings_file = \"\"")
                     .format(file=extra))
             paths.append(extra)
-        return cls.load(*paths)
+        return cls.load(*paths, places=BUNDLED_PLACE_READINGS)
 
     def _compile(self) -> re.Pattern[str] | None:
-        if self._pattern is None and self.entries:
-            self._lookup = {k.casefold(): v for k, v in self.entries.items()}
-            keys = sorted(self.entries, key=len, reverse=True)
+        if self._pattern is None and (self.entries or self.places):
+            everything = {**self.places, **self.entries}
+            self._lookup = {k.casefold(): v for k, v in everything.items()}
+            keys = sorted(everything, key=len, reverse=True)
             parts = []
             for k in keys:
                 p = re.escape(k)
+                if k in self.places and k not in self.entries:
+                    p = _PLACE_BEFORE + p + (_ONE_KANJI_PLACE_AFTER if len(k) == 1 else "")
                 # Latin keys match whole words only, so "LINE" does not fire inside "ONLINE".
                 if re.match(r"[A-Za-z0-9]", k):
                     p = r"(?<![A-Za-z0-9])" + p
@@ -126,6 +149,16 @@ class ReadingDictionary:
                 parts.append(p)
             self._pattern = re.compile("|".join(parts), re.IGNORECASE)
         return self._pattern
+
+    def pattern(self) -> re.Pattern[str] | None:
+        """The compiled written forms, longest first, with the place-name guards: the screen
+        uses it to show the same readings as furigana."""
+        return self._compile()
+
+    def reading_of(self, written: str) -> str:
+        """The reading of a written form the pattern matched."""
+        self._compile()
+        return self._lookup.get(written.casefold(), "")
 
     def apply(self, text: str) -> str:
         pattern = self._compile()
@@ -200,7 +233,7 @@ class Speakable:
             return self.for_entry(answer.best.entry)
         if answer.kind is AnswerKind.UNSURE and answer.candidates:
             text = answer.ask_back
-            others = [topic_of(h.entry.title) for h in answer.choices[1:2]]
+            others = [answer.topic(1)] if len(answer.choices) > 1 else []
             if others:
                 text += f"それとも、{others[0]}についてですか？"
             return self.normalise(text)
@@ -345,6 +378,7 @@ _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"(?<![\d,])0\d{9,10}(?![\d,])"), _bare_phone),
     (re.compile(r"内線\s*(\d+)"), lambda m: "内線、" + digits_kana(m.group(1))),
     (re.compile(r"#\s?(\d{3,5})"), lambda m: "シャープ、" + digits_kana(m.group(1))),
+    (_SERVICE_NUMBER, lambda m: digits_kana(m.group(1))),
     (re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?![\d/])"), _month_day),
     # Weekdays: 4月1日(火) → 4月1日、火曜日; 土・日・祝 → 土曜、日曜、祝日; 月〜金 → 月曜から金曜
     (re.compile(rf"日\s*\(((?:{_WD}|祝)(?:曜日?)?(?:[・,、]\s*(?:{_WD}|祝)(?:曜日?)?)*)\)"),

@@ -94,10 +94,44 @@ def _ruby(surface: str, reading: str) -> str:
             "</rt></ruby>" + html.escape(surface[len(surface) - tail:]))
 
 
+@functools.lru_cache(maxsize=1)
+def _place_readings():
+    """The voice's own reading table (place names from Japan Post, the hand-written names),
+    so the screen shows 中町 as なかちょう exactly as the voice says it."""
+    from kiosk.voice.speakable import BUNDLED_PLACE_READINGS, BUNDLED_READINGS, ReadingDictionary
+
+    readings = ReadingDictionary.load(BUNDLED_READINGS, places=BUNDLED_PLACE_READINGS)
+    return readings, readings.pattern()
+
+
 @functools.lru_cache(maxsize=512)
 def furigana(text: str) -> str:
-    """HTML of `text` with readings over its kanji (the readings the voice itself uses, from
-    Open JTalk), escaped; plain escaped text when no reader is available."""
+    """HTML of `text` with readings over its kanji — the readings the voice itself uses:
+    place names from its reading table, everything else from Open JTalk; escaped; plain
+    escaped text when no reader is available."""
+    if not _KANJI.search(text):
+        return html.escape(text)
+    try:
+        readings, pattern = _place_readings()
+    except Exception as exc:  # a broken table must not blank the page
+        log.debug("reading table unavailable: %s", exc)
+        readings, pattern = None, None
+    if pattern is None:
+        return _furigana_by_reader(text)
+    out: list[str] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        reading = readings.reading_of(m.group(0))
+        if not _KANJI.search(m.group(0)) or not re.fullmatch(r"[ァ-ヺーぁ-ゖ]+", reading or ""):
+            continue  # Latin words and readings that are not kana (TEL → 電話)
+        out.append(_furigana_by_reader(text[pos:m.start()]))
+        out.append(_ruby(m.group(0), reading))
+        pos = m.end()
+    out.append(_furigana_by_reader(text[pos:]))
+    return "".join(out)
+
+
+def _furigana_by_reader(text: str) -> str:
     if not _KANJI.search(text):
         return html.escape(text)
     try:

