@@ -40,8 +40,8 @@ class TurnRig(Rig):
     """The loop rig with a held microphone and a record of the endpointer's events and
     of every decode."""
 
-    def __init__(self, settings, searcher, recogniser, voice, *, hold_after_judging=False):
-        super().__init__(settings, searcher, recogniser, voice)
+    def __init__(self, settings, searcher, engine, the_voice, *, hold_after_judging=False):
+        super().__init__(settings, searcher, engine, the_voice)
         self.mic = HeldMicrophone(pace=6.0)
         self.kiosk.microphone = self.mic
         self.endpoints: list[object] = []
@@ -52,7 +52,7 @@ class TurnRig(Rig):
         assert turns is not None, "turn-taking is on by default"
         feed, paused, heard = self.kiosk.endpointer.feed, turns.paused, turns.heard_in_pause
         failed, wants = turns.failed_in_pause, turns.wants_decode
-        transcribe = recogniser.transcribe
+        transcribe = engine.transcribe
 
         def on_feed(clip):
             events = feed(clip)
