@@ -292,7 +292,8 @@ def test_first_run_builds_the_configured_content_offline(tmp_path):
     (v,) = ContentPublisher(settings).versions_list()
     assert (v.entries, v.who) == (3, "first run")
     assert [p.name for p in default_sources(Settings())] == ["atsugi_shelters.jsonl",
-                                                             "city_services.jsonl"]
+                                                             "city_services.jsonl",
+                                                             "site_guide.jsonl"]
     assert src.exists()
 
 
