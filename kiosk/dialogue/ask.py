@@ -30,7 +30,7 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     if not unique:
         return composer.compose_heard(())
     places = places_for(searcher, composer.site)
-    request = places.find(unique[0]) if places is not None else None
+    request = places.find(unique[0])
     if request is not None:
         return composer.compose_nearby(request)
     heard = [(unique[0], searcher.search(unique[0], limit))]
@@ -39,11 +39,8 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs)
 
 
-def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder | None:
+def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder:
     """The places stage for the searcher's content, built once per index version (a
-    publish that changes the shelters is seen at the next question); None for a searcher
-    that cannot list its entries."""
-    if not hasattr(searcher, "entries"):
-        return None
+    publish that changes the shelters is seen at the next question)."""
     key = (id(searcher), getattr(searcher, "version", None), getattr(searcher, "directory", None))
     return PlaceFinder.cached(searcher.entries, site, key)
