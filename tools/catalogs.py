@@ -3,8 +3,9 @@
     python3 tools/catalogs.py            # extract → kiosk/locale/kiosk.pot, merge into each .po
     python3 tools/catalogs.py --check    # exit 1 when a message has no translation (tests run it)
 
-Messages are the `_()`, `ngettext()` and `N_()` strings under kiosk/, plus argparse's own
-("usage:", "error:", …), which the CLI routes through the kiosk's catalog. Then write the
+Messages are the `_()`, `ngettext()` and `N_()` strings under kiosk/, the {{ … }} texts of
+the staff desk's templates (kiosk/staff/assets/*.html), plus argparse's own ("usage:",
+"error:", …), which the CLI routes through the kiosk's catalog. Then write the
 Japanese of every new entry (msgstr) in kiosk/locale/ja/LC_MESSAGES/kiosk.po; the .mo files
 are compiled at build time (setup.py) and never committed.
 """
@@ -12,6 +13,7 @@ are compiled at build time (setup.py) and never committed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +25,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "kiosk" / "locale"
 TEMPLATE = LOCALE_DIR / "kiosk.pot"
 LANGUAGES = ("ja",)
-METHOD_MAP = [("**.py", "python")]
+#: The staff desk's template texts, as kiosk/staff/pages.py reads them.
+TEMPLATE_TEXT = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
+
+
+def extract_template(fileobj, keywords, comment_tags, options):
+    """Babel extractor for the desk's HTML templates: each {{ … }} text, line breaks folded."""
+    text = fileobj.read().decode("utf-8")
+    for match in TEMPLATE_TEXT.finditer(text):
+        yield text.count("\n", 0, match.start()) + 1, None, " ".join(match.group(1).split()), []
+
+
+METHOD_MAP = [("**.py", "python"), ("staff/assets/**.html", extract_template)]
 
 
 def extract() -> Catalog:
