@@ -145,8 +145,8 @@ def lexical_matrix(reader, prepared: PreparedVersion) -> LexicalMatrix:
     """The postings of the searched fields as one matrix, rows in the entries' order."""
     rows = [prepared.row_of(fields["id"]) for fields in reader.all_stored_fields()]
     if None in rows or len(set(rows)) != len(rows):
-        raise SearchIndexError("the search index and its entry records disagree; import the "
-                               "content again")
+        raise SearchIndexError(_("the search index and its entry records disagree; import the "
+                                 "content again"))
     fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
     return LexicalMatrix.from_whoosh(reader, fields, rows.__getitem__, len(prepared))
 
@@ -191,16 +191,16 @@ def _usable_vectors(folder: Path, settings: SearchSettings,
         return None, None
     vectors = EntryVectors.read(folder)
     if vectors is None:
-        log.info("the index in %s has no entry vectors (built before semantic search, or "
-                 "with it off); searching by words only until the content is imported again",
+        log.info(_("the index in %s has no entry vectors (built before semantic search, or "
+                   "with it off); searching by words only until the content is imported again"),
                  folder)
         return None, None
     encoder = get_encoder(settings)
     if encoder is None:
         return None, None
     if vectors.model != encoder.name:
-        log.warning("the entry vectors in %s come from %r, not %r; searching by words only "
-                    "until the content is imported again", folder, vectors.model, encoder.name)
+        log.warning(_("the entry vectors in %s come from %r, not %r; searching by words only "
+                      "until the content is imported again"), folder, vectors.model, encoder.name)
         return None, None
     return encoder, vectors
 
@@ -239,19 +239,20 @@ class SearchIndex:
         try:
             lexical = LexicalMatrix.read(directory) if prepared is not None else None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SearchIndexError(
-                f"the index version in {directory} is damaged ({exc}); run `kiosk content "
-                "rollback`, or import the content again") from None
+            raise SearchIndexError(_(
+                "the index version in {folder} is damaged ({reason}); run `kiosk content "
+                "rollback`, or import the content again").format(folder=directory, reason=exc)) from None
         if prepared is not None and lexical is not None:
             return prepared, lexical
         if prepared is None and "entry" not in self._ix.schema.names():
-            raise SearchIndexError(
-                f"the search index in {directory} has lost its entry records "
-                f"({PREPARED_FILE} is missing); import the content again with `kiosk content "
-                "import FILE...`, or run `kiosk content rollback`")
-        log.warning("the index version in %s was built by an earlier release: it opens "
-                    "slowly and holds more memory until the content is imported again "
-                    "(`kiosk content import FILE...`)", directory)
+            raise SearchIndexError(_(
+                "the search index in {folder} has lost its entry records "
+                "({file} is missing); import the content again with `kiosk content "
+                "import FILE...`, or run `kiosk content rollback`").format(
+                    folder=directory, file=PREPARED_FILE))
+        log.warning(_("the index version in %s was built by an earlier release: it opens "
+                      "slowly and holds more memory until the content is imported again "
+                      "(`kiosk content import FILE...`)"), directory)
         with self._ix.searcher() as searcher:
             if prepared is None:
                 prepared = PreparedVersion.build(
@@ -267,9 +268,9 @@ class SearchIndex:
         try:
             present = folder.is_dir() and windex.exists_in(str(folder))
         except Exception as exc:  # a damaged table of contents raises instead of saying False
-            raise SearchIndexError(
-                f"the search index in {folder} cannot be read ({exc}); run `kiosk content "
-                "rollback` or re-import the content") from None
+            raise SearchIndexError(_(
+                "the search index in {folder} cannot be read ({reason}); run `kiosk content "
+                "rollback` or re-import the content").format(folder=folder, reason=exc)) from None
         if not present:
             raise SearchIndexError(
                 _("there is no search index in {folder}; build one with "

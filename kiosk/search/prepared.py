@@ -41,6 +41,7 @@ import numpy as np
 
 from kiosk import KioskError
 from kiosk.content.contract import Entry
+from kiosk.i18n import _
 from kiosk.search.analysis import analyse, lemma_terms
 
 #: Bumped whenever what is stored (or the analysis behind it) changes meaning.
@@ -164,26 +165,29 @@ class PreparedVersion:
             tables = json.loads(file.read_text(encoding="utf-8"))
             stored = int(tables.get("format", 0))
         except (OSError, ValueError, AttributeError) as exc:
-            raise PreparedFormatError(
-                f"the index version in {folder} is damaged ({PREPARED_FILE}: {exc}); run "
-                "`kiosk content rollback`, or import the content again") from None
+            raise PreparedFormatError(_(
+                "the index version in {folder} is damaged ({file}: {reason}); run "
+                "`kiosk content rollback`, or import the content again").format(
+                    folder=folder, file=PREPARED_FILE, reason=exc)) from None
         if stored != PREPARED_FORMAT:
-            raise PreparedFormatError(
-                f"the index version in {folder} was built by another release of the kiosk "
-                f"(prepared format {stored}, this release reads {PREPARED_FORMAT}); import "
+            raise PreparedFormatError(_(
+                "the index version in {folder} was built by another release of the kiosk "
+                "(prepared format {stored}, this release reads {readable}); import "
                 "the content again with `kiosk content import FILE...` (or the staff desk), "
-                "or run `kiosk content rollback` to an older version")
+                "or run `kiosk content rollback` to an older version").format(
+                    folder=folder, stored=stored, readable=PREPARED_FORMAT))
         try:
             records = _Records.mapped(folder / ENTRIES_FILE, folder / OFFSETS_FILE)
             ids = tables["ids"]
             if len(records) != len(ids):
-                raise ValueError(f"{len(records)} entry records for {len(ids)} ids")
+                raise ValueError(_("{records} entry records for {ids} ids").format(
+                    records=len(records), ids=len(ids)))
             return cls(ids, tables["categories"], [tuple(t) for t in tables["titles"]],
                        [_stored_sound(s) for s in tables["sounds"]], records)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PreparedFormatError(
-                f"the index version in {folder} is damaged ({exc}); run `kiosk content "
-                "rollback`, or import the content again") from None
+            raise PreparedFormatError(_(
+                "the index version in {folder} is damaged ({reason}); run `kiosk content "
+                "rollback`, or import the content again").format(folder=folder, reason=exc)) from None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -223,7 +227,8 @@ class _Records:
         with file.open("rb") as f:
             size = f.seek(0, 2)
             if offsets.ndim != 1 or len(offsets) == 0 or int(offsets[-1]) != size:
-                raise ValueError(f"{offsets_file.name} does not match {file.name}")
+                raise ValueError(_("{offsets} does not match {file}").format(
+                    offsets=offsets_file.name, file=file.name))
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         return cls(data=data, offsets=offsets)
 

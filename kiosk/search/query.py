@@ -294,7 +294,7 @@ class QueryBuilder:
                     piece if is_place else self.converter.to_kanji(kana_reading(piece))
                     for piece, is_place in self._places(text))).strip()
             except Exception as exc:  # never lose a question to the converter
-                log.warning("kana-to-kanji conversion failed (%s); searching %r as heard",
+                log.warning(_("kana-to-kanji conversion failed (%s); searching %r as heard"),
                             exc, text)
                 written = ""
             if written and written != text:

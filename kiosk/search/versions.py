@@ -250,7 +250,7 @@ class IndexVersions:
         folder = str(version.path)
         try:
             if not windex.exists_in(folder):
-                raise ValueError("no index files")
+                raise ValueError(_("no index files"))
             ix = windex.open_dir(folder)
             try:
                 with ix.reader() as reader:
@@ -258,10 +258,11 @@ class IndexVersions:
             finally:
                 ix.close()
         except Exception as exc:  # whoosh raises many kinds for damaged files
-            raise IndexVersionError(
-                f"index version {version.id} in {self.versions_dir} cannot be opened ({exc}); "
+            raise IndexVersionError(_(
+                "index version {version} in {folder} cannot be opened ({reason}); "
                 "the live version was not changed. Choose another version from `kiosk "
-                "content list`, or import the content again") from None
+                "content list`, or import the content again").format(
+                    version=version.id, folder=self.versions_dir, reason=exc)) from None
 
     def _info(self, folder: Path, current: bool) -> VersionInfo:
         try:
