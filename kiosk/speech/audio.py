@@ -334,7 +334,7 @@ def plain_audio_error(label: str, message: str) -> str:
     'PortAudio not initialized [PaErrorCode -10000]' never reaches an operator as is)."""
     text = plain_portaudio(Exception(message)) if "PaErrorCode" in message else message
     hint = "" if "kiosk doctor" in text else \
-        "; plug it in (or fix [audio] in the config) and run `kiosk doctor` to list devices"
+        _("; plug it in (or fix [audio] in the config) and run `kiosk doctor` to list devices")
     return f"{label}: {text}{hint}"
 
 
@@ -349,7 +349,8 @@ def probe_devices(input_device: str = "", output_device: str = "",
     for label, kind, spec in wanted:
         try:
             if find_device(spec, kind) is None:
-                raise DeviceMissing(f"no sound {kind} device found")
+                raise DeviceMissing(_("no sound input device found") if kind == "input"
+                                    else _("no sound output device found"))
             out[label] = ""
         except KioskError as exc:
             out[label] = plain_audio_error(label, str(exc))

@@ -248,12 +248,15 @@ def check_endpointing(s: Any) -> None:
                  "continuing_silence_seconds", "unsure_silence_seconds",
                  "falling_unsure_silence_seconds"):
         if not getattr(s, name) > 0:
-            problems.append(f"[endpointing] {name} = {getattr(s, name)} must be above 0")
+            problems.append(_("[endpointing] {key} = {value} must be above 0").format(
+                key=name, value=getattr(s, name)))
     if not 0.0 < s.threshold < 1.0:
-        problems.append(f"[endpointing] threshold = {s.threshold} must be between 0 and 1")
+        problems.append(_("[endpointing] threshold = {value} must be between 0 and 1").format(
+            value=s.threshold))
     if not problems and not (s.pause_seconds < s.complete_silence_seconds
                              <= s.unsure_silence_seconds <= s.continuing_silence_seconds):
-        problems.append("[endpointing] needs pause_seconds < complete_silence_seconds <= "
-                        "unsure_silence_seconds <= continuing_silence_seconds")
+        problems.append(_("[endpointing] needs pause_seconds < complete_silence_seconds <= "
+                          "unsure_silence_seconds <= continuing_silence_seconds"))
     if problems:
-        raise KioskError("; ".join(problems) + "; fix the config file (see kiosk/defaults.toml)")
+        raise KioskError(_("{problems}; fix the config file (see kiosk/defaults.toml)").format(
+            problems="; ".join(problems)))

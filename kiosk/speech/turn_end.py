@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from kiosk import KioskError
+from kiosk.i18n import _
 
 
 class TurnVerdict(enum.Enum):
@@ -73,8 +74,8 @@ def _tokenize(text: str) -> list[Any]:
                 try:
                     from sudachipy import dictionary
                 except ImportError:  # pragma: no cover - install problem
-                    raise KioskError("the end-of-turn model needs SudachiPy: run "
-                                     "`python3 -m pip install sudachipy sudachidict-core`") from None
+                    raise KioskError(_("the end-of-turn model needs SudachiPy: run "
+                                     "`python3 -m pip install sudachipy sudachidict-core`")) from None
                 d = dictionary.Dictionary(dict="core")
                 _sudachi = d.tokenizer() if hasattr(d, "tokenizer") else d.create()
     from sudachipy import tokenizer

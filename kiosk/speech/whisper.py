@@ -137,7 +137,7 @@ class WhisperRecogniser:
                     t, vocabulary=self.vocabulary, speech_seconds=speech_seconds,
                     max_chars_per_second=self.max_characters_per_second)
                 if reason:
-                    log.info("dropping a hallucinated transcript (%s): %r", reason, t)
+                    log.info(_("dropping a hallucinated transcript (%s): %r"), reason, t)
                     continue
                 unique.setdefault(normalise_for_comparison(t), t)
             return list(unique.values())
