@@ -98,7 +98,7 @@ def setup_logging(settings: Settings) -> Path | None:
             encoding="utf-8", utc=True)
     except OSError as exc:
         logging.getLogger(__name__).error(
-            "cannot write logs in %s (%s); check [logging] log_dir and its permissions",
+            _("cannot write logs in %s (%s); check [logging] log_dir and its permissions"),
             folder, exc.strerror or exc)
         return None
     handler.setFormatter(JsonLinesFormatter())
@@ -184,7 +184,7 @@ class QueryLog:
                     self._pruned_on = now.date()
             except OSError as exc:
                 logging.getLogger(__name__).error(
-                    "cannot write the query log in %s: %s", self.folder, exc.strerror or exc)
+                    _("cannot write the query log in %s: %s"), self.folder, exc.strerror or exc)
 
     def _prune(self, today: dt.date) -> None:
         """Delete days beyond the retention limit (the limit is a promise to visitors)."""
@@ -203,7 +203,7 @@ class QueryLog:
                     self._prune(today or _now().date())
             except OSError as exc:
                 logging.getLogger(__name__).error(
-                    "cannot delete expired query logs in %s: %s", self.folder,
+                    _("cannot delete expired query logs in %s: %s"), self.folder,
                     exc.strerror or exc)
 
     def keep_retention(self, stop: threading.Event,

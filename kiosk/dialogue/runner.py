@@ -293,7 +293,7 @@ class Kiosk:
                 self._execute(action)
         except Exception as exc:  # one bad event must not take the kiosk down
             self._error("event", exc)
-            log.exception("handling %s failed", type(event).__name__)
+            log.exception(_("handling %s failed"), type(event).__name__)
 
     def _error(self, where: str, exc: BaseException) -> None:
         self.errors += 1
@@ -368,7 +368,7 @@ class Kiosk:
             self._heard_confidence = 1.0  # a typed question next is not the recogniser's
         except Exception as exc:
             self._error("search", exc)
-            log.exception("search failed")
+            log.exception(_("search failed"))
             answer = Answer(AnswerKind.NONE, search.text)
         return Answered(answer, search.asked)
 
@@ -430,7 +430,7 @@ class Kiosk:
             pass
         except Exception as exc:
             self._error("voice", exc)
-            log.exception("speaking failed")
+            log.exception(_("speaking failed"))
         self.post(SpeechFinished(say.utterance, completed))
 
     def _speaker_lost(self, exc: DeviceLost) -> None:
@@ -502,7 +502,7 @@ class Kiosk:
                     self.microphone_lost(exc)
             except Exception as exc:
                 self._error("microphone", exc)
-                log.exception("microphone loop failed")
+                log.exception(_("microphone loop failed"))
                 if not lost:
                     lost = True
                     self.microphone_lost(exc)
@@ -584,7 +584,7 @@ class Kiosk:
                 continue
             try:
                 if self.recogniser is None:
-                    raise RuntimeError("no speech recognition model is loaded")
+                    raise RuntimeError(_("no speech recognition model is loaded"))
                 transcript = self.recogniser.transcribe(clip)
                 text, alternatives = transcript.text, tuple(transcript.alternatives)
                 if kind == "final" and text:
@@ -592,7 +592,7 @@ class Kiosk:
             except Exception as exc:
                 if kind == "final":
                     self._error("recogniser", exc)
-                    log.exception("recognition failed")
+                    log.exception(_("recognition failed"))
                 text, alternatives = "", ()
             finally:
                 self._recognising.clear()
@@ -608,11 +608,11 @@ class Kiosk:
             return
         try:
             if self.recogniser is None:
-                raise RuntimeError("no speech recognition model is loaded")
+                raise RuntimeError(_("no speech recognition model is loaded"))
             transcript = self.recogniser.transcribe(clip)
         except Exception as exc:
             self._error("recogniser", exc)
-            log.exception("recognition failed")
+            log.exception(_("recognition failed"))
             retry = self.turns.failed_in_pause(pause)
             if retry is not None:
                 self._recognise_q.put(("final", retry, 0))

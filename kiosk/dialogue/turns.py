@@ -35,6 +35,7 @@ from typing import Any
 
 from kiosk.answer.contract import Answer
 from kiosk.dialogue.conversation import Event, Partial
+from kiosk.i18n import _
 from kiosk.speech.audio import AudioClip
 from kiosk.speech.contract import PausingEndpointer, Transcript
 from kiosk.speech.turn_end import TurnDecision, TurnEndModel, TurnVerdict
@@ -136,7 +137,7 @@ class TurnTaking:
         try:
             answer = self._compose(texts, confidence)
         except Exception:
-            log.exception("speculative search failed")
+            log.exception(_("speculative search failed"))
             return
         with self._lock:
             if self._current is None or self._current.pause != pause:
@@ -147,7 +148,7 @@ class TurnTaking:
             try:
                 self._prepare(answer)
             except Exception:
-                log.exception("preparing the answer's first sentence failed")
+                log.exception(_("preparing the answer's first sentence failed"))
 
     def failed_in_pause(self, pause: int) -> AudioClip | None:
         """The pause's decode failed: the clip to recognise the usual way if the turn
