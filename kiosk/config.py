@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import KioskError
-from kiosk.i18n import LANGUAGES, _, resolve_language
+from kiosk.i18n import LANGUAGES, N_, _, resolve_language
 
 #: Where the kiosk looks for its config when no --config is given.
 CONFIG_ENV = "KIOSK_CONFIG"
@@ -77,8 +77,8 @@ class ContentSettings:
 
     def __post_init__(self) -> None:
         if self.review_months < 1:
-            raise ConfigError(f"[content] review_months must be 1 or more (months), not "
-                              f"{self.review_months}")
+            raise ConfigError(_("[content] review_months must be 1 or more (months), not "
+                                "{value}").format(value=self.review_months))
 
 
 @dataclass(frozen=True)
@@ -494,13 +494,13 @@ class SiteSettings:
 
     def __post_init__(self) -> None:
         if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
-            raise ConfigError(
-                f"[site] lat/lon ({self.lat}, {self.lon}) is not in Japan; give the kiosk's "
-                "position in degrees, e.g. lat = 35.4431, lon = 139.3625")
+            raise ConfigError(_(
+                "[site] lat/lon ({lat}, {lon}) is not in Japan; give the kiosk's "
+                "position in degrees, e.g. lat = 35.4431, lon = 139.3625").format(lat=self.lat, lon=self.lon))
         if self.walk_metres_per_minute <= 0:
-            raise ConfigError("[site] walk_metres_per_minute must be more than 0 (e.g. 70)")
+            raise ConfigError(_("[site] walk_metres_per_minute must be more than 0 (e.g. 70)"))
         if not 1 <= self.nearest_count <= 10:
-            raise ConfigError("[site] nearest_count must be between 1 and 10 (e.g. 3)")
+            raise ConfigError(_("[site] nearest_count must be between 1 and 10 (e.g. 3)"))
 
 
 @dataclass(frozen=True)
@@ -668,11 +668,11 @@ def _coerce(where: str, key: str, value: Any, expected: Any) -> Any:
 
 #: Keys that were removed, with why, so an old config is told plainly instead of "unknown".
 REMOVED_KEYS = {
-    "record": "[audio] record was removed: the kiosk never saves audio (it keeps heard "
+    "record": N_("[audio] record was removed: the kiosk never saves audio (it keeps heard "
               "questions in memory only; the opt-in [logging] query_log keeps their text). "
-              "Delete the line",
-    "record_dir": "[audio] record_dir was removed with [audio] record: the kiosk never saves "
-                  "audio. Delete the line",
+              "Delete the line"),
+    "record_dir": N_("[audio] record_dir was removed with [audio] record: the kiosk never saves "
+                  "audio. Delete the line"),
 }
 
 
@@ -731,7 +731,7 @@ def _build_section(where: str, section: str, cls: type, data: dict[str, Any]) ->
     known = [f.name for f in dataclasses.fields(cls)]
     if cls is AudioSettings:
         for key in sorted(set(data) & set(REMOVED_KEYS)):
-            raise ConfigError(f"{where}: {REMOVED_KEYS[key]}")
+            raise ConfigError(f"{where}: {_(REMOVED_KEYS[key])}")
     for key in sorted(set(data) - set(known)):
         hint = _did_you_mean(key, known)
         if not hint:

@@ -30,6 +30,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kiosk.i18n import _
+
 log = logging.getLogger(__name__)
 
 #: Pending connections the kernel queues before the server accepts them (the stdlib's 5
@@ -68,7 +70,7 @@ class LoopbackServer(ThreadingHTTPServer):
         if isinstance(exc, (ConnectionError, TimeoutError)):
             log.debug("client %s went away: %s", client_address[0], exc)
             return
-        log.error("request from %s failed", client_address[0], exc_info=True)
+        log.error(_("request from %s failed"), client_address[0], exc_info=True)
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -117,16 +119,16 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         if raw is None:
             if self.headers.get("Transfer-Encoding"):
                 self.close_connection = True
-                raise BodyRefused(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length")
+                raise BodyRefused(HTTPStatus.LENGTH_REQUIRED, _("send a Content-Length"))
             return 0
         if not _DIGITS.fullmatch(raw.strip()):
             self.close_connection = True
-            raise BodyRefused(HTTPStatus.BAD_REQUEST, "the Content-Length is not a number")
+            raise BodyRefused(HTTPStatus.BAD_REQUEST, _("the Content-Length is not a number"))
         length = int(raw.strip())
         if length > limit:
             self.close_connection = True
             raise BodyRefused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                              f"the body is larger than {limit} bytes")
+                              _("the body is larger than {limit} bytes").format(limit=limit))
         return length
 
     def cross_site(self) -> bool:

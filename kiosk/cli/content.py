@@ -189,8 +189,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not versions:
         print(_("No index versions yet. Import content with `kiosk content import FILE...`."))
         return 0
-    print(f"  {_('version'):<20} {_('published (UTC)'):<26} {_('entries'):>7}  "
-          f"{_('who / note')}")
+    heads = _("version"), _("published (UTC)"), _("entry count"), _("who / note")
+    print("  {:<20} {:<26} {:>7}  {}".format(*heads))
     for v in versions:
         mark = "*" if v.current else " "
         print(f"{mark} {v.id:<20} {v.created:<26} {v.entries:>7}  {v.who} {v.note}".rstrip())
@@ -228,10 +228,12 @@ def cmd_review(args: argparse.Namespace) -> int:
         return 0
     shown = [i for i in items if args.all or i.needs_review]
     months = settings.content.review_months
-    print(f"  {'checked':<10}  {'status':<10}  {'review':<14}  id — title")
+    heads = _("checked"), _("status"), _("review"), _("id — title")
+    print("  {:<10}  {:<10}  {:<14}  {}".format(*heads))
     for i in shown:
         e = i.entry
-        print(f"  {e.checked or '-':<10}  {e.status or '-':<10}  {i.reasons or 'ok':<14}  "
+        reasons = i.reasons or _("ok")
+        print(f"  {e.checked or '-':<10}  {e.status or '-':<10}  {reasons:<14}  "
               f"{e.id} — {e.title}")
         if e.source_url:
             print(f"  {'':<10}  {'':<10}  {'':<14}  {e.source_url}")

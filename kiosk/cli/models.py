@@ -9,7 +9,11 @@ import sys
 from kiosk import KioskError
 from kiosk.cli.exit_codes import ExitCode
 from kiosk.config import load_settings
-from kiosk.i18n import _
+from kiosk.i18n import N_, _
+
+#: The words `kiosk models list` and `kiosk doctor` show for a model's state.
+MODEL_STATES = {"ready": N_("ready"), "corrupt": N_("corrupt"), "missing": N_("missing"),
+                "not assembled yet": N_("not assembled yet"), "partial": N_("partial")}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +74,8 @@ def _model_lines(settings) -> tuple[list[str], bool]:
     lines, ok = [], True
     for st in statuses:
         mark = "*" if st.engine == active else " "
-        lines.append(f"{mark} {st.engine:<8} {st.name:<26} {st.state:<18} {st.path}")
+        state = _(MODEL_STATES.get(st.state, st.state))
+        lines.append(f"{mark} {st.engine:<8} {st.name:<26} {state:<18} {st.path}")
         if st.detail:
             lines.append(f"  {'':<8} {st.detail}")
         if st.engine == active and not st.usable:
@@ -102,8 +107,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print("  " + _("none found (no sound card, or it is not connected); the kiosk still "
                        "serves touch and typed input"))
     for i, d in enumerate(devices):
-        kinds = "/".join(k for k, n in (("in", d["max_input_channels"]),
-                                        ("out", d["max_output_channels"])) if n > 0)
+        kinds = "/".join(k for k, n in ((_("in"), d["max_input_channels"]),
+                                        (_("out"), d["max_output_channels"])) if n > 0)
         print(f"  {i:>3}  {d['name']:<32} {kinds:<7} {int(d['default_samplerate'])} Hz")
     for kind, spec in (("input", settings.audio.input_device),
                        ("output", settings.audio.output_device)):

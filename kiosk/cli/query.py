@@ -145,7 +145,7 @@ def _through_frontend(settings: Settings, wav: str, playback: str | None) -> Any
     played = load_wav(playback, max_bytes=settings.audio.max_file_bytes) if playback else None
     frontend = FrontEnd.from_settings(settings)
     if frontend.problem and played is None:
-        sys.stderr.write(f"note: {frontend.problem}\n")
+        sys.stderr.write(_("note: {problem}").format(problem=frontend.problem) + "\n")
     return frontend.process_recording(clip, played, name=wav)
 
 
@@ -174,7 +174,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             answer = compose_answer(index, settings, heard.text, _limit(args, settings),
                                     heard.alternatives, heard.confidence)
             if not args.json and answer.query != heard.text.strip():
-                sys.stdout.write(_("答えた聞き取り: {text}  (the content fits it better)").format(text=answer.query) + "\n")
+                sys.stdout.write(_("答えた聞き取り: {text}  (the content fits it better)").format(
+                    text=answer.query) + "\n")
         else:
             answer = compose_answer(index, settings, question, _limit(args, settings))
     if args.json:

@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kiosk.i18n import _
+
 AUDIT_FILE = "audit.jsonl"
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,11 @@ class AuditLog:
                 finally:
                     os.close(fd)
             except OSError as exc:
-                why = (f"the audit log {self.path} cannot be written ({exc.strerror or exc}); "
-                       "free space on the state disk or fix its permissions")
+                why = _("the audit log {file} cannot be written ({reason}); free space on the "
+                        "state disk or fix its permissions").format(
+                            file=self.path, reason=exc.strerror or exc)
                 if _problems.get(self.path) != why:
-                    log.error("%s; lost record: %s", why, line.decode("utf-8").strip())
+                    log.error(_("%s; lost record: %s"), why, line.decode("utf-8").strip())
                 _problems[self.path] = why
                 return entry
             _problems.pop(self.path, None)

@@ -271,7 +271,7 @@ def _refuse(why: str) -> BundleError:
 
 
 def _damaged(why: object) -> BundleError:
-    return _refuse(f"the file is damaged ({why}); fetch or copy it again")
+    return _refuse(_("the file is damaged ({why}); fetch or copy it again").format(why=why))
 
 
 def _check_structure(zf: zipfile.ZipFile) -> None:
@@ -304,15 +304,15 @@ def _read_member(zf: zipfile.ZipFile, name: str, limit: int,
         info = zf.getinfo(name)
     except KeyError:
         if expected is not None:  # listed in the signed manifest, so it was there once
-            raise _damaged(f"{name}, listed in its signed manifest, is missing") from None
+            raise _damaged(_("{name}, listed in its signed manifest, is missing").format(name=name)) from None
         raise _refuse(_("it has no {name}").format(name=name)) from None
     if isinstance(expected, int) and info.file_size != expected:
-        raise _refuse(f"{name} does not match its size and checksum in the signed manifest "
-                      "(the file is damaged, or was changed after signing); fetch or copy "
-                      "it again")
+        raise _refuse(_("{name} does not match its size and checksum in the signed manifest "
+                        "(the file is damaged, or was changed after signing); fetch or copy "
+                        "it again").format(name=name))
     if info.file_size > limit:
-        raise _refuse(f"{name} is larger than the bundle size limit (the files of a bundle "
-                      "add up to more than it unpacked)")
+        raise _refuse(_("{name} is larger than the bundle size limit (the files of a bundle "
+                        "add up to more than it unpacked)").format(name=name))
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
@@ -337,10 +337,10 @@ def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError, OSError):
-        raise _refuse(
+        raise _refuse(_(
             "it is not a complete bundle file (cut short or damaged while downloading, or "
             "not a bundle at all); fetch it again"
-        ) from None
+        )) from None
     with zf:
         _check_structure(zf)
         names = set(zf.namelist())
@@ -363,13 +363,14 @@ def read_bundle(data: bytes, public_key: Ed25519PublicKey, *,
         manifest = _parse_manifest(manifest_bytes)
         extra = names - set(manifest.files) - {MANIFEST, SIGNATURE}
         if extra:
-            raise _refuse(f"it holds {len(extra)} file(s) the manifest does not list: "
-                          f"{_names(extra)}")
+            raise _refuse(_("it holds {count} file(s) the manifest does not list: "
+                            "{names}").format(count=len(extra), names=_names(extra)))
         declared = sum(int(meta.get("bytes") or 0) for meta in manifest.files.values()
                        if isinstance(meta.get("bytes"), int))
         if declared > max_bytes:
-            raise _refuse(f"its files add up to {declared} bytes unpacked, more than "
-                          f"[bundle] max_bundle_bytes ({max_bytes})")
+            raise _refuse(_("its files add up to {declared} bytes unpacked, more than "
+                            "[bundle] max_bundle_bytes ({limit})").format(declared=declared,
+                                                                          limit=max_bytes))
         files: dict[str, bytes] = {}
         left = max_bytes
         for name, meta in manifest.files.items():
@@ -396,7 +397,7 @@ def _parse_manifest(raw: bytes) -> BundleManifest:
         if not isinstance(files, dict) or not all(
             isinstance(n, str) and isinstance(m, dict) for n, m in files.items()
         ):
-            raise ValueError("files")
+            raise ValueError(_("its 'files' table is not a table of file names"))
         return BundleManifest(
             version=int(data["version"]),
             created=str(data.get("created", "")),
@@ -429,7 +430,7 @@ class _Deadline:
         class Watched(cls):  # type: ignore[misc, valid-type]
             def connect(self) -> None:
                 if deadline.expired.is_set():
-                    raise TimeoutError("download time is up")
+                    raise TimeoutError(_("download time is up"))
                 with deadline._lock:
                     deadline._connections.append(self)
                 super().connect()
@@ -549,12 +550,13 @@ def applied_state(settings: Settings) -> dict[str, object]:
     except OSError as exc:
         why = exc.strerror or str(exc)
     except ValueError:
-        why = "it is cut short or damaged"
-    raise BundleError(
-        f"bundle refused: {path} cannot be read ({why}), so this kiosk cannot tell which "
+        why = _("it is cut short or damaged")
+    raise BundleError(_(
+        "bundle refused: {path} cannot be read ({why}), so this kiosk cannot tell which "
         "bundle it applied last and refuses every bundle (an older one could bring back "
         "outdated answers). Restore the file from a backup, or, if you are sure which "
-        "bundle is newest, delete it and pull that bundle. The live content was not changed.")
+        "bundle is newest, delete it and pull that bundle. The live content was not changed."
+    ).format(path=path, why=why))
 
 
 def pull_bundle(settings: Settings, location: str | None = None,
@@ -621,8 +623,8 @@ def _record_refusal(settings: Settings, audit: AuditLog, who: str, location: str
     except (OSError, ValueError, AttributeError):
         last = None
     if last == key:
-        log.info("bundle %s refused again for the same reason (recorded once in the audit "
-                 "log)", location[:_AUDIT_CHARS])
+        log.info(_("bundle %s refused again for the same reason (recorded once in the audit "
+                   "log)"), location[:_AUDIT_CHARS])
         return
     audit.record("bundle_refused", who, location=location[:_AUDIT_CHARS],
                  reason=reason[:_AUDIT_CHARS])
@@ -655,10 +657,10 @@ class _pull_lock:
             except BlockingIOError:
                 if time.monotonic() >= end:
                     self._fh.close()
-                    raise BundleError(
-                        f"another bundle pull has been running for more than {self.wait:g} s "
-                        f"(lock {self.path}); it may be stuck. Try again later, or restart "
-                        "the kiosk service") from None
+                    raise BundleError(_(
+                        "another bundle pull has been running for more than {seconds} s "
+                        "(lock {lock}); it may be stuck. Try again later, or restart "
+                        "the kiosk service").format(seconds=f"{self.wait:g}", lock=self.path)) from None
                 time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
@@ -747,7 +749,7 @@ class BundlePoller:
         except Exception as exc:  # a poll never kills the poller; it reports instead
             self._failures += 1
             self._last_error = str(exc)[:_AUDIT_CHARS]
-            log.warning("bundle poll of %s failed (%d in a row): %s", self.location,
+            log.warning(_("bundle poll of %s failed (%d in a row): %s"), self.location,
                         self._failures, exc)
             return None
         finally:

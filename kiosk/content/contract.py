@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from kiosk.i18n import _
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -91,9 +93,10 @@ class ReviewItem:
 
     @property
     def reasons(self) -> str:
-        parts = [text for flag, text in ((self.unchecked, "確認日なし"), (self.stale, "古い"),
-                                         (self.unverified, "未確認")) if flag]
-        return "・".join(parts)
+        parts = [text for flag, text in ((self.unchecked, _("no checked date")),
+                                         (self.stale, _("stale")),
+                                         (self.unverified, _("unverified"))) if flag]
+        return _(", ").join(parts)
 
 
 def review_list(entries: Iterable[Entry], months: int,

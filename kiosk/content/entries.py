@@ -214,21 +214,24 @@ def read_offices(path: str | Path, problems: list[ContentProblem]) -> dict[str, 
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(ContentProblem(label, None, None, f"the offices table cannot be read "
-                                       f"({getattr(exc, 'strerror', None) or exc}); check "
-                                       "[content] offices_file"))
+        problems.append(ContentProblem(label, None, None, _("the offices table cannot be read "
+                                       "({reason}); check [content] offices_file").format(
+                                           reason=getattr(exc, 'strerror', None) or exc)))
         return {}
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t"))
     if not rows:
-        problems.append(ContentProblem(label, None, None, "the offices table is empty; the "
-                                       f"first row must name the columns: {', '.join(OFFICE_COLUMNS)}"))
+        problems.append(ContentProblem(label, None, None, _("the offices table is empty; the "
+                                       "first row must name the columns: {columns}").format(
+                                           columns=", ".join(OFFICE_COLUMNS))))
         return {}
     header = [c.strip() for c in rows[0]]
     missing = [c for c in ("id", "name") if c not in header]
     if missing:
-        problems.append(ContentProblem(label, 1, None, f"the header row has no "
-                                       f"{', '.join(missing)} column; name the columns "
-                                       f"{', '.join(OFFICE_COLUMNS)} separated by tabs"))
+        problems.append(ContentProblem(label, 1, None, _("the header row has no "
+                                       "{missing} column; name the columns "
+                                       "{columns} separated by tabs").format(
+                                           missing=", ".join(missing),
+                                           columns=", ".join(OFFICE_COLUMNS))))
         return {}
     offices: dict[str, Office] = {}
     for no, cells in enumerate(rows[1:], 2):
@@ -329,13 +332,14 @@ class _Checker:
             values["status"] = self._status(rec, values["status"])
         if values["source_url"] and not re.match(r"^https?://[^\s/]+", values["source_url"]):
             self.error(rec.file, rec.where("source_url"), "source_url",
-                       f"is not a web address: {values['source_url'][:40]!r}; copy the page's "
-                       "address from the browser, starting with https://")
+                       _("is not a web address: {value!r}; copy the page's "
+                         "address from the browser, starting with https://").format(
+                             value=values['source_url'][:40]))
         elif not values["source_url"] and not values["source"] \
                 and values["status"] != "unverified" and self.errors == before:
             self.warn(rec.file, rec.line, "source_url",
-                      "is missing, and so is 'source': say which page the facts come from "
-                      "(or set status to 'unverified' when no page was found)")
+                      _("is missing, and so is 'source': say which page the facts come from "
+                        "(or set status to 'unverified' when no page was found)"))
         self._offices(rec, values)
         self._check_place(rec, values)
         self._check_site_guide(rec, values)
@@ -388,9 +392,9 @@ class _Checker:
             return ""
         if name == "id" and not ID_PATTERN.fullmatch(text):
             self.error(rec.file, rec.where(name), name,
-                       f"{text[:40]!r} is not a usable id; use letters, digits, '-' and '_' "
-                       "only (a-z, A-Z, 0-9), starting with a letter or digit, e.g. "
-                       "library-hours")
+                       _("{id!r} is not a usable id; use letters, digits, '-' and '_' "
+                         "only (a-z, A-Z, 0-9), starting with a letter or digit, e.g. "
+                         "library-hours").format(id=text[:40]))
             return ""
         return text
 
@@ -506,8 +510,8 @@ class _Checker:
         if value in STATUSES:
             return value
         self.error(rec.file, rec.where("status"), "status",
-                   f"is {text[:30]!r}; write 'verified' (each fact checked against the "
-                   "city's page) or 'unverified' (no page found)")
+                   _("is {value!r}; write 'verified' (each fact checked against the "
+                     "city's page) or 'unverified' (no page found)").format(value=text[:30]))
         return ""
 
     def _offices(self, rec: _Record, values: dict[str, Any]) -> None:
@@ -519,14 +523,14 @@ class _Checker:
         unknown = sorted(used - set(_OFFICE_FIELDS))
         if unknown:
             self.error(rec.file, rec.where("body"), "body",
-                       f"has {{{unknown[0]}}}, which is not known; use "
-                       f"{', '.join('{' + k + '}' for k in _OFFICE_FIELDS)}")
+                       _("has {{{name}}}, which is not known; use {known}").format(
+                           name=unknown[0], known=", ".join("{" + k + "}" for k in _OFFICE_FIELDS)))
             return
         if not values["office"]:
             if used:
                 self.error(rec.file, rec.where("body"), "office",
-                           f"is missing, but the text uses {{{sorted(used)[0]}}}; name the "
-                           "office (its id in the offices table)")
+                           _("is missing, but the text uses {{{name}}}; name the "
+                             "office (its id in the offices table)").format(name=sorted(used)[0]))
             return
         office = self.offices.get(values["office"]) if self.offices is not None else None
         if office is None:
@@ -570,12 +574,13 @@ class _Checker:
             return
         if not values["keywords"]:
             self.error(rec.file, rec.where("keywords"), "keywords",
-                       f"a {SITE_GUIDE_CATEGORY} entry needs the words visitors say for what it "
-                       "is about, e.g. トイレ|お手洗い; without them 「トイレはどこ」 cannot find it")
+                       _("a {category} entry needs the words visitors say for what it "
+                         "is about, e.g. トイレ|お手洗い; without them 「トイレはどこ」 cannot find it").format(
+                             category=SITE_GUIDE_CATEGORY))
         elif any(len(k) > 12 for k in values["keywords"]):
             self.warn(rec.file, rec.where("keywords"), "keywords",
-                      "has a keyword longer than 12 characters; list the thing's names "
-                      "(トイレ, 多目的トイレ), not whole questions")
+                      _("has a keyword longer than 12 characters; list the thing's names "
+                        "(トイレ, 多目的トイレ), not whole questions"))
 
     def _check_sentences(self, rec: _Record, spoken: str) -> None:
         limit = self.limits.max_spoken_sentence_chars

@@ -70,8 +70,8 @@ class StaffPasswords:
                 .format(n=MIN_PASSWORD_CHARS))
         weak = trivial_password(user, password)
         if weak:
-            raise KioskError(f"the password is too easy to guess ({weak}); use a few words "
-                             "only you would put together, e.g. a short sentence")
+            raise KioskError(_("the password is too easy to guess ({why}); use a few words "
+                               "only you would put together, e.g. a short sentence").format(why=weak))
         users = self._load()
         salt = secrets.token_bytes(16)
         users[user] = {

@@ -48,6 +48,7 @@ from kiosk.dialogue.conversation import (
     Typed,
     View,
 )
+from kiosk.i18n import _
 from kiosk.loopback import BodyRefused
 from kiosk.web.health import Health, HealthHandler, make_server
 
@@ -282,7 +283,7 @@ class ScreenHandler(HealthHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         if not self._from_own_page():
             self.close_connection = True
-            self.send_json({"error": "only the kiosk's own page may send input"}, HTTPStatus.FORBIDDEN)
+            self.send_json({"error": _("only the kiosk's own page may send input")}, HTTPStatus.FORBIDDEN)
             return
         try:
             length = self.body_length(_MAX_BODY_BYTES)
@@ -292,13 +293,13 @@ class ScreenHandler(HealthHandler):
         try:
             data = json.loads(self.rfile.read(length) or b"{}") if length else {}
             if not isinstance(data, dict):
-                raise ValueError("not an object")
+                raise ValueError(_("not an object"))
             event = self._event(self.path.split("?")[0], data)
         except (ValueError, KeyError, TypeError) as exc:
-            self.send_json({"error": f"bad input: {exc}"}, HTTPStatus.BAD_REQUEST)
+            self.send_json({"error": _("bad input: {reason}").format(reason=exc)}, HTTPStatus.BAD_REQUEST)
             return
         if event is None:
-            self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+            self.send_json({"error": _("not found")}, HTTPStatus.NOT_FOUND)
             return
         self.kiosk.post(event)
         self.send_json({"ok": True})
@@ -313,7 +314,7 @@ class ScreenHandler(HealthHandler):
         if path == "/api/query":
             text = str(data.get("text", "")).strip()[:_MAX_QUERY_CHARS]
             if not text:
-                raise ValueError("empty question")
+                raise ValueError(_("empty question"))
             return Typed(text)
         if path == "/api/category":
             return CategoryPicked(str(data["category"])[:_MAX_QUERY_CHARS])
