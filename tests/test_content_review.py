@@ -352,7 +352,10 @@ def test_review_list_puts_stale_and_unverified_first_then_undated():
 # ------------------------------------------------------------------ the staff desk
 
 
-def test_the_staff_desk_review_page_lists_entries_by_checked_date(tmp_path):
+def test_the_staff_desk_review_page_lists_entries_by_checked_date(tmp_path, monkeypatch):
+    from kiosk import i18n
+
+    monkeypatch.delenv(i18n.LANGUAGE_ENV)  # the desk in its default language, Japanese
     desk = Desk(tmp_path / "desk")
     try:
         ContentPublisher(desk.settings).publish_entries([
@@ -376,3 +379,5 @@ def test_the_staff_desk_review_page_lists_entries_by_checked_date(tmp_path):
         assert "見直しが必要なのは 2 件" in page and 'href="/review" aria-current="page"' in page
     finally:
         desk.close()
+        monkeypatch.setenv(i18n.LANGUAGE_ENV, "en")
+        i18n.set_language()

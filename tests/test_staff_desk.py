@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import re
 import threading
 import urllib.parse
@@ -17,6 +18,7 @@ import pytest
 from axe import assert_accessible, launch_chromium
 from kiosk_visitors import keep_searching
 
+from kiosk import i18n
 from kiosk.config import load_settings
 from kiosk.content.audit import AuditLog
 from kiosk.content.contract import Entry
@@ -43,9 +45,23 @@ STARTING_CONTENT = [
 # ------------------------------------------------------------------------------ set-up
 
 
-def write_config(folder: Path, **admin: object) -> Path:
+@pytest.fixture(autouse=True, scope="module")
+def desk_in_japanese():
+    """The desk speaks Japanese by default, and these tests read it as staff do (the rest of
+    the suite reads English: tests/conftest.py; the English desk: tests/test_messages.py)."""
+    saved = os.environ.pop(i18n.LANGUAGE_ENV, None)
+    i18n.set_language()
+    yield
+    if saved is not None:
+        os.environ[i18n.LANGUAGE_ENV] = saved
+    i18n.set_language()
+
+
+def write_config(folder: Path, language: str | None = None, **admin: object) -> Path:
     lines = ["[paths]", 'index_dir = "index"', 'state_dir = "var"', "",
-             "[logging]", "query_log = true", "", "[admin]", "port = 0"]
+             "[logging]", "query_log = true", ""]
+    lines += ["[ui]", f"language = {json.dumps(language)}", ""] if language else []
+    lines += ["[admin]", "port = 0"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in admin.items()]
     cfg = folder / "kiosk.toml"
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -55,9 +71,10 @@ def write_config(folder: Path, **admin: object) -> Path:
 class Desk:
     """A running staff desk on a free loopback port."""
 
-    def __init__(self, folder: Path, publish: bool = True, **admin: object):
+    def __init__(self, folder: Path, publish: bool = True, language: str | None = None,
+                 **admin: object):
         folder.mkdir(parents=True, exist_ok=True)
-        self.settings = load_settings(write_config(folder, **admin))
+        self.settings = load_settings(write_config(folder, language, **admin))
         StaffPasswords(self.settings.state_dir).set(USER, PASSWORD)
         if publish:
             ContentPublisher(self.settings).publish_entries(STARTING_CONTENT, who="install")
@@ -276,10 +293,10 @@ def test_upload_preview_publish_ask_and_roll_back(staff, desk: Desk, tmp_path: P
     assert "公開しました" in page.get_by_role("status").first.inner_text()
     # the page polled /progress while publishing (issue 17): every step, each finished
     steps = page.request.get(desk.url + "/progress").json()
-    assert {"analysing entries", "writing the index"} <= {s["step"] for s in steps}
+    assert {"項目を解析", "索引を書き込み"} <= {s["step"] for s in steps}  # in the desk's language
     assert all(s["finished"] for s in steps)
-    analysed = next(s for s in steps if s["step"] == "analysing entries")
-    assert analysed["done"] == analysed["total"] > 0 and "entries" in analysed["line"]
+    analysed = next(s for s in steps if s["step"] == "項目を解析")
+    assert analysed["done"] == analysed["total"] > 0 and "件" in analysed["line"]
     assert NEW_TITLE in ask_live(page, "市民プールは何時まで泳げますか")
     assert len(desk.server.desk.content.versions()) == min(
         versions_before + 1, desk.settings.content.keep_versions + 1)
@@ -397,7 +414,7 @@ def test_set_password_from_the_command_line(tmp_path: Path, monkeypatch, capsys)
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["--config", str(cfg), "admin", "set-password", "--user", "sato",
                  "--password-stdin"]) == 2
-    assert "too short" in capsys.readouterr().err
+    assert "パスワードが短すぎます" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
     assert main(["--config", str(cfg), "admin", "set-password", "--user", "sato",
                  "--password-stdin"]) == 0
@@ -604,7 +621,7 @@ def test_the_cookie_is_secure_when_the_desk_is_served_over_https(desk: Desk):
 def test_trivial_passwords_are_refused(tmp_path: Path, password: str):
     from kiosk import KioskError
 
-    with pytest.raises(KioskError, match="easy to guess"):
+    with pytest.raises(KioskError, match="推測されやすすぎます"):
         StaffPasswords(tmp_path).set(USER, password)
     StaffPasswords(tmp_path).set(USER, "kawa no nagare 7")  # a real passphrase is fine
 

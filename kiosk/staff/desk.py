@@ -45,7 +45,7 @@ from typing import Any
 from kiosk import KioskError, i18n
 from kiosk.config import Settings
 from kiosk.content.audit import AuditLog
-from kiosk.i18n import _
+from kiosk.i18n import N_, _, ngettext
 from kiosk.loopback import BodyRefused, LoopbackHandler, LoopbackServer
 from kiosk.progress import LatestProgress, reporting_to
 from kiosk.staff.accounts import (
@@ -101,13 +101,13 @@ _SECURITY_HEADERS = {
 
 _STATIC = {"/static/staff.css": ("staff.css", "text/css; charset=utf-8"),
            "/static/progress.js": ("progress.js", "text/javascript; charset=utf-8")}
-_SIGNED_OUT = "サインインしていないか、時間切れです。サインインし直してください。"
+_SIGNED_OUT = N_("You are not signed in, or your session has expired. Please sign in again.")
 
 
 #: Largest sign-in POST read (a name, a password and a token are a few hundred bytes).
 LOGIN_BODY_BYTES = 8192
-_FORM_EXPIRED = ("このフォームは期限切れか、ほかのページから送られました。"
-                 "ページを読み込み直してから、もう一度操作してください。")
+_FORM_EXPIRED = N_("This form has expired or was sent from another page. Reload the page and "
+                   "try again.")
 
 
 class _Handler(LoopbackHandler):
@@ -140,18 +140,19 @@ class _Handler(LoopbackHandler):
 
     def refuse_host(self) -> None:
         self._send(Response(HTTPStatus.MISDIRECTED_REQUEST, page(
-            "拒否しました", notice("このアドレスでは使えません。http://127.0.0.1 で開いてください。",
-                                 bad=True))), head=self.command == "HEAD")
+            _("Refused"), notice(_("The desk cannot be used at this address. Open it at "
+                                   "http://127.0.0.1."), bad=True))), head=self.command == "HEAD")
 
     def _handle(self, method: str, head: bool = False) -> None:
         try:
             response = self._respond(method)
         except Exception:  # a bug must not take the desk down or show a traceback
-            log.exception("staff desk request failed")
+            log.exception(_("staff desk request failed"))
             response = Response(
                 HTTPStatus.INTERNAL_SERVER_ERROR,
-                page("エラー", notice("サーバーで問題が起きました。もう一度試してください。"
-                                     "続くときは管理者に連絡してください。", bad=True)),
+                page(_("Error"), notice(_("Something went wrong on the server. Please try "
+                                          "again; if it keeps happening, contact the "
+                                          "administrator."), bad=True)),
             )
         self._send(response, head)
 
@@ -187,11 +188,11 @@ class _Handler(LoopbackHandler):
                 expected = cookies.get(PRESESSION_COOKIE)
                 if not desk.signin_forms.known(expected):
                     self.close_connection = True
-                    return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, None)
+                    return desk.error_page(HTTPStatus.FORBIDDEN, _(_FORM_EXPIRED), None)
                 limit = LOGIN_BODY_BYTES
             elif session is None:
                 self.close_connection = True
-                return desk.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
+                return desk.error_page(HTTPStatus.FORBIDDEN, _(_SIGNED_OUT), None)
             else:
                 expected = session.csrf
                 limit = desk.settings.admin.max_upload_bytes + 64 * 1024
@@ -199,10 +200,10 @@ class _Handler(LoopbackHandler):
                 length = self.body_length(limit)
             except BodyRefused as exc:
                 if exc.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
-                    return desk.error_page(exc.status, "送信内容の長さがわかりません。", session)
-                what = ("送信内容が大きすぎます。" if url.path == "/login" else
-                        f"ファイルが大きすぎます（上限 {desk.settings.admin.max_upload_bytes // 1_000_000} MB）。"
-                        "分けて読み込んでください。")
+                    return desk.error_page(exc.status, _("The length of what was sent is unknown."), session)
+                what = (_("What was sent is too large.") if url.path == "/login" else
+                        _("The file is too large (at most {mb} MB). Split it and load the parts "
+                          "one by one.").format(mb=desk.settings.admin.max_upload_bytes // 1_000_000))
                 return desk.error_page(exc.status, what, session)
             body = self.rfile.read(length)
             try:
@@ -212,7 +213,7 @@ class _Handler(LoopbackHandler):
             if not expected or not hmac.compare_digest(
                 form.get("csrf", "").encode(), expected.encode()
             ) or (url.path == "/login" and not desk.signin_forms.take(expected)):
-                return desk.error_page(HTTPStatus.FORBIDDEN, _FORM_EXPIRED, session)
+                return desk.error_page(HTTPStatus.FORBIDDEN, _(_FORM_EXPIRED), session)
         request = Request(method, url.path, dict(urllib.parse.parse_qsl(url.query)), form,
                           files, session, self.client_address[0], self._https())
         return desk.handle(request)
@@ -235,7 +236,7 @@ class _Handler(LoopbackHandler):
             forged = forged or host != self.headers.get("Host")
         if forged:
             return Response(HTTPStatus.FORBIDDEN, page(
-                "拒否しました", notice("ほかのサイトからの操作は受け付けません。", bad=True)))
+                _("Refused"), notice(_("Requests from other sites are not accepted."), bad=True)))
         return None
 
 
@@ -355,30 +356,30 @@ class StaffDesk:
         if route is None:
             if any(path == req.path for _, path in self._routes):
                 return self.error_page(HTTPStatus.METHOD_NOT_ALLOWED,
-                                       "この操作はできません。", req.session)
-            return self.error_page(HTTPStatus.NOT_FOUND, "ページが見つかりません。", req.session)
+                                       _("This action is not possible here."), req.session)
+            return self.error_page(HTTPStatus.NOT_FOUND, _("Page not found."), req.session)
         if req.session is None and req.path not in ("/login",):
             if req.method == "GET":
                 return redirect("/login")
-            return self.error_page(HTTPStatus.FORBIDDEN, _SIGNED_OUT, None)
+            return self.error_page(HTTPStatus.FORBIDDEN, _(_SIGNED_OUT), None)
         try:
             return route(req)
         except KioskError as exc:
             return self.error_page(HTTPStatus.BAD_REQUEST, str(exc), req.session)
 
     def error_page(self, status: int, message: str, session: Session | None) -> Response:
-        link = '<p><a href="/">ホームへ戻る</a></p>' if session else \
-            '<p><a href="/login">サインインのページへ</a></p>'
-        return Response(status, page("できませんでした", notice(message, bad=True) + link,
+        link = ('<p><a href="/">' + _esc(_("Back to the home page")) + "</a></p>" if session else
+                '<p><a href="/login">' + _esc(_("To the sign-in page")) + "</a></p>")
+        return Response(status, page(_("That did not work"), notice(message, bad=True) + link,
                                      session))
 
     def _flash(self, session: Session) -> str:
         text, session.notice = session.notice, ""
         warning = ""
         if self.audit.problem():
-            warning = notice("操作の記録（監査ログ）がいま書き込めません（ディスクがいっぱいか、"
-                             "書き込みが許されていません）。操作はできますが記録が残りません。"
-                             "管理者に連絡してください。", bad=True)
+            warning = notice(_("The record of actions (audit log) cannot be written now (the "
+                               "disk is full, or writing is not allowed). You can keep working, "
+                               "but nothing is recorded. Contact the administrator."), bad=True)
         return warning + (notice(text) if text else "")
 
     # -- sign-in
@@ -395,7 +396,7 @@ class StaffDesk:
                       user_invalid=invalid, password_invalid=invalid)
         cookie = f"{PRESESSION_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict"
         cookie += "; Secure" if req.https else ""
-        return Response(status, page("サインイン", body), headers={"Set-Cookie": cookie})
+        return Response(status, page(_("Sign in"), body), headers={"Set-Cookie": cookie})
 
     def login(self, req: Request) -> Response:
         user = req.form.get("user", "").strip()[:64]
@@ -404,8 +405,8 @@ class StaffDesk:
             self.audit.record("signin_failed", user or "?", address=req.client,
                               reason="rate-limited")
             resp = self.login_form(
-                req, f"パスワードのまちがいが続いたため、サインインを止めています。"
-                     f"{wait} 秒後にもう一度試してください。", user, HTTPStatus.TOO_MANY_REQUESTS)
+                req, _("Signing in is paused after several wrong passwords. Try again in "
+                       "{seconds} seconds.").format(seconds=wait), user, HTTPStatus.TOO_MANY_REQUESTS)
             resp.headers["Retry-After"] = str(wait)
             return resp
         ok = False
@@ -415,7 +416,8 @@ class StaffDesk:
             self.limiter.finish(attempt, ok)
         if not ok:
             self.audit.record("signin_failed", user or "?", address=req.client)
-            return self.login_form(req, "名前かパスワードがちがいます。確かめて入力し直してください。",
+            return self.login_form(req, _("The name or the password is wrong. Check them and "
+                                          "enter them again."),
                                    user, HTTPStatus.UNAUTHORIZED)
         session = self.sessions.create(user, self.passwords.stamp(user))
         self.audit.record("signin", user, address=req.client)
@@ -451,11 +453,12 @@ class StaffDesk:
         )
         flash = self._flash(s)
         if upload_error:
-            flash += notice("ファイルを読み込めませんでした。内容は何も変わっていません。", bad=True)
+            flash += notice(_("The file could not be loaded. Nothing has changed."), bad=True)
         if s.draft is not None:
-            flash += ('<div class="notice" role="status"><p>確認中の内容があります。'
-                      '<a href="/preview">確認の画面を開く</a></p></div>')
-        return Response(status, page("ホーム", body, s, "home", flash))
+            waiting = _("There is content waiting to be checked.")
+            flash += (f'<div class="notice" role="status"><p>{_esc(waiting)}'
+                      '<a href="/preview">' + _esc(_("Open the check page")) + "</a></p></div>")
+        return Response(status, page(_("Home"), body, s, "home", flash))
 
     def ask_live(self, req: Request) -> Response:
         question = req.form.get("question", "").strip()
@@ -467,10 +470,11 @@ class StaffDesk:
         assert s is not None
         uploads = [u for u in req.files if u.data or u.filename]
         if not uploads or not uploads[0].filename:
-            return self.home(req, upload_error="ファイルが選ばれていません。ファイルを選んでください。",
+            return self.home(req, upload_error=_("No file was chosen. Please choose a file."),
                              status=HTTPStatus.BAD_REQUEST)
         if len(uploads[0].data) > self.settings.admin.max_upload_bytes:
-            return self.home(req, upload_error="ファイルが大きすぎます。分けて読み込んでください。",
+            return self.home(req, upload_error=_("The file is too large. Split it and load the "
+                                                 "parts one by one."),
                              status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
             self.progress.clear()
@@ -488,54 +492,65 @@ class StaffDesk:
         assert s is not None
         d = s.draft
         if d is None:
-            s.notice = "確認中の内容はありません。ファイルを読み込んでください。"
+            s.notice = _("There is no content being checked. Please load a file.")
             return redirect("/")
         errors = [p for p in d.problems if not p.warning]
         warnings = [p for p in d.problems if p.warning]
         problems_html = ""
         if d.problems:
             rows = [[p.line if p.line is not None else "—", p.field or "—", p.message,
-                     "注意" if p.warning else "エラー", p.file] for p in errors + warnings]
-            heading = (f"まちがい {len(errors)} 件" if errors else "") + (
-                f"　注意 {len(warnings)} 件" if warnings else "")
+                     _("Warning") if p.warning else _("Error"), p.file] for p in errors + warnings]
+            heading = (ngettext("{count} error", "{count} errors", len(errors)).format(
+                count=len(errors)) if errors else "") + (
+                "  " + ngettext("{count} warning", "{count} warnings", len(warnings)).format(
+                    count=len(warnings)) if warnings else "")
             problems_html = (
                 f'<section aria-labelledby="prob-h" class="card"><h2 id="prob-h">{heading}</h2>'
-                + ("<p>エラーがあるため公開できません。元のファイルを直してから、もう一度読み込んで"
-                   "ください。いま公開している内容は変わっていません。</p>" if errors else
-                   "<p>注意は公開を止めませんが、直すと聞きやすくなります。</p>")
-                + table("見つかった問題（行番号は見出しの行を1行目として数えます）",
-                        ["行", "項目", "内容", "種類", "ファイル"], rows)
+                + ("<p>" + _esc(_("This cannot be published because of the errors. Fix the "
+                                  "original file and load it again. The live content has not "
+                                  "changed.")) + "</p>" if errors else
+                   "<p>" + _esc(_("Warnings do not stop publishing, but fixing them makes the "
+                                  "answers easier to listen to.")) + "</p>")
+                + table(_("Problems found (the heading row counts as row 1)"),
+                        [_("Row"), _("Field"), _("Problem"), _("Kind"), _("File")], rows)
                 + "</section>"
             )
         changes = ""
         if d.added or d.changed or d.removed:
-            listing = [["追加", i, t] for i, t in d.added[:50]] + \
-                      [["変更", i, t] for i, t in d.changed[:50]] + \
-                      [["削除", i, t] for i, t in d.removed[:50]]
-            changes = table("変わる項目（それぞれ最大50件）", ["変更", "ID", "タイトル"], listing)
+            listing = [[_("Added"), i, t] for i, t in d.added[:50]] + \
+                      [[_("Changed"), i, t] for i, t in d.changed[:50]] + \
+                      [[_("Removed"), i, t] for i, t in d.removed[:50]]
+            changes = table(_("Entries that change (at most 50 of each)"),
+                            [_("Change"), _("ID"), _("Title")], listing)
         changes += _freshness_note(d.entries, self.settings.content.review_months)
         try_section = ""
-        publish_form = ('<p>エラーがあるため公開できません。</p>' if errors else
+        publish_form = ("<p>" + _esc(_("This cannot be published because of the errors.")) + "</p>"
+                        if errors else
                         f'<form method="post" action="/publish" class="inline">'
                         f'<input type="hidden" name="csrf" value="{_esc(s.csrf)}">'
                         f'<input type="hidden" name="draft" value="{_esc(d.id)}">'
-                        f'<button type="submit">公開する（{len(d.entries)} 件）</button></form>')
+                        '<button type="submit">' + _esc(ngettext(
+                            "Publish ({count} entry)", "Publish ({count} entries)", len(d.entries)).format(
+                            count=len(d.entries))) + '</button></form>')
         if not errors:
             fields = []
             previous = [q for q, _ in answers or []]
+            label = _("Question {n}")
             for i in range(self.settings.admin.test_questions):
                 q = previous[i] if i < len(previous) else ""
                 fields.append(
-                    f'<div class="field"><label for="q{i}">質問 {i + 1}</label>'
+                    f'<div class="field"><label for="q{i}">{_esc(label.format(n=i + 1))}</label>'
                     f'<input id="q{i}" name="q{i}" type="text" value="{_esc(q)}"></div>')
             results = "".join(_answer_html(q, a) for q, a in (answers or []) if q)
             try_section = (
                 '<section aria-labelledby="try-h" class="card"><h2 id="try-h">'
-                '公開する前に質問してみる</h2><p>新しい内容でキオスクがどう答えるかを確かめられます'
-                '（来館者にはまだ見えません）。</p>'
+                + _esc(_("Ask before publishing")) + "</h2><p>"
+                + _esc(_("See how the kiosk answers with the new content (visitors do not see "
+                         "it yet).")) + "</p>"
                 f'<form method="post" action="/preview"><input type="hidden" name="csrf" '
                 f'value="{_esc(s.csrf)}">{"".join(fields)}'
-                '<button type="submit">新しい内容で答えを見る</button></form>'
+                '<button type="submit">' + _esc(_("See the answers with the new content"))
+                + "</button></form>"
                 f'<div aria-live="polite">{results}</div></section>'
             )
         body = render(
@@ -546,9 +561,12 @@ class StaffDesk:
         )
         flash = self._flash(s)
         if errors:
-            flash += notice(f"「{d.filename}」に {len(errors)} 件のまちがいがあります。"
-                            "公開できません。いま公開している内容は変わっていません。", bad=True)
-        return Response(200, page("読み込んだ内容の確認", body, s, "", flash))
+            flash += notice(ngettext(
+                "“{file}” has {count} error, so it cannot be published. The live content has "
+                "not changed.", "“{file}” has {count} errors, so it cannot be published. The "
+                "live content has not changed.", len(errors)).format(file=d.filename,
+                                                                      count=len(errors)), bad=True)
+        return Response(200, page(_("Check the loaded content"), body, s, "", flash))
 
     def try_questions(self, req: Request) -> Response:
         s = req.session
@@ -565,11 +583,11 @@ class StaffDesk:
         assert s is not None
         d = s.draft
         if d is None or req.form.get("draft") != d.id:
-            s.notice = "確認した内容が見つかりません。もう一度読み込んでください。"
+            s.notice = _("The checked content was not found. Please load it again.")
             return redirect("/")
         if any(not p.warning for p in d.problems):
             return self.error_page(HTTPStatus.BAD_REQUEST,
-                                   "エラーがある内容は公開できません。", s)
+                                   _("Content with errors cannot be published."), s)
         with self._publish_lock, reporting_to(self.progress):
             self.progress.clear()
             version = self.content.publish(d, s.user)
@@ -578,8 +596,9 @@ class StaffDesk:
                           removed=len(d.removed))
         s.draft = None
         d.close()
-        s.notice = (f"公開しました（版 {version}、{len(d.entries)} 件）。"
-                    "キオスクはもう新しい内容で答えています。")
+        s.notice = _("Published (version {version}, {count} entries). The kiosk is already "
+                     "answering with the new content.").format(version=version,
+                                                               count=len(d.entries))
         return redirect("/")
 
     def progress_json(self, req: Request) -> Response:
@@ -593,36 +612,40 @@ class StaffDesk:
         if s.draft is not None:
             s.draft.close()
             s.draft = None
-        s.notice = "読み込んだ内容を取り消しました。公開している内容は変わっていません。"
+        s.notice = _("The loaded content was discarded. The live content has not changed.")
         return redirect("/")
 
     def history(self, req: Request) -> Response:
         s = req.session
         assert s is not None
         rows = []
+        back_to = _("Go back to this version ({version})")
         for v in self.content.versions():
             if v["live"]:
-                action = "<strong>公開中</strong>"
+                action = "<strong>" + _esc(_("Live")) + "</strong>"
             else:
                 action = (
                     f'<form method="post" action="/rollback" class="inline">'
                     f'<input type="hidden" name="csrf" value="{_esc(s.csrf)}">'
                     f'<input type="hidden" name="version" value="{_esc(v["version"])}">'
                     f'<button type="submit" class="secondary" '
-                    f'aria-label="この版に戻す（版 {_esc(v["version"])}）">この版に戻す</button></form>'
+                    f'aria-label="{_esc(back_to.format(version=v["version"]))}">'
+                    + _esc(_("Go back to this version")) + "</button></form>"
                 )
             rows.append([v["version"], v["when"], v["who"], v["entries"], v["note"], action])
-        versions = (table("保存されている版（新しい順）",
-                          ["版", "公開した日時", "公開した人", "件数", "メモ", "操作"], rows,
-                          numeric={3}, raw={5})
-                    if rows else "<p>まだ公開された版はありません。</p>")
-        audit_rows = [[_when(a.get("time", "")), a.get("who", ""), _ACTIONS.get(a.get("action"),
-                       a.get("action", "")), _audit_detail(a)]
+        versions = (table(_("Saved versions (newest first)"),
+                          [_("Version"), _("Published"), _("Published by"), _("Entries"),
+                           _("Note"), _("Action")], rows, numeric={3}, raw={5})
+                    if rows else "<p>" + _esc(_("Nothing has been published yet.")) + "</p>")
+        audit_rows = [[_when(a.get("time", "")), a.get("who", ""),
+                       _(_ACTIONS[a["action"]]) if a.get("action") in _ACTIONS else a.get("action", ""),
+                       _audit_detail(a)]
                       for a in reversed(self.audit.read(limit=30))]
-        audit = (table("最近の操作（新しい順、最大30件）", ["日時", "だれが", "操作", "くわしく"],
-                       audit_rows) if audit_rows else "<p>記録はまだありません。</p>")
+        audit = (table(_("Recent actions (newest first, at most 30)"),
+                       [_("When"), _("Who"), _("Action"), _("Details")], audit_rows)
+                 if audit_rows else "<p>" + _esc(_("Nothing has been recorded yet.")) + "</p>")
         body = render("history.html", versions=versions, audit=audit)
-        return Response(200, page("公開の履歴", body, s, "history", self._flash(s)))
+        return Response(200, page(_("Publishing history"), body, s, "history", self._flash(s)))
 
     def rollback(self, req: Request) -> Response:
         s = req.session
@@ -631,7 +654,8 @@ class StaffDesk:
         with self._publish_lock:
             self.content.rollback(version)
         self.audit.record("rollback", s.user, version=version)
-        s.notice = f"版 {version} に戻しました。キオスクはもうこの版で答えています。"
+        s.notice = _("Went back to version {version}. The kiosk is already answering with "
+                     "this version.").format(version=version)
         return redirect("/history")
 
     def download(self, req: Request) -> Response:
@@ -644,25 +668,27 @@ class StaffDesk:
         assert s is not None
         rep = self.content.unanswered_report()
         if rep is None:
-            body = render("report.html", intro=_esc(
-                "質問の記録がありません。記録は来館者の同意の設定（質問の記録）を有効にしたときだけ"
-                "残ります。"), body="")
-            return Response(200, page("答えられなかった質問", body, s, "report"))
+            body = render("report.html", intro=_esc(_(
+                "There is no record of questions. Questions are recorded only when the "
+                "question log ([logging] query_log) is switched on.")), body="")
+            return Response(200, page(_("Unanswered questions"), body, s, "report"))
         top = rep["unanswered"]
-        parts = [table("答えられなかった質問（多い順）", ["質問", "回数"],
+        parts = [table(_("Unanswered questions (most asked first)"), [_("Question"), _("Times")],
                        [[q, n] for q, n in top], numeric={1})
-                 if top else "<p>答えられなかった質問はありません。</p>"]
+                 if top else "<p>" + _esc(_("There are no unanswered questions.")) + "</p>"]
         for week, cats in rep["weeks"]:
-            title = f"{week} の週によく聞かれた分類"
-            desc = "、".join(f"{c} {n} 回" for c, n in cats)
+            title = _("Categories asked most in the week of {week}").format(week=week)
+            desc = _(", ").join(_("{category} {count} times").format(category=c, count=n)
+                                for c, n in cats)
             parts.append(f"<h2>{_esc(title)}</h2>")
             parts.append(bar_chart(title, desc, cats))
-            parts.append(table(f"{title}（表）", ["分類", "回数"], [[c, n] for c, n in cats],
+            parts.append(table(_("{title} (table)").format(title=title),
+                               [_("Category"), _("Times")], [[c, n] for c, n in cats],
                                numeric={1}))
-        body = render("report.html", intro=_esc(
-            "来館者が聞いたのに答えが見つからなかった質問です。多いものから新しい内容を書くと役に立ちます。"),
-            body="".join(parts))
-        return Response(200, page("答えられなかった質問", body, s, "report"))
+        body = render("report.html", intro=_esc(_(
+            "Questions visitors asked that found no answer. Writing new content for the most "
+            "asked ones helps most.")), body="".join(parts))
+        return Response(200, page(_("Unanswered questions"), body, s, "report"))
 
     def review(self, req: Request) -> Response:
         """The live entries by the date their facts were checked: stale and unverified ones
@@ -678,22 +704,25 @@ class StaffDesk:
             e = i.entry
             link = (f'<a href="{_esc(e.source_url)}">{_esc(e.source_url)}</a>'
                     if e.source_url.startswith(("https://", "http://")) else "—")
-            rows.append([checked_date_text(e) or "—", _STATUS.get(e.status, "—"),
-                         i.reasons or "なし", e.id, e.title, link])
+            status = _(_STATUS[e.status]) if e.status in _STATUS else "—"
+            rows.append([checked_date_text(e) or "—", status,
+                         i.reasons or _("none"), e.id, e.title, link])
         need = sum(i.needs_review for i in items)
-        intro = (f"全 {len(items)} 件のうち、見直しが必要なのは {need} 件です"
-                 f"（{months} か月より前に確認したもの {sum(i.stale for i in items)} 件、"
-                 f"市のページで未確認 {sum(i.unverified for i in items)} 件、"
-                 f"確認日のないもの {sum(i.unchecked for i in items)} 件）。"
-                 "見直しが必要なものを先に、確認日の古い順に並べています。"
-                 "同じ一覧は `kiosk content review` でも出せます。")
+        intro = _("Of {total} entries, {need} need a review ({stale} checked more than "
+                  "{months} months ago, {unverified} not yet checked against the city's pages, "
+                  "{unchecked} with no checked date). Those needing a review come first, oldest "
+                  "checked date first. `kiosk content review` prints the same list.").format(
+                      total=len(items), need=need, months=months,
+                      stale=sum(i.stale for i in items), unverified=sum(i.unverified for i in items),
+                      unchecked=sum(i.unchecked for i in items))
         body = render("report.html", intro=_esc(intro), body=table(
-            "内容の見直し（確認日の古い順）", ["確認日", "状態", "見直し", "ID", "タイトル", "出典ページ"],
+            _("Content review (oldest checked date first)"),
+            [_("Checked"), _("Status"), _("Review"), _("ID"), _("Title"), _("Source page")],
             rows, raw={5}))
-        return Response(200, page("内容の見直し", body, s, "review"))
+        return Response(200, page(_("Content review"), body, s, "review"))
 
 
-_STATUS = {"verified": "確認済み", "unverified": "未確認"}
+_STATUS = {"verified": N_("verified"), "unverified": N_("unverified")}
 
 
 def _freshness_note(entries: list, months: int) -> str:
@@ -707,15 +736,18 @@ def _freshness_note(entries: list, months: int) -> str:
     undated = sum(i.unchecked for i in items)
     if not (unverified or old or undated):
         return ""
-    return (f"<p>この内容には、市のページで未確認の項目が {unverified} 件、{months} か月より前に"
-            f"確認した項目が {old} 件、確認日のない項目が {undated} 件あります。公開した後、"
-            '<a href="/review">内容の見直し</a>で確かめられます。</p>')
+    text = _("This content has {unverified} entries not checked against the city's pages, "
+             "{old} checked more than {months} months ago and {undated} with no checked date. "
+             "Once published, check them on the {review} page.")
+    review = '<a href="/review">' + _esc(_("Content review")) + "</a>"
+    return "<p>" + _esc(text).format(unverified=unverified, old=old, months=months,
+                                     undated=undated, review=review) + "</p>"
 
 _ACTIONS = {
-    "signin": "サインイン", "signin_failed": "サインイン失敗", "signout": "サインアウト",
-    "publish": "公開", "rollback": "元に戻す", "bundle_applied": "バンドル適用",
-    "bundle_refused": "バンドル拒否", "bundle_made": "バンドル作成",
-    "password_set": "パスワード設定",
+    "signin": N_("sign-in"), "signin_failed": N_("failed sign-in"), "signout": N_("sign-out"),
+    "publish": N_("publish"), "rollback": N_("roll back"), "bundle_applied": N_("bundle applied"),
+    "bundle_refused": N_("bundle refused"), "bundle_made": N_("bundle made"),
+    "password_set": N_("password set"),
 }
 
 
@@ -726,28 +758,32 @@ def _when(iso: str) -> str:
 
 def _audit_detail(record: dict[str, Any]) -> str:
     skip = {"time", "who", "action"}
-    return "、".join(f"{k}={v}" for k, v in record.items() if k not in skip)
+    return _(", ").join(f"{k}={v}" for k, v in record.items() if k not in skip)
 
 
 def _answer_html(question: str, answer: Any) -> str:
     """One question and what the kiosk would do with it (answer, ask back, or nothing)."""
     if not question:
         return ""
-    head = f"<p><strong>質問:</strong> {_esc(question)}</p>"
+    head = "<p><strong>" + _esc(_("Question:")) + f"</strong> {_esc(question)}</p>"
+    result = "<p><strong>" + _esc(_("Result:")) + "</strong> "
     if answer is None or answer.best is None or answer.kind.value == "none":
-        return (f'<div class="answer">{head}<p><strong>結果:</strong> 答えが見つかりません'
-                "（キオスクは「わかりません」と答えます）。</p></div>")
+        return (f'<div class="answer">{head}{result}'
+                + _esc(_("No answer found (the kiosk says it does not know).")) + "</p></div>")
     best = answer.best.entry
-    kind = "答えます" if answer.kind.value == "confident" else "聞き返します（自信が低い）"
+    kind = _("Answers") if answer.kind.value == "confident" else _("Asks back (not sure)")
     text = best.spoken or best.body
     from kiosk.content.contract import checked_date_text
 
-    where = (f"確認日 {_esc(checked_date_text(best))}（{_STATUS.get(best.status, '状態の記入なし')}）"
-             if best.checked else "確認日の記入なし")
-    source = f"、出典 {_esc(best.source_url or best.source)}" if best.source_url or best.source else ""
-    return (f'<div class="answer">{head}<p><strong>結果:</strong> {kind}</p>'
-            f'<p><strong>見つかった項目:</strong> <span class="hit-title">{_esc(best.title)}</span>'
-            f"（ID {_esc(best.id)}）</p><p>{_esc(text[:300])}</p>"
+    status = _(_STATUS[best.status]) if best.status in _STATUS else _("no status given")
+    where = (_esc(_("checked {date} ({status})").format(date=checked_date_text(best), status=status))
+             if best.checked else _esc(_("no checked date given")))
+    source = (_esc(_(", source {source}").format(source=best.source_url or best.source))
+              if best.source_url or best.source else "")
+    return (f'<div class="answer">{head}{result}{_esc(kind)}</p>'
+            + "<p><strong>" + _esc(_("Entry found:")) + "</strong> "
+            f'<span class="hit-title">{_esc(best.title)}</span>'
+            + _esc(_(" (ID {id})").format(id=best.id)) + f"</p><p>{_esc(text[:300])}</p>"
             f'<p class="provenance">{where}{source}</p></div>')
 
 
@@ -839,9 +875,10 @@ class ContentDesk:
     def live_summary(self) -> str:
         live = next((v for v in self.versions() if v["live"]), None)
         if live is None:
-            return "まだ内容が公開されていません。"
-        return (f"版 {live['version']}（{live['when']} 公開、{live['who'] or '—'}）、"
-                f"{live['entries']} 件の項目。")
+            return _("No content has been published yet.")
+        return _("Version {version} (published {when} by {who}), {count} entries.").format(
+            version=live["version"], when=live["when"], who=live["who"] or "—",
+            count=live["entries"])
 
     def ask(self, question: str):
         live = self._live_index()

@@ -4,13 +4,19 @@ small building blocks (notices, tables, bar charts) every page uses."""
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import string
 from pathlib import Path
 
+from kiosk import i18n
+from kiosk.i18n import _
 from kiosk.staff.accounts import Session
 
 WEB_DIR = Path(__file__).with_name("assets")
+#: Text staff read in a template: {{ English source }}, translated when the template is
+#: first used in a language (tools/catalogs.py extracts it for the catalog).
+TEMPLATE_TEXT = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -20,15 +26,24 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-_templates: dict[str, string.Template] = {}
+_templates: dict[tuple[str, str], string.Template] = {}
+
+
+def template_message(marked: str) -> str:
+    """The msgid of one {{ … }} text: its words with the line breaks folded."""
+    return " ".join(marked.split())
 
 
 def render(name: str, **values: object) -> str:
-    """Fill a template from kiosk/staff/assets; values are inserted as given, so callers escape
-    text with _esc and pass ready-made HTML only for fragments they built."""
-    if name not in _templates:
-        _templates[name] = string.Template((WEB_DIR / name).read_text(encoding="utf-8"))
-    return _templates[name].substitute({k: str(v) for k, v in values.items()})
+    """Fill a template from kiosk/staff/assets, its {{ … }} texts in the current language;
+    values are inserted as given, so callers escape text with _esc and pass ready-made HTML
+    only for fragments they built."""
+    key = (i18n.language(), name)
+    if key not in _templates:
+        text = (WEB_DIR / name).read_text(encoding="utf-8")
+        text = TEMPLATE_TEXT.sub(lambda m: _esc(_(template_message(m.group(1)))), text)
+        _templates[key] = string.Template(text)
+    return _templates[key].substitute({k: str(v) for k, v in values.items()})
 
 
 def page(title: str, main: str, session: Session | None = None, current: str = "",
@@ -38,7 +53,8 @@ def page(title: str, main: str, session: Session | None = None, current: str = "
         marks = {f"current_{k}": ('aria-current="page"' if k == current else "")
                  for k in ("home", "history", "report", "review")}
         nav = render("nav.html", csrf=_esc(session.csrf), user=_esc(session.user), **marks)
-    return render("layout.html", title=_esc(title), nav=nav, main=main, flash=flash)
+    return render("layout.html", title=_esc(title), nav=nav, main=main, flash=flash,
+                  lang=i18n.language())
 
 
 def notice(text: str, bad: bool = False) -> str:

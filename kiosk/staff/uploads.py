@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kiosk import KioskError
 from kiosk.config import Settings
+from kiosk.i18n import _
 
 # ------------------------------------------------------------------------------ uploads
 
@@ -39,16 +40,16 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], list[Upl
         pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         return dict(pairs), []
     if ctype != "multipart/form-data":
-        raise UploadError("フォームの送られ方が正しくありません。ページを読み込み直して、もう一度操作してください。")
+        raise UploadError(_("The form was not sent the right way. Reload the page and try again."))
     boundary = header.get_param("boundary")
     if not isinstance(boundary, str) or not boundary:
-        raise UploadError("送信が不完全でした。ファイルを選び直してください。")
+        raise UploadError(_("What was sent is incomplete. Please choose the file again."))
     fields: dict[str, str] = {}
     files: list[Upload] = []
     delimiter = b"--" + boundary.encode("latin-1")
     chunks = body.split(delimiter)
     if len(chunks) < 2 or not chunks[-1].startswith(b"--"):
-        raise UploadError("送信がとちゅうで切れました。ファイルを選び直して、もう一度送ってください。")
+        raise UploadError(_("Sending was cut off. Please choose the file again and send it again."))
     for chunk in chunks[1:-1]:
         chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk
         chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk
@@ -57,7 +58,7 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], list[Upl
             continue
         part = Message()
         for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             if key.strip():
                 part[key.strip()] = value.strip()
         name = part.get_param("name", header="content-disposition")
@@ -86,15 +87,15 @@ def upload_kind(upload: Upload) -> str:
     kind = UPLOAD_KINDS.get(suffix)
     is_zip = upload.data[:4] == b"PK\x03\x04"
     if kind is None:
-        raise UploadError(
-            f"「{_display_name(upload.filename)}」は読み込めない種類のファイルです。"
-            ".csv、.jsonl、または Markdown をまとめた .zip を選んでください。"
-        )
+        raise UploadError(_(
+            "“{file}” is not a kind of file the desk can load. "
+            "Choose a .csv, a .jsonl, or a .zip of Markdown files."
+        ).format(file=_display_name(upload.filename)))
     if (kind == "zip") != is_zip:
-        raise UploadError(
-            f"「{_display_name(upload.filename)}」の中身がファイル名（{suffix}）と合いません。"
-            "保存し直してから選んでください。"
-        )
+        raise UploadError(_(
+            "What is in “{file}” does not match its name ({suffix}). "
+            "Save it again and then choose it."
+        ).format(file=_display_name(upload.filename), suffix=suffix))
     return kind
 
 
@@ -115,54 +116,62 @@ def write_upload(upload: Upload, folder: Path, settings: Settings) -> tuple[list
     try:
         zf = zipfile.ZipFile(io.BytesIO(upload.data))
     except zipfile.BadZipFile:
-        raise UploadError(f"「{shown}」はこわれたzipファイルです。作り直してください。") from None
+        raise UploadError(_("“{file}” is a damaged zip file. Please make it again.").format(
+            file=shown)) from None
     with zf:
         members = [
             i for i in zf.infolist()
             if not i.is_dir() and not _is_junk(i.filename)
         ]
         if len(members) > limits.max_zip_files:
-            raise UploadError(
-                f"「{shown}」には {len(members)} 個のファイルがあります。"
-                f"一度に読み込めるのは {limits.max_zip_files} 個までです。"
-            )
+            raise UploadError(_(
+                "“{file}” holds {count} files. "
+                "At most {limit} can be loaded at once."
+            ).format(file=shown, count=len(members), limit=limits.max_zip_files))
         total = 0
         for number, info in enumerate(members, start=1):
             inner = info.filename
             if Path(inner).suffix.lower() not in (".md", ".markdown"):
-                raise UploadError(
-                    f"「{shown}」の中の「{inner}」は Markdown（.md）ではありません。"
-                    "zip には .md ファイルだけを入れてください。"
-                )
+                raise UploadError(_(
+                    "“{inner}” in “{file}” is not Markdown (.md). "
+                    "Put only .md files in the zip."
+                ).format(file=shown, inner=inner))
             if info.flag_bits & 0x1:
-                raise UploadError(f"「{shown}」はパスワード付きのzipです。パスワードなしで作ってください。")
+                raise UploadError(_("“{file}” is a zip with a password. "
+                                    "Please make it without one.").format(
+                    file=shown))
             total += info.file_size
             if total > limits.max_unzipped_bytes:
-                raise UploadError(
-                    f"「{shown}」は展開すると大きすぎます（上限 "
-                    f"{limits.max_unzipped_bytes // 1_000_000} MB）。分けて読み込んでください。"
-                )
+                raise UploadError(_(
+                    "“{file}” is too large once unpacked (at most "
+                    "{mb} MB). Split it and load the parts one by one."
+                ).format(file=shown, mb=limits.max_unzipped_bytes // 1_000_000))
             try:
                 with zf.open(info) as fh:
                     data = fh.read(info.file_size + 1)
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError):
-                raise UploadError(f"「{shown}」の中の「{inner}」が読めません。zipを作り直してください。") from None
+                raise UploadError(_("“{inner}” in “{file}” cannot be read. "
+                                    "Please make the zip again.").format(
+                    file=shown, inner=inner)) from None
             if len(data) > info.file_size:
-                raise UploadError(f"「{shown}」の中の「{inner}」がこわれています。zipを作り直してください。")
+                raise UploadError(_("“{inner}” in “{file}” is damaged. "
+                                    "Please make the zip again.").format(
+                    file=shown, inner=inner))
             # The import takes a Markdown entry's id from its file name, so the name is
             # kept — but only as one checked file name in a numbered folder of our own.
             stem = Path(inner.replace("\\", "/").rsplit("/", 1)[-1]).stem
             if not _SAFE_STEM.fullmatch(stem):
-                raise UploadError(
-                    f"「{shown}」の中の「{inner}」はファイル名に使えない文字があります。"
-                    "名前は文字・数字・- と _ だけにしてください（例: library-hours.md）。")
+                raise UploadError(_(
+                    "The name of “{inner}” in “{file}” has characters a file name cannot have. "
+                    "Use only letters, digits, - and _ (e.g. library-hours.md).").format(
+                        file=shown, inner=inner))
             slot = md_dir / f"{number:05d}"
             slot.mkdir()
             target = slot / f"{stem}.md"
             target.write_bytes(data)
             names[str(target)] = f"{shown}/{inner}"
     if not names:
-        raise UploadError(f"「{shown}」の中に Markdown（.md）ファイルがありません。")
+        raise UploadError(_("There is no Markdown (.md) file in “{file}”.").format(file=shown))
     names[str(md_dir)] = shown
     return [md_dir], names
 
