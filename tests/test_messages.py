@@ -7,6 +7,7 @@ these tests switch to Japanese explicitly."""
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import io
 import json
@@ -307,3 +308,188 @@ def test_ctrl_c_during_an_import_says_nothing_changed(tmp_path):
     assert "Traceback" not in rest
     listed = json.loads(kiosk("content", "list", "--json", cwd=tmp_path).stdout)
     assert [(v["id"], v["current"]) for v in listed] == [(live, True)]
+
+
+# ------------------------------------------------------------ no message left unwrapped
+
+_GETTEXT = {"_", "ngettext", "N_"}
+_LOG_LEVELS = {"info", "warning", "error", "exception", "critical"}  # debug is for developers
+#: Calls that hand their text to a person: content problems, the desk's notices and pages.
+_SINKS = {"warn", "ContentProblem", "notice", "error_page", "page", "login_form", "home",
+          "ModelStatus"}
+_WORDS = re.compile(r"[A-Za-z]{2,}[ ,]+[A-Za-z]{2,}|[\u3040-\u30ff\u4e00-\u9fff]")  # a phrase
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+#: Messages no person reads, so left in English on purpose: (file, start of the text) → why.
+_NOT_FOR_PEOPLE = {
+    ("kiosk/search/lexical.py", "the lexical matrix scores OR queries"):
+        "a programming error (a query type the matrix cannot score), never input",
+    ("kiosk/voice/openjtalk.py", "unknown property "):
+        "pyttsx3's engine API misused by code, as pyttsx3 itself raises it",
+    ("kiosk/voice/openjtalk.py", "speaker must have a play(clip, stop_event) method"):
+        "pyttsx3's engine API misused by code",
+    ("kiosk/i18n.py", "the %s message catalog could not be read"):
+        "said when the catalog itself cannot be read, so it cannot be translated",
+    ("kiosk/staff/accounts.py", "いろはにほへと"):
+        "a run of kana a password must not be, not a message",
+    ("kiosk/speech/models.py", "whisper|not assembled yet"):
+        "a model state key; `kiosk models list` shows it translated (MODEL_STATES)",
+    ("kiosk/speech/simulated.py", "the simulated "):
+        "the simulated devices stand in for hardware in tests; their faults are the tests'",
+}
+
+
+def _name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _unwrapped_text(node: ast.expr | None) -> str:
+    """The literal text of a message that does not go through gettext: a string, an f-string,
+    "…".format(), "…" % …, a concatenation, or the message given to a helper that builds the
+    exception (`_refuse(f"…")`); "" when it is wrapped in `_()` or holds no literal."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else ""
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _unwrapped_text(node.left) + _unwrapped_text(
+            node.right if isinstance(node.op, ast.Add) else None)
+    if isinstance(node, ast.IfExp):
+        return _unwrapped_text(node.body) + _unwrapped_text(node.orelse)
+    if isinstance(node, ast.Call):
+        if _name(node.func) in _GETTEXT:
+            return ""
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
+            return _unwrapped_text(node.func.value)
+        return "".join(_unwrapped_text(a) for a in node.args)
+    return ""
+
+
+def _messages(tree: ast.AST):
+    """(line, what, text) of every raise, operator log line and printed line with text."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            yield node.lineno, f"raise {_name(node.exc.func)}", "".join(
+                _unwrapped_text(a) for a in node.exc.args)
+        elif isinstance(node, ast.Call):
+            name = _name(node.func)
+            if name in _SINKS or name in _LOG_LEVELS and isinstance(node.func, ast.Attribute):
+                texts = [_unwrapped_text(a) for a in [*node.args, *(k.value for k in node.keywords)]]
+                yield node.lineno, name, "|".join(t for t in texts if t)  # no phrase across
+            elif name in ("print", "write"):
+                yield node.lineno, name, "".join(_unwrapped_text(a) for a in node.args)
+
+
+def _gettext_in_fstrings(tree: ast.AST):
+    """`f"{_('x')}"`: Babel does not look inside f-strings, so 'x' never reaches the catalog."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call) and _name(inner.func) in _GETTEXT and any(
+                        isinstance(a, ast.Constant) for a in inner.args):
+                    yield (inner.lineno, "_() inside an f-string is not extracted",
+                           f"not in the catalog: {ast.unparse(inner)}")
+
+
+def _staff_literals(tree: ast.AST):
+    """Japanese text in the staff desk's code outside gettext (its pages are translated)."""
+    wrapped = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)
+               and _name(n.func) in _GETTEXT for a in n.args}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in wrapped and _JAPANESE.search(node.value)):
+            yield node.lineno, "text", node.value
+
+
+def test_no_message_a_person_reads_bypasses_gettext():
+    """A raise, print or operator log line whose text is a plain literal, f-string or
+    .format() (not `_()`) would stay English on a Japanese screen; this names each one."""
+    found = []
+    for file in sorted((ROOT / "kiosk").rglob("*.py")):
+        rel = file.relative_to(ROOT).as_posix()
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        sites = list(_messages(tree)) + list(_gettext_in_fstrings(tree))
+        if rel.startswith("kiosk/staff/"):
+            sites += list(_staff_literals(tree))
+        for line, what, text in sites:
+            if not _WORDS.search(text.replace("{}", "")):
+                continue  # no words: a layout like "  {}  {}" or "%s"
+            if any(rel == f and text.startswith(start) for f, start in _NOT_FOR_PEOPLE):
+                continue
+            found.append(f"{rel}:{line}: {what}: {text[:70]!r}")
+    assert not found, "wrap these in _() (kiosk/i18n.py):\n" + "\n".join(found)
+
+
+def test_the_staff_desk_templates_have_no_untranslated_text():
+    """Visible text in kiosk/staff/assets/*.html sits inside {{ … }} markers, which
+    kiosk/staff/pages.py translates and tools/catalogs.py extracts."""
+    from kiosk.staff.pages import WEB_DIR
+
+    for file in sorted(WEB_DIR.glob("*.html")):
+        outside = re.sub(r"\{\{.*?\}\}", "", file.read_text(encoding="utf-8"), flags=re.S)
+        assert not _JAPANESE.search(outside), (file.name, _JAPANESE.findall(outside)[:10])
+
+
+# ------------------------------------------------------------------ the staff desk
+
+
+def _multipart(csrf: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "kiosk-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n").encode() + data + (
+        f"\r\n--{boundary}--\r\n").encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+_DESK_WORDS = {
+    "ja": ["サインイン", "名前", "パスワード", "ホーム", "新しい内容を読み込む", "公開の履歴",
+           "答えられなかった質問", "内容の見直し", "まちがい 1 件", "<td>title</td><td>が空です</td>",
+           "エラーがあるため公開できません", "の行を確認", "公開しました（版"],
+    "en": ["Sign in", "Name", "Password", "Home", "Load new content", "Publishing history",
+           "Unanswered questions", "Content review", "1 error", "<td>title</td><td>is empty</td>",
+           "This cannot be published because of the errors", "checking rows of",
+           "Published (version"],
+}
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_staff_desk_in_both_languages(tmp_path, language, lang):
+    """Every page of the desk, served for real on loopback: Japanese by default, English with
+    [ui] language = "en" — headings, forms, validation messages and publish progress."""
+    from test_staff_desk import STARTING_CONTENT, Desk, session_cookie
+
+    language(None)  # no KIOSK_LANG: the desk follows its config
+    desk = Desk(tmp_path / "desk", language="en" if lang == "en" else None)
+    try:
+        _, _, login = desk.request("GET", "/login")
+        _, headers, _ = desk.sign_in()
+        cookie = {"Cookie": session_cookie(headers)}
+        pages = [login] + [desk.request("GET", path, headers=cookie)[2]
+                           for path in ("/", "/history", "/report", "/review")]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', pages[1]).group(1)
+        for name, data in (("bad.csv", b"id,title,body\nlib,,body text\n"),
+                           ("good.csv", "id,title,body\nlib,図書館,本文です。\n".encode())):
+            body, ctype = _multipart(csrf, name, data)
+            status, _, _ = desk.request("POST", "/upload", body,
+                                        {**cookie, "Content-Type": ctype})
+            assert status == 303
+            pages.append(desk.request("GET", "/preview", headers=cookie)[2])
+        progress = desk.request("GET", "/progress", headers=cookie)[2]
+        draft = re.search(r'name="draft" value="([^"]+)"', pages[-1]).group(1)
+        form = f"csrf={csrf}&draft={draft}"
+        desk.request("POST", "/publish", form,
+                     {**cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        pages.append(desk.request("GET", "/", headers=cookie)[2])
+        progress += desk.request("GET", "/progress", headers=cookie)[2]
+    finally:
+        desk.close()
+    text = "\n".join(pages) + progress
+    for words in _DESK_WORDS[lang]:
+        assert words in text, words
+    assert all(f'<html lang="{lang}">' in p for p in pages)
+    if lang == "en":  # no Japanese but the content itself
+        for entry in STARTING_CONTENT:
+            for value in (entry.title, entry.body, entry.category, *entry.keywords):
+                text = text.replace(value, "")
+        text = text.replace("図書館", "").replace("本文です。", "")
+        assert not _JAPANESE.search(text), _JAPANESE.findall(text)[:20]
