@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from kiosk.i18n import _
+
 __version__ = "0.1.0"
 
 #: The bundled default content and the search and voice tables (kiosk/data/README.md).
@@ -42,5 +44,5 @@ class OptionalModel(Generic[T]):
                     self._value = load()
                 except self._unavailable as exc:
                     self._failed = str(exc)
-                    self._log.warning("%s%s", self._prefix, exc)
+                    self._log.warning("%s%s", _(self._prefix) if self._prefix else "", exc)
             return self._value

@@ -292,7 +292,8 @@ def _names(names: set[str], shown: int = 5) -> str:
     message (or an audit line) thousands of names long."""
     listed = sorted(names)
     text = ", ".join(n[:80] for n in listed[:shown])
-    return text + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
+    more = _(" and {count} more").format(count=len(listed) - shown)
+    return text + (more if len(listed) > shown else "")
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int,
@@ -474,9 +475,10 @@ def fetch_bundle(location: str, settings: Settings) -> bytes:
     parsed = urllib.parse.urlparse(location)
     if parsed.scheme in ("http", "https"):
         bound = settings.bundle.download_max_seconds
-        too_slow = (f"could not download {location}: it took longer than [bundle] "
-                    f"download_max_seconds ({bound:g} s); the server is too slow or stuck. "
-                    "The kiosk tries again at the next poll")
+        too_slow = _("could not download {location}: it took longer than [bundle] "
+                     "download_max_seconds ({seconds} s); the server is too slow or stuck. "
+                     "The kiosk tries again at the next poll").format(location=location,
+                                                                     seconds=f"{bound:g}")
         chunks: list[bytes] = []
         got = 0
         try:
@@ -542,7 +544,7 @@ def applied_state(settings: Settings) -> dict[str, object]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("version"), int):
-            why = "it does not hold a bundle version"
+            why = _("it does not hold a bundle version")
         else:
             return data
     except FileNotFoundError:

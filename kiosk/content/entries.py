@@ -249,17 +249,18 @@ def read_offices(path: str | Path, problems: list[ContentProblem]) -> dict[str, 
 
 def _office_problem(row: dict[str, str], seen: dict[str, Office]) -> tuple[str, str] | None:
     if not row.get("id") or not row.get("name"):
-        return ("id" if not row.get("id") else "name"), "is empty; every office needs an id and a name"
+        return ("id" if not row.get("id") else "name"), _("is empty; every office needs an id and a name")
     if row["id"] in seen:
-        return "id", f"'{row['id']}' is used twice; every office needs its own id"
+        return "id", _("'{id}' is used twice; every office needs its own id").format(id=row["id"])
     if row.get("phone") and not PHONE_FORMAT.match(row["phone"]):
-        return "phone", (f"{row['phone']!r} is not a phone number as written in Japan; write "
-                         "it with hyphens, e.g. 046-225-2190")
+        return "phone", _("{phone!r} is not a phone number as written in Japan; write "
+                          "it with hyphens, e.g. 046-225-2190").format(phone=row["phone"])
     if row.get("checked"):
         try:
             date.fromisoformat(row["checked"])
         except ValueError:
-            return "checked", f"is not a date: {row['checked']!r}; write e.g. 2026-11-27"
+            return "checked", _("is not a date: {value!r}; write e.g. 2026-11-27").format(
+                value=row["checked"])
     return None
 
 
@@ -539,9 +540,10 @@ class _Checker:
             known = ", ".join(sorted(self.offices or {})[:8])
             report = self.error if used else self.warn
             report(rec.file, rec.where("office"), "office",
-                   f"'{values['office']}' is not in the offices table "
-                   f"({self.offices_label}); add it there or use a known id"
-                   + (f", e.g. {known}" if known else ""))
+                   _("'{office}' is not in the offices table "
+                     "({table}); add it there or use a known id").format(
+                         office=values["office"], table=self.offices_label)
+                   + (_(", e.g. {known}").format(known=known) if known else ""))
             return
         switchboard = (self.offices or {}).get(SWITCHBOARD)
         for name in ("body", "spoken"):

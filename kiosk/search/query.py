@@ -112,20 +112,22 @@ class SynonymTable:
             where = f"{source}:{no}"
             if len(cells) < 2:
                 problems.append(
-                    f"{where}: no tab found; write the everyday word, a TAB, then the city "
-                    f"term(s), each separated by a TAB (got {line[:40]!r})")
+                    _("{where}: no tab found; write the everyday word, a TAB, then the city "
+                      "term(s), each separated by a TAB (got {line!r})").format(where=where, line=line[:40]))
                 continue
             key, expansions = cells[0], tuple(c for c in cells[1:] if c)
             if not key:
-                problems.append(f"{where}: the first column (the word people say) is empty")
+                problems.append(_("{where}: the first column (the word people say) is empty").format(
+                    where=where))
                 continue
             if not expansions:
-                problems.append(f"{where}: '{key}' has no city term after the tab")
+                problems.append(_("{where}: '{key}' has no city term after the tab").format(
+                    where=where, key=key))
                 continue
             norm = term_of(key)
             if norm in seen:
-                problems.append(f"{where}: '{key}' is already listed on line {seen[norm]}; "
-                                "merge the two lines")
+                problems.append(_("{where}: '{key}' is already listed on line {line}; "
+                                  "merge the two lines").format(where=where, key=key, line=seen[norm]))
                 continue
             seen[norm] = no
             reading = "".join(reading_runs(key))

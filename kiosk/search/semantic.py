@@ -33,7 +33,7 @@ import numpy as np
 from kiosk import KioskError, OptionalModel
 from kiosk.config import SearchSettings
 from kiosk.content.contract import Entry
-from kiosk.i18n import _
+from kiosk.i18n import N_, _
 from kiosk.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class E5Encoder:
 
 
 _encoder: OptionalModel[E5Encoder] = OptionalModel(
-    SemanticUnavailable, log, "semantic search is off, searching by words only: ")
+    SemanticUnavailable, log, N_("semantic search is off, searching by words only: "))
 
 
 def get_encoder(settings: SearchSettings) -> TextEncoder | None:

@@ -485,9 +485,9 @@ class LiveIndex:
             if not self.problem:
                 log.warning(_("keeping index version %s: cannot open %s yet (%s)"),
                             self._version, live, exc)
-            self.problem = (f"index version {live} cannot be opened ({exc}); still answering "
-                            f"from {self._version}. Run `kiosk content rollback` or import "
-                            "the content again")
+            self.problem = _("index version {live} cannot be opened ({reason}); still answering "
+                             "from {version}. Run `kiosk content rollback` or import "
+                             "the content again").format(live=live, reason=exc, version=self._version)
             return False
         with self._lock:  # every use of an index holds this lock, so `old` is idle now
             old, self._index, self._version = self._index, new, folder.name

@@ -117,13 +117,13 @@ def trivial_password(user: str, password: str) -> str:
     staff name, a run of keys or digits, or a common word with digits around it."""
     low = password.casefold()
     if len(set(low)) <= 2:
-        return "it repeats one or two characters"
+        return _("it repeats one or two characters")
     if user.strip() and user.strip().casefold() in low:
-        return "it contains the staff name"
+        return _("it contains the staff name")
     if any(low in run or low in run[::-1] for run in _RUNS):
-        return "it is a run of keys, letters or digits"
+        return _("it is a run of keys, letters or digits")
     if low.strip(string.digits + string.punctuation + " ") in _COMMON:
-        return "it is a common password"
+        return _("it is a common password")
     return ""
 
 
