@@ -314,6 +314,8 @@ def test_ctrl_c_during_an_import_says_nothing_changed(tmp_path):
 
 _GETTEXT = {"_", "ngettext", "N_"}
 _LOG_LEVELS = {"info", "warning", "error", "exception", "critical"}  # debug is for developers
+#: Names that hold a message for a person until it is shown (`why = …`, `self.problem = …`).
+_HELD = {"why", "problem", "reason", "message", "too_slow", "what"}
 #: Calls that hand their text to a person: content problems, the desk's notices and pages.
 _SINKS = {"warn", "ContentProblem", "notice", "error_page", "page", "login_form", "home",
           "ModelStatus"}
@@ -331,6 +333,8 @@ _NOT_FOR_PEOPLE = {
         "said when the catalog itself cannot be read, so it cannot be translated",
     ("kiosk/staff/accounts.py", "いろはにほへと"):
         "a run of kana a password must not be, not a message",
+    ("kiosk/cli/query.py", "市のページで未確認。"):
+        "the answer as the visitor's screen shows it, which is always Japanese",
     ("kiosk/speech/models.py", "whisper|not assembled yet"):
         "a model state key; `kiosk models list` shows it translated (MODEL_STATES)",
     ("kiosk/speech/simulated.py", "the simulated "):
@@ -370,9 +374,11 @@ def _messages(tree: ast.AST):
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             yield node.lineno, f"raise {_name(node.exc.func)}", "".join(
                 _unwrapped_text(a) for a in node.exc.args)
+        elif isinstance(node, ast.Assign) and any(_name(t) in _HELD for t in node.targets):
+            yield node.lineno, "message kept", _unwrapped_text(node.value)
         elif isinstance(node, ast.Call):
             name = _name(node.func)
-            if name in _SINKS or name in _LOG_LEVELS and isinstance(node.func, ast.Attribute):
+            if name in _SINKS or name == "append" and _name(node.func.value) == "problems" or name in _LOG_LEVELS and isinstance(node.func, ast.Attribute):
                 texts = [_unwrapped_text(a) for a in [*node.args, *(k.value for k in node.keywords)]]
                 yield node.lineno, name, "|".join(t for t in texts if t)  # no phrase across
             elif name in ("print", "write"):
