@@ -614,6 +614,11 @@ RANGES: dict[str, Range] = {
     "endpointing.max_speech_seconds": Range(1.0, 120.0),
     "endpointing.no_speech_timeout_seconds": Range(1.0, 600.0),
     "endpointing.pre_roll_seconds": Range(0.0, 5.0),
+    "endpointing.pause_seconds": Range(0.01, 10.0),
+    "endpointing.complete_silence_seconds": Range(0.01, 10.0),
+    "endpointing.continuing_silence_seconds": Range(0.01, 10.0),
+    "endpointing.unsure_silence_seconds": Range(0.01, 10.0),
+    "endpointing.falling_unsure_silence_seconds": Range(0.01, 10.0),
     "voice.rate": Range(2.0, 15.0), "voice.slow_rate": Range(2.0, 15.0),
     "voice.rate_steps": Range(2.0, 15.0, non_empty=True), "voice.volume": FRACTION,
     "voice.volume_steps": Range(0.0, 1.0, non_empty=True), "voice.peak_dbfs": Range(-60.0, -0.1),
@@ -711,7 +716,15 @@ def _check_together(where: str, settings: Settings) -> None:
         ("search", "reading_ngram_min", "reading_ngram_max"),
         ("search", "semantic_margin_low", "semantic_margin_high"),
         ("answer", "min_score", "sure_score"),
+        ("endpointing", "complete_silence_seconds", "unsure_silence_seconds"),
+        ("endpointing", "unsure_silence_seconds", "continuing_silence_seconds"),
     ]
+    ends = settings.endpointing  # a pause is shorter than the silence that ends a turn
+    if ends.pause_seconds >= ends.complete_silence_seconds:
+        raise ConfigError(_("{where} [endpointing]: 'pause_seconds' ({pause}) must be smaller "
+                            "than 'complete_silence_seconds' ({complete})").format(
+            where=where, pause=_num(ends.pause_seconds),
+            complete=_num(ends.complete_silence_seconds)))
     for section, low, high in pairs:
         values = getattr(settings, section)
         if getattr(values, low) > getattr(values, high):

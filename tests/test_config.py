@@ -94,6 +94,13 @@ def _load(tmp_path: Path, text: str):
     ("[voice]\nrate_steps = [5, \"fast\"]\n", r"'rate_steps' must be a number, not 'fast'"),
     ("[search]\nreading_ngram_min = 4\nreading_ngram_max = 3\n",
      r"'reading_ngram_min' \(4\) must not be larger than 'reading_ngram_max' \(3\)"),
+    # [endpointing] was refused only when the microphone's endpointer was first built
+    ("[endpointing]\npause_seconds = 0\n", r"'pause_seconds' = 0 is out of range"),
+    ("[endpointing]\nunsure_silence_seconds = 2.5\n",
+     r"'unsure_silence_seconds' \(2\.5\) must not be larger than 'continuing_silence_seconds' "
+     r"\(1\.8\)"),
+    ("[endpointing]\npause_seconds = 0.4\n",
+     r"'pause_seconds' \(0\.4\) must be smaller than 'complete_silence_seconds' \(0\.4\)"),
 ])
 def test_values_are_checked_when_the_config_is_read(tmp_path: Path, text: str, message: str):
     """Issue 17: `[voice] volume = 3` was accepted until the voice was first used."""
