@@ -188,6 +188,7 @@ def test_every_command_help_is_japanese_by_default(language):
         assert done.value.code == 0
         assert text.startswith("使い方: kiosk"), words
         assert "オプション:" in text and "このヘルプを表示して終わります" in text, words
+        assert not english.search(text), (words, english.findall(text))  # descriptions too
         for action in parser._actions:
             if action.help and action.help != argparse.SUPPRESS:
                 assert not english.search(action.help), (words, action.help)
@@ -450,11 +451,11 @@ def _multipart(csrf: str, filename: str, data: bytes) -> tuple[bytes, str]:
 _DESK_WORDS = {
     "ja": ["サインイン", "名前", "パスワード", "ホーム", "新しい内容を読み込む", "公開の履歴",
            "答えられなかった質問", "内容の見直し", "まちがい 1 件", "<td>title</td><td>が空です</td>",
-           "エラーがあるため公開できません", "の行を確認", "公開しました（版"],
+           "エラーがあるため公開できません", "の行を確認", "公開しました（版", "2019年4月1日"],
     "en": ["Sign in", "Name", "Password", "Home", "Load new content", "Publishing history",
            "Unanswered questions", "Content review", "1 error", "<td>title</td><td>is empty</td>",
            "This cannot be published because of the errors", "checking rows of",
-           "Published (version"],
+           "Published (version", "2019-04-01"],
 }
 
 
@@ -474,7 +475,8 @@ def test_the_staff_desk_in_both_languages(tmp_path, language, lang):
                            for path in ("/", "/history", "/report", "/review")]
         csrf = re.search(r'name="csrf" value="([^"]+)"', pages[1]).group(1)
         for name, data in (("bad.csv", b"id,title,body\nlib,,body text\n"),
-                           ("good.csv", "id,title,body\nlib,図書館,本文です。\n".encode())):
+                           ("good.csv", "id,title,body,checked,status,source_url\nlib,図書館,"
+                            "本文です。,2019-04-01,verified,https://example.jp/\n".encode())):
             body, ctype = _multipart(csrf, name, data)
             status, _, _ = desk.request("POST", "/upload", body,
                                         {**cookie, "Content-Type": ctype})
@@ -486,6 +488,7 @@ def test_the_staff_desk_in_both_languages(tmp_path, language, lang):
         desk.request("POST", "/publish", form,
                      {**cookie, "Content-Type": "application/x-www-form-urlencoded"})
         pages.append(desk.request("GET", "/", headers=cookie)[2])
+        pages.append(desk.request("GET", "/review", headers=cookie)[2])
         progress += desk.request("GET", "/progress", headers=cookie)[2]
     finally:
         desk.close()

@@ -693,7 +693,7 @@ class StaffDesk:
     def review(self, req: Request) -> Response:
         """The live entries by the date their facts were checked: stale and unverified ones
         first, so staff know what to re-check against the city's pages."""
-        from kiosk.content.contract import checked_date_text, review_list
+        from kiosk.content.contract import review_list
 
         s = req.session
         assert s is not None
@@ -705,7 +705,7 @@ class StaffDesk:
             link = (f'<a href="{_esc(e.source_url)}">{_esc(e.source_url)}</a>'
                     if e.source_url.startswith(("https://", "http://")) else "—")
             status = _(_STATUS[e.status]) if e.status in _STATUS else "—"
-            rows.append([checked_date_text(e) or "—", status,
+            rows.append([_checked_date(e) or "—", status,
                          i.reasons or _("none"), e.id, e.title, link])
         need = sum(i.needs_review for i in items)
         intro = _("Of {total} entries, {need} need a review ({stale} checked more than "
@@ -751,6 +751,14 @@ _ACTIONS = {
 }
 
 
+def _checked_date(entry: Any) -> str:
+    """An entry's checked date as staff read it: 2026年11月27日 in Japanese (as the visitor
+    hears it), the ISO date otherwise."""
+    from kiosk.content.contract import checked_date_text
+
+    return checked_date_text(entry) if i18n.language() == "ja" else entry.checked
+
+
 def _when(iso: str) -> str:
     """ISO UTC time as staff read it: 2026-11-27 02:48:34 UTC."""
     return str(iso).replace("T", " ").replace("+00:00", " UTC")
@@ -773,10 +781,8 @@ def _answer_html(question: str, answer: Any) -> str:
     best = answer.best.entry
     kind = _("Answers") if answer.kind.value == "confident" else _("Asks back (not sure)")
     text = best.spoken or best.body
-    from kiosk.content.contract import checked_date_text
-
     status = _(_STATUS[best.status]) if best.status in _STATUS else _("no status given")
-    where = (_esc(_("checked {date} ({status})").format(date=checked_date_text(best), status=status))
+    where = (_esc(_("checked {date} ({status})").format(date=_checked_date(best), status=status))
              if best.checked else _esc(_("no checked date given")))
     source = (_esc(_(", source {source}").format(source=best.source_url or best.source))
               if best.source_url or best.source else "")
