@@ -401,6 +401,9 @@ def _staff_literals(tree: ast.AST):
     """Japanese text in the staff desk's code outside gettext (its pages are translated)."""
     wrapped = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)
                and _name(n.func) in _GETTEXT for a in n.args}
+    wrapped |= {id(n.body[0].value) for n in ast.walk(tree)  # docstrings
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                and isinstance(n.body[0], ast.Expr)}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                 and id(node) not in wrapped and _JAPANESE.search(node.value)):
