@@ -1,22 +1,27 @@
 """Barge-in with the loudspeaker on: does the kiosk's own voice start a "question", and is a
 visitor speaking over it heard in time?
 
-    python3 bench/echo_bench.py              # 200 answers, 100 of them interrupted
-    python3 bench/echo_bench.py --answers 20 # a quick look
+    python3 bench/echo_bench.py                      # 200 answers, 100 of them interrupted
+    python3 bench/echo_bench.py --answers 40 --quick # a quick look, the defaults only
+    python3 bench/echo_bench.py --visitor-db -10     # a quieter visitor
 
 The kiosk's voice (kiosk.voice) reads the city's spoken answers one after another through a
 simulated loudspeaker into the microphone (bench/room_sim.py: band-limited, slightly
-saturated loudspeaker 0.3 m away, 20-60 ms playback delay, one room (RT60 0.3–0.9 s) per run,
-light HVAC noise at 30 dB below the echo). The microphone stream goes, in 20 ms chunks, through one
-kiosk.speech.frontend.FrontEnd (fed the played audio as its echo reference, exactly as the
-kiosk's speaker stage does) into the kiosk's Endpointer; SpeechStarted while the kiosk speaks
-is what stops the voice (barge-in) — as in the kiosk's runner, only once the front end reports
-`echo_ready` (its canceller has learned the room). Every second answer a visitor (another voice, 0.5-1 m away,
-as loud at the microphone as the echo, -6 dB) starts a question 1–3 s into the answer.
+saturated loudspeaker 0.3 m away, 20-60 ms playback delay, one room (RT60 0.3–0.9 s) per
+run, light HVAC noise 30 dB below the echo). The microphone stream goes, in 20 ms chunks,
+through one kiosk.speech.frontend.FrontEnd (fed the played audio as its echo reference, as
+the kiosk's speaker stage does). As in the kiosk's runner, what stops the voice (barge-in)
+is the front end's talk-over detector (`FrontEnd.talk_over`, armed once `echo_ready`);
+without a front end, and in the rows marked "Silero", the Endpointer's SpeechStarted (the
+previous design, for comparison). Every second answer a visitor (another voice, 0.5-1 m
+away, 6 dB below the echo at the microphone) starts a question 1–3 s into the answer; once
+the voice is stopped the microphone goes on hearing the room (the echo's tail, the visitor).
 
-Prints, front end on and off: false barge-ins (SpeechStarted with nobody but the kiosk
-speaking), visitors detected, detected within 0.5 s, median detection delay, and the front
-end's CPU share of one core.
+Prints per row: false barge-ins (the voice stopped with nobody but the kiosk speaking),
+visitors detected, detected within 0.5 s of their first syllable, median delay, and the
+front end's CPU share of one core (the CPU time its thread spent in FrontEnd.process per
+second of audio, so other jobs on the machine barely change it; the load average is printed
+too), then the issue's summary line for the defaults.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ class Trial:
     microphone goes on hearing the room (the reverberant tail, the visitor) after it."""
 
     def __init__(self, n: int, answer: np.ndarray, rng: np.random.Generator, interrupt: bool,
-                 room: tuple[float, int, np.ndarray]):
+                 room: tuple[float, int, np.ndarray], visitor_db: float = -6.0):
         pad = np.zeros(int(0.5 * SPEECH_RATE), np.float32)
         self.far = np.concatenate([answer, pad]).astype(np.float32)
         rt60, self.delay, self.speaker_path = room
@@ -65,7 +70,7 @@ class Trial:
         if interrupt:
             visitor = rs.visitor_voice(QUESTIONS[n % len(QUESTIONS)], n)
             visitor = rs.reverberate(visitor, rs.room_impulse_response(rt60, rng.uniform(0.5, 1.0), rng))
-            visitor *= 0.25 * 10 ** (-6 / 20) / (np.sqrt(np.mean(visitor[np.abs(visitor) > 0.01] ** 2)) + 1e-9)
+            visitor *= 0.25 * 10 ** (visitor_db / 20) / (np.sqrt(np.mean(visitor[np.abs(visitor) > 0.01] ** 2)) + 1e-9)
             onset = float(rng.uniform(1.0, min(3.0, max(1.0, len(answer) / SPEECH_RATE - 1.0))))
             at = int(onset * SPEECH_RATE)
             first = np.flatnonzero(np.abs(visitor) > 0.02)
@@ -90,7 +95,7 @@ class Trial:
 
 
 def run(answers: list[np.ndarray], settings: FrontEndSettings | None, seed: int, *,
-        silero_decides: bool = False) -> dict:
+        silero_decides: bool = False, visitor_db: float = -6.0) -> dict:
     """One kiosk reading every answer. As the kiosk's runner: with echo cancellation, what
     stops the voice is the front end's talk-over detector (`FrontEnd.talk_over`); the
     endpointer's SpeechStarted while the kiosk plays is ignored. silero_decides = the
@@ -107,7 +112,7 @@ def run(answers: list[np.ndarray], settings: FrontEndSettings | None, seed: int,
             rs.room_impulse_response(rt60, 0.3, rng))
     false_at: list[int] = []
     for n, answer in enumerate(answers):
-        trial = Trial(n, answer, rng, interrupt=n % 2 == 1, room=room)
+        trial = Trial(n, answer, rng, interrupt=n % 2 == 1, room=room, visitor_db=visitor_db)
         mic, far, onset = trial.mic, trial.far, trial.onset
         interrupted += onset is not None
         if endpointer is not None:
@@ -120,9 +125,9 @@ def run(answers: list[np.ndarray], settings: FrontEndSettings | None, seed: int,
             chunk = AudioClip(mic[at : at + CHUNK], SPEECH_RATE)
             at += len(chunk.samples)
             if frontend is not None:
-                t = time.perf_counter()
+                t = time.thread_time()  # CPU this thread spent: the load does not count
                 chunk = frontend.process(chunk)
-                busy += time.perf_counter() - t
+                busy += time.thread_time() - t
             if heard_at is not None:
                 continue  # the room after barge-in: the canceller keeps listening
             if frontend is not None and not silero_decides:
@@ -158,9 +163,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--answers", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="the default front end only")
+    ap.add_argument("--visitor-db", type=float, default=-6.0,
+                    help="the visitor's level at the microphone against the echo's (dB)")
     args = ap.parse_args()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"({os.cpu_count()} cores)")
+          f"({os.cpu_count()} cores); visitor {args.visitor_db:+.0f} dB against the echo")
     texts = rs.kiosk_answers()
     t0 = time.perf_counter()
     spoken = {t: rs.kiosk_voice(t) for t in texts[: args.answers]}
@@ -181,7 +188,7 @@ def main() -> int:
                 ("on, no noise suppression: talk-over detector", FrontEndSettings(noise_suppression=False), False)]
     summary = {}
     for name, settings, silero in rows:
-        r = run(answers, settings, seed=rs.SEED, silero_decides=silero)
+        r = run(answers, settings, seed=rs.SEED, silero_decides=silero, visitor_db=args.visitor_db)
         summary[name] = r
         i = max(1, r["interrupted"])
         print(f"{name:<44} {r['false']:>6} / {r['trials']:<7} {r['detected'] / i:8.0%} "
