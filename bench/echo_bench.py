@@ -156,7 +156,8 @@ def run(answers: list[np.ndarray], settings: FrontEndSettings | None, seed: int,
     return {"false": false_starts, "trials": len(answers), "interrupted": interrupted,
             "detected": detected, "within": within,
             "delay": statistics.median(delays) if delays else float("nan"),
-            "cpu": busy / max(audio, 1e-9), "false_at": false_at}
+            "cpu": busy / max(audio, 1e-9), "false_at": false_at,
+            "late": sorted(round(d, 2) for d in delays if d > 0.5)}
 
 
 def main() -> int:
@@ -195,6 +196,8 @@ def main() -> int:
               f"{r['within'] / i:6.0%} {r['delay']:6.2f}s {r['cpu']:5.1%}", flush=True)
         if 0 < r["false"] <= 20:
             print(f"   false barge-ins in answers {r['false_at']}")
+        if 0 < len(r["late"]) <= 30:
+            print(f"   detected later than 0.5 s: {r['late']} s")
     on = summary["on (defaults): talk-over detector"]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\necho: false barge-ins {on['false']}/{on['trials']}, visitors detected "
