@@ -310,9 +310,11 @@ class FrontEnd:
                         self._quiet_frames = 0
                     else:
                         self._quiet_frames += 1
+                    unboosted = 10 ** (-float(self._apm.gain_db) / 10) \
+                        if self.settings.auto_gain_control else 1.0  # before the AGC's gain
                     heard = self._talk_over.frame(
                         float(np.mean(frame.astype(np.float64) ** 2)),
-                        float(np.mean(cleaned.astype(np.float64) ** 2)),
+                        float(np.mean(cleaned.astype(np.float64) ** 2)) * unboosted,
                         sounding=self._quiet_frames <= 5,
                         playing=self._quiet_frames <= _ECHO_TAIL_FRAMES)
                     self.talk_over |= heard and self.echo_ready
