@@ -157,7 +157,7 @@ def run(answers: list[np.ndarray], settings: FrontEndSettings | None, seed: int,
             "detected": detected, "within": within,
             "delay": statistics.median(delays) if delays else float("nan"),
             "cpu": busy / max(audio, 1e-9), "false_at": false_at,
-            "late": sorted(round(d, 2) for d in delays if d > 0.5)}
+            "late": sorted(round(float(d), 2) for d in delays if d > 0.5)}
 
 
 def main() -> int:
