@@ -328,6 +328,12 @@ class FrontEndSettings:
     # once the echo canceller removes at least this much of that voice, dB: until it has
     # learned the room (a few seconds of the kiosk speaking) its echo could pass for a visitor.
     echo_ready_db: float = 15.0
+    # Barge-in over the loudspeaker: a visitor at the microphone up to this many dB quieter
+    # than the kiosk's own voice there still stops it ...
+    talk_over_below_echo_db: float = 12.0
+    # ... once the echo canceller has let this many seconds of their voice through within
+    # 0.15 s (its own slips last a few 10 ms frames; measured in bench/echo_bench.py).
+    talk_over_seconds: float = 0.05
     # A neural noise suppressor after WebRTC: "none", "deepfilternet" or "rnnoise".
     neural_suppressor: str = "none"
     # Most attenuation DeepFilterNet may apply, dB (0 = unlimited).
@@ -637,6 +643,8 @@ RANGES: dict[str, Range] = {
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
+    "frontend.talk_over_below_echo_db": Range(0.0, 40.0),
+    "frontend.talk_over_seconds": Range(0.01, 0.15),
     "frontend.neural_attenuation_db": Range(0.0, 100.0),
 }
 #: Text settings that take one of a few words.

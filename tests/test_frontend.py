@@ -91,6 +91,38 @@ def test_without_a_reference_the_echo_stays(played):
     assert power_db(out.samples[half:]) > power_db(mic[half:len(out.samples)]) - 10
 
 
+def talk_over_at(frontend: FrontEnd, mic: np.ndarray, far: np.ndarray) -> list[float]:
+    """Stream one playback through the front end in 20 ms chunks, as the kiosk's microphone
+    loop does; the moments (s) its talk-over detector heard a visitor over the voice."""
+    frontend.far_end(AudioClip(far, SPEECH_RATE))
+    heard = []
+    for at in range(0, len(mic), 320):
+        frontend.process(AudioClip(mic[at : at + 320], SPEECH_RATE))
+        if frontend.talk_over:
+            heard.append(at / SPEECH_RATE)
+    frontend.far_end_stopped()
+    return heard
+
+
+def test_the_kiosks_own_voice_is_never_taken_for_a_visitor_speaking_over_it(played):
+    """Barge-in over the loudspeaker: answer after answer of the kiosk's own voice through
+    the room never trips the talk-over detector; a visitor asking over an answer does, and
+    only once they have started."""
+    frontend = FrontEnd(FrontEndSettings())
+    rng = np.random.default_rng(3)
+    answers = [played.samples, played.samples[: len(played.samples) // 2], played.samples]
+    for n, far in enumerate(answers * 2):
+        mic = echo_of(AudioClip(far, SPEECH_RATE)) + rng.standard_normal(len(far)) * 1e-4
+        heard = talk_over_at(frontend, mic.astype(np.float32), far)
+        assert not heard, f"answer {n}: the kiosk's own voice was taken for a visitor at {heard}"
+    assert frontend.echo_ready
+    question = load_wav(FIXTURES / QUESTIONS[4][0]).at_rate(SPEECH_RATE).samples
+    mic, far, lead = over_the_answer(played, question, stop_after=99.0)
+    heard = talk_over_at(frontend, mic, far)
+    assert heard, "the visitor speaking over the answer was not heard"
+    assert min(heard) >= lead / SPEECH_RATE, heard
+
+
 # --- speech kept -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

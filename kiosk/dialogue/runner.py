@@ -494,6 +494,8 @@ class Kiosk:
                         self.microphone_back()
                     if self.frontend is not None:  # always: the echo canceller keeps adapting
                         chunk = self.frontend.process(chunk)
+                        if self.frontend.talk_over:
+                            self._talked_over()
                     self._feed(chunk)
                 return
             except DeviceLost as exc:
@@ -544,13 +546,24 @@ class Kiosk:
             self._recognising.set()
             self._recognise_q.put(("partial", AudioClip(np.concatenate(self._speech_audio), rate), 0))
 
+    def _talked_over(self) -> None:
+        """The front end heard a visitor speaking over the kiosk's voice: barge-in, as the
+        endpointer's SpeechStarted does when nothing plays."""
+        if not self._listening.is_set() or self.machine.speaking is None \
+                or self._stop_speech.is_set() or not self.settings.loop.barge_in_by_speech:
+            return
+        self._partial_at = 0.0
+        self.post(SpeechStart())
+        self._stop_speech.set()
+
     def _endpoint_event(self, ev: EndpointEvent) -> None:
         if isinstance(ev, SpeechStarted):
             if self.machine.speaking is not None and self.frontend is not None \
-                    and self.frontend.cancels_echo and not self.frontend.echo_ready \
+                    and self.frontend.cancels_echo and not self._stop_speech.is_set() \
                     and self.endpointer is not None:
-                # The echo canceller has not learned the room yet: this may be the kiosk's
-                # own voice. Not a visitor until proven; keep listening afresh.
+                # The kiosk is still talking: speech in what the canceller lets through is
+                # most likely its own voice (a visitor over it is the front end's talk_over,
+                # which has stopped the voice already). Keep listening afresh.
                 self.endpointer.reset()
                 self._speech_audio = []
                 return

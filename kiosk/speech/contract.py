@@ -124,6 +124,8 @@ class AudioFrontEnd(Protocol):
 
     #: the echo canceller has learned the room: speech heard over the kiosk's voice is a visitor
     echo_ready: bool
+    #: in the chunk just processed, a visitor spoke over the kiosk's playing voice (barge-in)
+    talk_over: bool
     noise_dbfs: float  # the room's noise floor, tracked
 
     def echo_reference(self, speaker: AudioSink) -> AudioSink: ...

@@ -18,6 +18,9 @@ CONTRACT:
                                                    (echo return loss enhancement ≥ [frontend]
                                                    echo_ready_db): speech over the kiosk's
                                                    voice can be trusted to be a visitor's
+        .talk_over: bool                           in the chunk just processed, a visitor was
+                                                   speaking over the kiosk's playing voice
+                                                   (the barge-in detector, _TalkOverDetector)
         .active: bool, .description: str, .problem: str ("" or why it is bypassed)
     FrontEndError(KioskError)                      a recording that cannot be replayed
 
@@ -120,6 +123,42 @@ class _NeuralSuppressor:
         return self._down.feed(np.concatenate(out)) if out else np.zeros(0, np.float32)
 
 
+class _TalkOverDetector:
+    """A visitor speaking over the kiosk's voice, told from what the echo canceller lets
+    through rather than from Silero: AEC3's double-talk suppression gates a visitor who is
+    quieter than the echo into fragments that Silero hears as noise (probability 0.1-0.3 on
+    the output against 0.7 on the visitor alone, measured in bench/echo_bench.py), yet in
+    those fragments the output is nearly as loud as the microphone, while the kiosk's own
+    voice comes out 25-40 dB quieter. A 10 ms frame is the visitor's when the output is
+    within 15 dB of the microphone and within `below_echo_db` of the kiosk's usual echo level;
+    `needed` such frames within 150 ms are a visitor (the canceller's own slips last a few
+    frames at a time)."""
+
+    PASSED = 10 ** (-15 / 10)  # output/microphone power: the canceller let this frame through
+    WINDOW = 15  # frames (150 ms)
+
+    def __init__(self, below_echo_db: float, seconds: float):
+        self.below_echo = 10 ** (-below_echo_db / 10)
+        self.needed = max(1, round(seconds * 100))
+        self.echo_level = 0.0  # the kiosk's voice at the microphone (power, slow average)
+        self.recent: deque[bool] = deque(maxlen=self.WINDOW)
+
+    def frame(self, near: float, out: float, sounding: bool, playing: bool) -> bool:
+        """near/out: the frame's power at the microphone and after the canceller; sounding:
+        the loudspeaker played within the last 50 ms; playing: within the echo tail."""
+        if not playing:
+            self.recent.clear()
+            return False
+        passed = self.echo_level > 0 and out > near * self.PASSED \
+            and out > self.echo_level * self.below_echo
+        self.recent.append(passed)
+        if sounding and not passed and near > 1e-6:
+            if self.echo_level == 0:
+                self.echo_level = near
+            self.echo_level += 0.002 * (near - self.echo_level)
+        return sum(self.recent) >= self.needed
+
+
 class FrontEnd:
     """One per microphone. process() and far_end() may be called from different threads
     (microphone thread, speech thread); the reference queue is locked."""
@@ -144,6 +183,8 @@ class FrontEnd:
         self._echo_frames = 0
         self._ready_frames = 0
         self.echo_ready = False
+        self.talk_over = False
+        self._talk_over = _TalkOverDetector(s.talk_over_below_echo_db, s.talk_over_seconds)
         self._quiet_frames = 10**9  # frames since the loudspeaker last sounded
         if not s.enabled:
             return
@@ -216,6 +257,7 @@ class FrontEnd:
         with self._lock:
             self._reference.clear()
             self._reference_samples = 0
+        self._talk_over.recent.clear()  # a visitor heard over that playback is not over this one
 
     def _take_reference(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.float32)
@@ -257,6 +299,7 @@ class FrontEnd:
             return AudioClip(np.zeros(0, dtype=np.float32), SPEECH_RATE)
         near = x[:whole]
         out = near
+        self.talk_over = False
         if self._apm is not None:
             far = self._take_reference(whole) if self.cancels_echo else None
             frames = []
@@ -269,6 +312,14 @@ class FrontEnd:
                         self._quiet_frames = 0
                     else:
                         self._quiet_frames += 1
+                    unboosted = 10 ** (-float(self._apm.gain_db) / 10) \
+                        if self.settings.auto_gain_control else 1.0  # before the AGC's gain
+                    heard = self._talk_over.frame(
+                        float(np.mean(frame.astype(np.float64) ** 2)),
+                        float(np.mean(cleaned.astype(np.float64) ** 2)) * unboosted,
+                        sounding=self._quiet_frames <= 5,
+                        playing=self._quiet_frames <= _ECHO_TAIL_FRAMES)
+                    self.talk_over |= heard and self.echo_ready
                 else:
                     cleaned = self._apm.process(frame)
                 if self.settings.only_while_playing and self._quiet_frames > _ECHO_TAIL_FRAMES:
