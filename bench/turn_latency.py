@@ -1,8 +1,16 @@
 """Turn-taking as a visitor feels it: from the end of a spoken question to the first sample of
 the answer, and how often a slow speaker's pause is taken for the end of the question.
 
-    python3 bench/turn_latency.py                 # 40 questions at normal pace + 40 paused (~15 min)
+    python3 bench/turn_latency.py                 # 40 questions at normal pace + 40 paused
     python3 bench/turn_latency.py --quick         # 6 + 6, while developing
+
+The full run takes about 11 minutes on an idle 2-core machine (making the 80 spoken
+questions ~1 min, then 80 turns of 4-15 s streamed in real time, each with its answer's
+first sentence); its last line is the issue's summary, for the normal-pace questions (the
+3-6 s questions the latency targets are set for; the paused set's figures are in the table)
+and the cut-offs of the paused set:
+
+    turn latency: median 0.74 s, p95 1.10 s, cut-offs 0/40, right 36/40
 
 Every question is streamed in real time by the simulated microphone (the hardware edge only)
 into the real kiosk: endpointer, end-of-turn model, whisper recogniser (given the content's
@@ -20,12 +28,16 @@ it) → first answer sample (the first non-silent sample the speech thread plays
 cut off when the kiosk ends it (leaves LISTENING) before the visitor's last word. "right" =
 the expected entry is answered outright or is the one the kiosk asks back about.
 The budget per stage (medians): endpointing (speech end → turn ended), recognition still to
-do after the turn ended, search still to do after that, and the voice (→ first sample).
+do after the turn ended, search still to do after that, and the voice (→ first sample); and,
+apart, the median time of one whisper decode (most of the endpointing time: the turn's last
+pause is recognised before the words can end it). The load average is printed with the
+figures: on a shared machine every stage is slower.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -226,6 +238,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.normal = args.paused = 6
+    started = time.monotonic()
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     questions = pool()
     print("making the spoken questions with the kiosk's voice …", flush=True)
     jobs: list[tuple[Turn, AudioClip]] = []
@@ -252,18 +266,22 @@ def main() -> int:
     first = FirstSample(speaker)
     kiosk.speaker = first
     turns: list[Turn] = []
+    decodes: list[float] = []
     with kiosk:
         warm = speak("図書館は何時まで開いていますか")
         run_turn(kiosk, mic, first, rec, search, Turn("warm-up", "warm-up", "", 0), warm)
         for turn, clip in jobs:
             run_turn(kiosk, mic, first, rec, search, turn, clip)
             turns.append(turn)
+            decodes.extend(e - s for s, e in rec.calls)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
                 early = f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
                     if turn.turn_end is not None else ""
+                took = ", ".join(f"{e - s:.2f}" for s, e in rec.calls)
                 print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
-                      f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard}", flush=True)
+                      f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard} "
+                      f"(decodes {took} s)", flush=True)
     mic.close()
 
     def summary(kind: str | None) -> tuple[list[float], int, int, int, int]:
@@ -273,9 +291,10 @@ def main() -> int:
                 sum(t.outright for t in chosen), len(chosen))
 
     ep = settings.endpointing
-    print(f"turn latency, {len(turns)} questions streamed in real time "
-          f"(trailing silence {ep.trailing_silence_seconds:g} s, lead-in "
-          f"{settings.voice.pause_before_seconds:g} s)")
+    print(f"turn latency, {len(turns)} questions streamed in real time (words judge the end: "
+          f"{ep.judge_from_words}, pause {ep.pause_seconds:g} s, complete "
+          f"{ep.complete_silence_seconds:g} s, whisper window {settings.asr.whisper_window_seconds:g} s, "
+          f"beam {settings.asr.whisper_beam_size}, lead-in {settings.voice.pause_before_seconds:g} s)")
     print("set      turns  median   p95    max  cut-offs  right  answered")
     for kind in ("normal", "paused"):
         lat, cut, right, outright, n = summary(kind)
@@ -290,14 +309,24 @@ def main() -> int:
     if budget:
         print("budget per stage (median s): " + ", ".join(
             f"{k} {statistics.median(b[k] for b in budget):.2f}" for k in budget[0]))
-    decodes = [e - s for s, e in rec.calls]
-    lat, _, right, _, n = summary(None)
+    if decodes:
+        print(f"one whisper decode: median {statistics.median(decodes):.2f} s, "
+              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes)")
+    lat_all = summary(None)[0]
+    if lat_all:
+        print(f"all {len(turns)} turns: median {statistics.median(lat_all):.2f} s, "
+              f"p95 {percentile(lat_all, 0.95):.2f} s")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}; "
+          f"run time {time.monotonic() - started:.0f} s")
+    # the issue's summary: latency and right entries of the normal-pace (3-6 s) questions,
+    # cut-offs of the paused ones
+    lat, _, right, _, n = summary("normal")
     _, cut, _, _, paused_n = summary("paused")
     med = statistics.median(lat) if lat else float("nan")
     p95 = percentile(lat, 0.95) if lat else float("nan")
     print(f"turn latency: median {med:.2f} s, p95 {p95:.2f} s, cut-offs {cut}/{paused_n}, "
           f"right {right}/{n}")
-    return 0 if decodes is not None else 1
+    return 0
 
 
 if __name__ == "__main__":
