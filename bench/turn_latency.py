@@ -235,6 +235,11 @@ def main() -> int:
     parser.add_argument("--paused", type=int, default=40, help="questions with pauses")
     parser.add_argument("--quick", action="store_true", help="6 + 6 questions")
     parser.add_argument("--verbose", action="store_true", help="one line per turn")
+    parser.add_argument("--window", type=float, default=None,
+                        help="[asr] whisper_window_seconds to compare (default: the shipped one)")
+    parser.add_argument("--partial-seconds", type=float, default=0.0,
+                        help="[loop] partial_seconds: the periodic partial decode while "
+                             "speaking (default 0 = only the pauses' decodes; kiosk default 2)")
     args = parser.parse_args()
     if args.quick:
         args.normal = args.paused = 6
@@ -254,8 +259,10 @@ def main() -> int:
         jobs.append((Turn("paused", script, expected, clip.duration), clip))
 
     voice = Voice(Settings())
+    asr = {} if args.window is None else {"whisper_window_seconds": args.window}
     kiosk, _mic, speaker, settings = make_kiosk(recogniser=None, voice=voice, mic_pace=1.0,
-                                                speaker_pace=1.0)
+                                                speaker_pace=1.0, asr=asr,
+                                                loop={"partial_seconds": args.partial_seconds})
     mic = TimedMicrophone()
     kiosk.microphone = mic
     engine = open_recogniser(settings, vocabulary=vocabulary_from(kiosk.searcher.entries()))
