@@ -74,21 +74,23 @@ class TimedMicrophone(SimulatedMicrophone):
         self._block_end_sample: int | None = None
 
     def say_marked(self, clip: AudioClip) -> None:
-        loud = np.flatnonzero(np.abs(clip.samples) > SPOKEN_LEVEL)
+        """Queue the question and note where its last loud sample lies in the stream. The
+        queue and the count change under one lock, so a block streamed meanwhile cannot
+        move the mark (it did, under load: a turn then never saw its speech end)."""
+        samples = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
+        loud = np.flatnonzero(np.abs(samples) > SPOKEN_LEVEL)
         with self._lock:
-            self._mark = self._queued + int(loud[-1] + 1 if loud.size else len(clip.samples))
-            self._queued += len(clip.samples)
+            self._mark = self._queued + int(loud[-1] + 1 if loud.size else len(samples))
+            self._queued += len(samples)
+            self._pending.append(samples)
+            self.idle.clear()
             self.speech_end_at = None
-        self.say(clip)
 
     def _next_block(self) -> np.ndarray:
-        with self._lock:
-            before = sum(len(p) for p in self._pending)
         out = super()._next_block()
         with self._lock:
-            after = sum(len(p) for p in self._pending)
             start = self._emitted
-            self._emitted += before - after
+            self._emitted = self._queued - sum(len(p) for p in self._pending)
             if self._mark is not None and start < self._mark <= self._emitted:
                 # the block reaches the kiosk when chunks() yields it, right after this; the
                 # mark lies (block end - mark) samples before that moment
@@ -159,10 +161,11 @@ class Turn:
     heard: str = ""
     left_for: str = ""
     stages: dict[str, float] = field(default_factory=dict)
+    measured: bool = True
 
     @property
     def latency(self) -> float | None:
-        if self.first_sample is None or self.cut_off:
+        if self.first_sample is None or self.cut_off or not self.measured:
             return None
         return self.first_sample - self.speech_end
 
@@ -201,7 +204,9 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     search.calls.clear()
     first.at, first.armed = None, True
     mic.say_marked(clip)
-    wait_for(lambda: mic.idle.is_set() and mic.speech_end_at is not None, timeout=60)
+    if not wait_for(lambda: mic.idle.is_set() and mic.speech_end_at is not None, timeout=60):
+        print(f"  (the end of {turn.name} was not seen streamed: turn not measured)", flush=True)
+        turn.measured = False
     turn.speech_end = mic.speech_end_at or time.perf_counter()
     wait_for(lambda: first.at is not None, timeout=90)
     kiosk.settle()
@@ -209,7 +214,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     first.armed = False
     turn.turn_end = left[0] if left else None
     turn.first_sample = first.at
-    turn.cut_off = turn.turn_end is not None and turn.turn_end < turn.speech_end
+    turn.cut_off = turn.measured and turn.turn_end is not None and turn.turn_end < turn.speech_end
     s = kiosk.machine.session
     if s is not None and s.answer is not None and s.offer < len(s.answer.candidates):
         offered = s.answer.candidates[s.offer].entry.id

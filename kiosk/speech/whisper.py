@@ -216,8 +216,8 @@ class WhisperRecogniser:
         """Log-mel features of the window: the audio padded with real silence (zero samples)
         before the features are taken, as whisper was trained (openai-whisper pads its
         input with 30 s of silence). Padding the features themselves with zeros, as
-        faster-whisper does, fills the window with a steady hum at log-mel -4 rather than
-        silence, on which whisper-base's words swing with the window's length."""
+        faster-whisper does, fills the rest of the window with a steady level 30-40 dB above
+        the silence floor (a zero feature is log-mel -4; silence is the loudest frame - 8)."""
         frames = self.encoder_frames(len(audio))
         padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
         return self.model.feature_extractor(padded)[..., :frames]
