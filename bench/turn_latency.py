@@ -162,6 +162,7 @@ class Turn:
     left_for: str = ""
     stages: dict[str, float] = field(default_factory=dict)
     measured: bool = True
+    decoded_after: float | None = None  # speech end → the last decode before the turn ended
 
     @property
     def latency(self) -> float | None:
@@ -228,6 +229,9 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
         after_rec = max(end, rec_end)
         search_end = max([e for _, e in search.calls if e <= turn.first_sample] or [after_rec])
         after_search = max(after_rec, search_end)
+        decoded = [e for _, e in rec.calls if e <= end]
+        if decoded:  # the endpointing time split: until the last decode before the end, then
+            turn.decoded_after = max(decoded) - turn.speech_end  # judging, guessing, waiting
         turn.stages = {"endpointing": end - turn.speech_end,
                        "recognition": after_rec - end,
                        "search": after_search - after_rec,
@@ -288,7 +292,9 @@ def main() -> int:
             decodes.extend(e - s for s, e in rec.calls)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
-                early = f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
+                early = (f"decoded {turn.decoded_after:+.2f} s, " if turn.decoded_after
+                         is not None else "") + \
+                    f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
                     if turn.turn_end is not None else ""
                 took = ", ".join(f"{e - s:.2f}" for s, e in rec.calls)
                 print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
@@ -321,6 +327,13 @@ def main() -> int:
     if budget:
         print("budget per stage (median s): " + ", ".join(
             f"{k} {statistics.median(b[k] for b in budget):.2f}" for k in budget[0]))
+    split = [(t.decoded_after, t.stages["endpointing"]) for t in turns
+             if t.stages and t.decoded_after is not None]
+    if split:
+        print(f"endpointing split (median s): last decode done "
+              f"{statistics.median(d for d, _ in split):.2f} after speech end, then "
+              f"{statistics.median(e - d for d, e in split):.2f} to the turn's end (judge, "
+              f"search, first sentence, the rest of the wait)")
     if decodes:
         print(f"one whisper decode: median {statistics.median(decodes):.2f} s, "
               f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes)")
