@@ -4,7 +4,7 @@ the answer, and how often a slow speaker's pause is taken for the end of the que
     python3 bench/turn_latency.py                 # 40 questions at normal pace + 40 paused
     python3 bench/turn_latency.py --quick         # 6 + 6, while developing
 
-The full run takes about 11 minutes on an idle 2-core machine (making the 80 spoken
+The full run takes about 12-15 minutes on an idle 2-core machine (making the 80 spoken
 questions ~1 min, then 80 turns of 4-15 s streamed in real time, each with its answer's
 first sentence); its last line is the issue's summary, for the normal-pace questions (the
 3-6 s questions the latency targets are set for; the paused set's figures are in the table)
