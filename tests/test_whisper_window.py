@@ -34,15 +34,17 @@ def test_short_questions_share_one_window_and_longer_ones_grow_by_steps(whisper)
 
 
 def test_the_window_after_the_question_is_silence_not_a_hum(whisper):
-    """Padding the log-mel features with zeros fills the window with a steady level (log-mel
-    -4) on which whisper-base's words swing with the window's length; the window is the
-    audio padded with zero samples, as whisper was trained."""
+    """The hinted decode hears the question padded with real silence (zero samples), not
+    with zero features, which are a steady level 30-40 dB above whisper's silence floor."""
     audio = load_wav(SPEECH / "q07.wav").at_rate(SPEECH_RATE).samples.astype(np.float32)
     features = whisper._features(audio)
-    assert features.shape[-1] == whisper.encoder_frames(len(audio))
+    assert features.shape == (80, whisper.encoder_frames(len(audio))) == (80, 1000)
     after = features[:, len(audio) // 160 + 2:]
     assert np.allclose(after, features.min())  # the floor: the loudest frame - 80 dB
     assert features.min() < -0.5
+    padded_features = whisper._features(audio, silence=False)  # the no-hints retry's window
+    assert padded_features.shape == features.shape
+    assert np.allclose(padded_features[:, len(audio) // 160 + 2:], 0.0)
 
 
 def test_the_window_is_set_in_asr_and_checked(tmp_path):

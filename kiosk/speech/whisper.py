@@ -167,8 +167,9 @@ class WhisperRecogniser:
         texts = plausible(raw)
         if raw and not texts and self._prompt:
             # Noise made whisper write out its prompt: hear the audio again without hints,
-            # so what was really said (if anything) can still come through (the encoder's
-            # output is the same, only the decoder runs again).
+            # so what was really said (if anything) can still come through; in the window
+            # faster-whisper pads, where a read-back list keeps its commas (_features).
+            encoded = self.model.encode(self._features(audio, silence=False))
             raw, confidence = self._window(encoded, prompt=False)
             texts = plausible(raw)
         return result(texts, confidence)
@@ -212,15 +213,21 @@ class WhisperRecogniser:
         needed = samples // 160 + 50
         return min(int(_WINDOW_SECONDS * 100), step * max(1, math.ceil(needed / step)))
 
-    def _features(self, audio: np.ndarray) -> np.ndarray:
-        """Log-mel features of the window: the audio padded with real silence (zero samples)
-        before the features are taken, as whisper was trained (openai-whisper pads its
-        input with 30 s of silence). Padding the features themselves with zeros, as
-        faster-whisper does, fills the rest of the window with a steady level 30-40 dB above
-        the silence floor (a zero feature is log-mel -4; silence is the loudest frame - 8)."""
+    def _features(self, audio: np.ndarray, *, silence: bool = True) -> np.ndarray:
+        """Log-mel features of the window. `silence`: the audio is padded with zero samples
+        before the features are taken, as openai-whisper pads its input; else the features
+        are padded with zeros, as faster-whisper's transcribe() does, which is not silence
+        but a steady level 30-40 dB above it (a zero feature is log-mel -4; silence is the
+        loudest frame - 8). Measured (docs/turn_taking.md): with hints, silence reaches as
+        many entries as the full window and zero features one fewer; without hints, on a
+        spoken list of the prompt's words, only zero features keep its commas, which is how
+        a prompt read back is caught."""
         frames = self.encoder_frames(len(audio))
-        padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
-        return self.model.feature_extractor(padded)[..., :frames]
+        if silence:
+            padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
+            return self.model.feature_extractor(padded)[..., :frames]
+        features = self.model.feature_extractor(audio)[..., :frames]
+        return np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
 
     def _long(self, audio: np.ndarray) -> tuple[list[str], float]:
         """Long recordings (a `--wav` file): faster-whisper's own windowed transcription."""
