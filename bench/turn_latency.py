@@ -1,8 +1,16 @@
 """Turn-taking as a visitor feels it: from the end of a spoken question to the first sample of
 the answer, and how often a slow speaker's pause is taken for the end of the question.
 
-    python3 bench/turn_latency.py                 # 40 questions at normal pace + 40 paused (~15 min)
+    python3 bench/turn_latency.py                 # 40 questions at normal pace + 40 paused
     python3 bench/turn_latency.py --quick         # 6 + 6, while developing
+
+The full run takes about 12-15 minutes on an idle 2-core machine (making the 80 spoken
+questions ~1 min, then 80 turns of 4-15 s streamed in real time, each with its answer's
+first sentence); its last line is the issue's summary, for the normal-pace questions (the
+3-6 s questions the latency targets are set for; the paused set's figures are in the table)
+and the cut-offs of the paused set:
+
+    turn latency: median 0.74 s, p95 1.10 s, cut-offs 0/40, right 36/40
 
 Every question is streamed in real time by the simulated microphone (the hardware edge only)
 into the real kiosk: endpointer, end-of-turn model, whisper recogniser (given the content's
@@ -20,12 +28,16 @@ it) → first answer sample (the first non-silent sample the speech thread plays
 cut off when the kiosk ends it (leaves LISTENING) before the visitor's last word. "right" =
 the expected entry is answered outright or is the one the kiosk asks back about.
 The budget per stage (medians): endpointing (speech end → turn ended), recognition still to
-do after the turn ended, search still to do after that, and the voice (→ first sample).
+do after the turn ended, search still to do after that, and the voice (→ first sample); and,
+apart, the median time of one whisper decode (most of the endpointing time: the turn's last
+pause is recognised before the words can end it). The load average is printed with the
+figures: on a shared machine every stage is slower.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -62,21 +74,23 @@ class TimedMicrophone(SimulatedMicrophone):
         self._block_end_sample: int | None = None
 
     def say_marked(self, clip: AudioClip) -> None:
-        loud = np.flatnonzero(np.abs(clip.samples) > SPOKEN_LEVEL)
+        """Queue the question and note where its last loud sample lies in the stream. The
+        queue and the count change under one lock, so a block streamed meanwhile cannot
+        move the mark (it did, under load: a turn then never saw its speech end)."""
+        samples = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
+        loud = np.flatnonzero(np.abs(samples) > SPOKEN_LEVEL)
         with self._lock:
-            self._mark = self._queued + int(loud[-1] + 1 if loud.size else len(clip.samples))
-            self._queued += len(clip.samples)
+            self._mark = self._queued + int(loud[-1] + 1 if loud.size else len(samples))
+            self._queued += len(samples)
+            self._pending.append(samples)
+            self.idle.clear()
             self.speech_end_at = None
-        self.say(clip)
 
     def _next_block(self) -> np.ndarray:
-        with self._lock:
-            before = sum(len(p) for p in self._pending)
         out = super()._next_block()
         with self._lock:
-            after = sum(len(p) for p in self._pending)
             start = self._emitted
-            self._emitted += before - after
+            self._emitted = self._queued - sum(len(p) for p in self._pending)
             if self._mark is not None and start < self._mark <= self._emitted:
                 # the block reaches the kiosk when chunks() yields it, right after this; the
                 # mark lies (block end - mark) samples before that moment
@@ -147,10 +161,12 @@ class Turn:
     heard: str = ""
     left_for: str = ""
     stages: dict[str, float] = field(default_factory=dict)
+    measured: bool = True
+    decoded_after: float | None = None  # speech end → the last decode before the turn ended
 
     @property
     def latency(self) -> float | None:
-        if self.first_sample is None or self.cut_off:
+        if self.first_sample is None or self.cut_off or not self.measured:
             return None
         return self.first_sample - self.speech_end
 
@@ -189,7 +205,9 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     search.calls.clear()
     first.at, first.armed = None, True
     mic.say_marked(clip)
-    wait_for(lambda: mic.idle.is_set() and mic.speech_end_at is not None, timeout=60)
+    if not wait_for(lambda: mic.idle.is_set() and mic.speech_end_at is not None, timeout=60):
+        print(f"  (the end of {turn.name} was not seen streamed: turn not measured)", flush=True)
+        turn.measured = False
     turn.speech_end = mic.speech_end_at or time.perf_counter()
     wait_for(lambda: first.at is not None, timeout=90)
     kiosk.settle()
@@ -197,7 +215,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
     first.armed = False
     turn.turn_end = left[0] if left else None
     turn.first_sample = first.at
-    turn.cut_off = turn.turn_end is not None and turn.turn_end < turn.speech_end
+    turn.cut_off = turn.measured and turn.turn_end is not None and turn.turn_end < turn.speech_end
     s = kiosk.machine.session
     if s is not None and s.answer is not None and s.offer < len(s.answer.candidates):
         offered = s.answer.candidates[s.offer].entry.id
@@ -211,6 +229,9 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
         after_rec = max(end, rec_end)
         search_end = max([e for _, e in search.calls if e <= turn.first_sample] or [after_rec])
         after_search = max(after_rec, search_end)
+        decoded = [e for _, e in rec.calls if e <= end]
+        if decoded:  # the endpointing time split: until the last decode before the end, then
+            turn.decoded_after = max(decoded) - turn.speech_end  # judging, guessing, waiting
         turn.stages = {"endpointing": end - turn.speech_end,
                        "recognition": after_rec - end,
                        "search": after_search - after_rec,
@@ -223,9 +244,16 @@ def main() -> int:
     parser.add_argument("--paused", type=int, default=40, help="questions with pauses")
     parser.add_argument("--quick", action="store_true", help="6 + 6 questions")
     parser.add_argument("--verbose", action="store_true", help="one line per turn")
+    parser.add_argument("--window", type=float, default=None,
+                        help="[asr] whisper_window_seconds to compare (default: the shipped one)")
+    parser.add_argument("--partial-seconds", type=float, default=0.0,
+                        help="[loop] partial_seconds: the periodic partial decode while "
+                             "speaking (default 0 = only the pauses' decodes; kiosk default 2)")
     args = parser.parse_args()
     if args.quick:
         args.normal = args.paused = 6
+    started = time.monotonic()
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     questions = pool()
     print("making the spoken questions with the kiosk's voice …", flush=True)
     jobs: list[tuple[Turn, AudioClip]] = []
@@ -240,8 +268,10 @@ def main() -> int:
         jobs.append((Turn("paused", script, expected, clip.duration), clip))
 
     voice = Voice(Settings())
+    asr = {} if args.window is None else {"whisper_window_seconds": args.window}
     kiosk, _mic, speaker, settings = make_kiosk(recogniser=None, voice=voice, mic_pace=1.0,
-                                                speaker_pace=1.0)
+                                                speaker_pace=1.0, asr=asr,
+                                                loop={"partial_seconds": args.partial_seconds})
     mic = TimedMicrophone()
     kiosk.microphone = mic
     engine = open_recogniser(settings, vocabulary=vocabulary_from(kiosk.searcher.entries()))
@@ -252,18 +282,24 @@ def main() -> int:
     first = FirstSample(speaker)
     kiosk.speaker = first
     turns: list[Turn] = []
+    decodes: list[float] = []
     with kiosk:
         warm = speak("図書館は何時まで開いていますか")
         run_turn(kiosk, mic, first, rec, search, Turn("warm-up", "warm-up", "", 0), warm)
         for turn, clip in jobs:
             run_turn(kiosk, mic, first, rec, search, turn, clip)
             turns.append(turn)
+            decodes.extend(e - s for s, e in rec.calls)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
-                early = f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
+                early = (f"decoded {turn.decoded_after:+.2f} s, " if turn.decoded_after
+                         is not None else "") + \
+                    f"{turn.turn_end - turn.speech_end:+.2f} s → {turn.left_for} " \
                     if turn.turn_end is not None else ""
+                took = ", ".join(f"{e - s:.2f}" for s, e in rec.calls)
                 print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
-                      f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard}", flush=True)
+                      f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard} "
+                      f"(decodes {took} s)", flush=True)
     mic.close()
 
     def summary(kind: str | None) -> tuple[list[float], int, int, int, int]:
@@ -273,9 +309,10 @@ def main() -> int:
                 sum(t.outright for t in chosen), len(chosen))
 
     ep = settings.endpointing
-    print(f"turn latency, {len(turns)} questions streamed in real time "
-          f"(trailing silence {ep.trailing_silence_seconds:g} s, lead-in "
-          f"{settings.voice.pause_before_seconds:g} s)")
+    print(f"turn latency, {len(turns)} questions streamed in real time (words judge the end: "
+          f"{ep.judge_from_words}, pause {ep.pause_seconds:g} s, complete "
+          f"{ep.complete_silence_seconds:g} s, whisper window {settings.asr.whisper_window_seconds:g} s, "
+          f"beam {settings.asr.whisper_beam_size}, lead-in {settings.voice.pause_before_seconds:g} s)")
     print("set      turns  median   p95    max  cut-offs  right  answered")
     for kind in ("normal", "paused"):
         lat, cut, right, outright, n = summary(kind)
@@ -290,14 +327,31 @@ def main() -> int:
     if budget:
         print("budget per stage (median s): " + ", ".join(
             f"{k} {statistics.median(b[k] for b in budget):.2f}" for k in budget[0]))
-    decodes = [e - s for s, e in rec.calls]
-    lat, _, right, _, n = summary(None)
+    split = [(t.decoded_after, t.stages["endpointing"]) for t in turns
+             if t.stages and t.decoded_after is not None]
+    if split:
+        print(f"endpointing split (median s): last decode done "
+              f"{statistics.median(d for d, _ in split):.2f} after speech end, then "
+              f"{statistics.median(e - d for d, e in split):.2f} to the turn's end (judge, "
+              f"search, first sentence, the rest of the wait)")
+    if decodes:
+        print(f"one whisper decode: median {statistics.median(decodes):.2f} s, "
+              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes)")
+    lat_all = summary(None)[0]
+    if lat_all:
+        print(f"all {len(turns)} turns: median {statistics.median(lat_all):.2f} s, "
+              f"p95 {percentile(lat_all, 0.95):.2f} s")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}; "
+          f"run time {time.monotonic() - started:.0f} s")
+    # the issue's summary: latency and right entries of the normal-pace (3-6 s) questions,
+    # cut-offs of the paused ones
+    lat, _, right, _, n = summary("normal")
     _, cut, _, _, paused_n = summary("paused")
     med = statistics.median(lat) if lat else float("nan")
     p95 = percentile(lat, 0.95) if lat else float("nan")
     print(f"turn latency: median {med:.2f} s, p95 {p95:.2f} s, cut-offs {cut}/{paused_n}, "
           f"right {right}/{n}")
-    return 0 if decodes is not None else 1
+    return 0
 
 
 if __name__ == "__main__":

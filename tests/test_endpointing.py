@@ -168,6 +168,29 @@ def test_a_short_end_after_ends_the_turn_early(speech):
     assert len(ends) == 1 and ends[0] - speech_end < 0.8  # not the 1.25 s default
 
 
+def test_a_late_verdict_ends_the_turn_with_the_next_block(speech):
+    """The complete wait overlaps the pause's decode: the silence counts from its start, so
+    when the words arrive after the wait has already passed, the turn ends with the next
+    20 ms block instead of waiting the 0.4 s again."""
+    signal = np.concatenate([_silence(1.0), speech, _silence(3.0)])
+    ep = Endpointer(pauses=True)
+    pause, told_at, ended_at = 0, None, None
+    for i in range(0, len(signal), 320):
+        now = (i + 320) / SPEECH_RATE
+        for e in ep.feed(AudioClip(signal[i: i + 320], SPEECH_RATE)):
+            if type(e).__name__ == "SpeechPaused":
+                pause, paused_at = e.pause, now
+            if isinstance(e, SpeechEnded):
+                ended_at = now
+        if pause and told_at is None and now - paused_at >= 0.6:  # the decode took 0.6 s
+            ep.end_after(0.4, pause)
+            told_at = now
+        if ended_at is not None:
+            break
+    assert told_at is not None and ended_at is not None
+    assert ended_at - told_at < 0.05  # the next 32 ms frame, at most two 20 ms blocks on
+
+
 def test_endpointing_settings_are_checked():
     from kiosk import KioskError
 

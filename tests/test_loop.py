@@ -289,7 +289,11 @@ def test_key_press_stops_speech(shared_home, models_dir, recogniser, voice):
         "a further sentence of the answer started after the key"
 
 
-def test_new_speech_barges_in_and_is_answered(rig, spoken):
+def test_new_speech_barges_in_and_is_answered(rig, spoken, recogniser):
+    # the content's words as hints, as `kiosk run` gives them: without them whisper-base hears
+    # this clip's 粗大ごみ as 「育み」 or 「素台ごみ」 depending on a few milliseconds more or
+    # less of the clip (where the barge-in's endpointer happened to start it)
+    recogniser.set_vocabulary(vocabulary_from(rig.kiosk.searcher.entries()))
     rig.kiosk.post(Typed("図書館は何時まで開いていますか"))
     rig.wait_state(State.ANSWERING)
     rig.wait(lambda: len(rig.speaker.played) >= 2, what="the answer to be playing")
@@ -298,11 +302,10 @@ def test_new_speech_barges_in_and_is_answered(rig, spoken):
     rig.wait_state(State.LISTENING, timeout=20)
     rig.wait(lambda: 0 in rig.voice.finished, 10, "the first answer to stop")
     assert rig.voice.finished[0] is False, "the answer was cut off by the visitor's speech"
-    rig.wait(lambda: rig.kiosk.view().heard not in ("", "図書館は何時まで開いていますか")
-             and rig.kiosk.state in (State.ANSWERING, State.WAITING, State.CLARIFYING), 90,
-             "the new question to be answered")
+    # the answer is said by the speech thread a moment after the state shows it
+    rig.wait(lambda: len(rig.voice.said) > said, 90, "the new question to be answered")
+    rig.kiosk.settle()
     assert "ゴミ" in rig.kiosk.view().heard or "ごみ" in rig.kiosk.view().heard  # 粗大ごみ
-    assert len(rig.voice.said) > said
 
 
 def test_no_speech_reprompts_twice_then_goes_idle(rig):

@@ -48,7 +48,7 @@ class WhisperRecogniser:
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
                  vad: bool = True, max_characters_per_second: float = 12.0,
-                 window_padding_seconds: float = 30.0):
+                 window_seconds: float = 10.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -73,7 +73,7 @@ class WhisperRecogniser:
         self.max_vocabulary_words = max_vocabulary_words
         self.vad = vad
         self.max_characters_per_second = max_characters_per_second
-        self.window_padding_seconds = max(0.0, float(window_padding_seconds))
+        self.window_seconds = min(_WINDOW_SECONDS, max(1.0, float(window_seconds)))
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -88,7 +88,7 @@ class WhisperRecogniser:
                    max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
                    vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
                    max_characters_per_second=asr.max_characters_per_second,
-                   window_padding_seconds=asr.whisper_window_padding_seconds)
+                   window_seconds=asr.whisper_window_seconds)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -162,27 +162,22 @@ class WhisperRecogniser:
         if len(audio) > _WINDOW_SECONDS * SPEECH_RATE:
             texts, confidence = self._long(audio)
             return result(plausible(texts), confidence)
-        raw, confidence = self._window(audio, prompt=True)
+        encoded = self.model.encode(self._features(audio))
+        raw, confidence = self._window(encoded, prompt=True)
         texts = plausible(raw)
         if raw and not texts and self._prompt:
             # Noise made whisper write out its prompt: hear the audio again without hints,
-            # so what was really said (if anything) can still come through.
-            raw, confidence = self._window(audio, prompt=False)
+            # so what was really said (if anything) can still come through; in the window
+            # faster-whisper pads, where a read-back list keeps its commas (_features).
+            encoded = self.model.encode(self._features(audio, silence=False))
+            raw, confidence = self._window(encoded, prompt=False)
             texts = plausible(raw)
         return result(texts, confidence)
 
-    def _window(self, audio: np.ndarray, *, prompt: bool = True) -> tuple[list[str], float]:
-        """One beam search over one window, keeping n-best hypotheses; `prompt` = with the
-        content words as the decoder's previous text. The window is the question plus
-        [asr] whisper_window_padding_seconds (30 = always the full 30 s window)."""
+    def _window(self, encoded: Any, *, prompt: bool = True) -> tuple[list[str], float]:
+        """One beam search over one encoded window, keeping n-best hypotheses; `prompt` =
+        with the content words as the decoder's previous text."""
         m = self.model
-        full = int(_WINDOW_SECONDS * 100)
-        features = m.feature_extractor(audio)[..., :full]
-        window = min(full, features.shape[-1] + int(self.window_padding_seconds * 100))
-        pad = window - features.shape[-1]
-        if pad > 0:
-            features = np.pad(features, ((0, 0), (0, pad)))
-        encoded = m.encode(features)
         prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
                          self.tokenizer.no_timestamps]
         out = m.model.generate(
@@ -206,6 +201,33 @@ class WhisperRecogniser:
             return [], 0.0
         confidence = math.exp(best_logprob) * (1.0 - out.no_speech_prob) if texts else 0.0
         return texts, confidence
+
+    def encoder_frames(self, samples: int) -> int:
+        """The encoder window for `samples` of speech, in 10 ms feature frames: the smallest
+        multiple of [asr] whisper_window_seconds that holds the speech and half a second of
+        silence after it, at most whisper's full 30 s. A fixed step, not the question plus
+        a margin: the encoder's work grows with its window, and whisper's words change with
+        the window's length, so every short question (and each pause of one) gets the same
+        window and the same words for the same audio."""
+        step = int(round(self.window_seconds * 100))
+        needed = samples // 160 + 50
+        return min(int(_WINDOW_SECONDS * 100), step * max(1, math.ceil(needed / step)))
+
+    def _features(self, audio: np.ndarray, *, silence: bool = True) -> np.ndarray:
+        """Log-mel features of the window. `silence`: the audio is padded with zero samples
+        before the features are taken, as openai-whisper pads its input; else the features
+        are padded with zeros, as faster-whisper's transcribe() does, which is not silence
+        but a steady level 30-40 dB above it (a zero feature is log-mel -4; silence is the
+        loudest frame - 8). Measured (docs/turn_taking.md): with hints, silence reaches as
+        many entries as the full window and zero features one fewer; without hints, on a
+        spoken list of the prompt's words, only zero features keep its commas, which is how
+        a prompt read back is caught."""
+        frames = self.encoder_frames(len(audio))
+        if silence:
+            padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
+            return self.model.feature_extractor(padded)[..., :frames]
+        features = self.model.feature_extractor(audio)[..., :frames]
+        return np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
 
     def _long(self, audio: np.ndarray) -> tuple[list[str], float]:
         """Long recordings (a `--wav` file): faster-whisper's own windowed transcription."""
