@@ -173,8 +173,11 @@ class AnswerSettings:
     # asked back, not read out; in a room whose noise floor at the microphone is above
     # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
     min_heard_confidence: float = 0.0
-    noisy_room_dbfs: float = -45.0
-    min_heard_confidence_noisy: float = 0.5
+    noisy_room_dbfs: float = -48.0
+    min_heard_confidence_noisy: float = 0.8
+    # In a noisy room an answer is read out at once only when every transcript of the
+    # recogniser's n-best leads to the same entry; otherwise it is asked back.
+    noisy_needs_agreement: bool = True
 
 
 @dataclass(frozen=True)
