@@ -262,6 +262,11 @@ class AsrSettings:
     # A transcript with more characters than this per second of speech was invented (whisper
     # writing out its prompt or looping on noise) and is dropped; Japanese speech runs ~8/s.
     max_characters_per_second: float = 12.0
+    # Below this confidence whisper hears the question a second time without the content
+    # words as hints and adds that decode's two best transcripts as alternatives: in babble
+    # the hints pull a garbled question towards wrong words, and the unprompted decode often
+    # names the right entry (docs/speech.md). 0 = never (one decode per question).
+    whisper_second_opinion_below: float = 0.8
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -633,6 +638,7 @@ RANGES: dict[str, Range] = {
     "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
+    "asr.whisper_second_opinion_below": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
     "frontend.neural_attenuation_db": Range(0.0, 100.0),
