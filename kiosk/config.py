@@ -172,11 +172,13 @@ class AnswerSettings:
     # An answer to a transcript the recogniser itself rates below this confidence (0..1) is
     # asked back, not read out; in a room whose noise floor at the microphone is above
     # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
-    min_heard_confidence: float = 0.0
+    min_heard_confidence: float = 0.5
     noisy_room_dbfs: float = -48.0
     min_heard_confidence_noisy: float = 0.8
-    # In a noisy room an answer is read out at once only when every transcript of the
+    # Below this recogniser confidence (and, with noisy_needs_agreement, at any confidence
+    # in a noisy room) an answer is read out at once only when every transcript of the
     # recogniser's n-best leads to the same entry; otherwise it is asked back.
+    agreement_below: float = 0.8
     noisy_needs_agreement: bool = True
 
 
@@ -637,6 +639,7 @@ RANGES: dict[str, Range] = {
     "screen.port": PORT, "screen.text_sizes": Range(0.5, 4.0, non_empty=True),
     "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
+    "answer.agreement_below": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
     "asr.whisper_second_opinion_below": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),

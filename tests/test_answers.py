@@ -443,9 +443,14 @@ def test_in_noise_runners_up_that_disagree_make_the_kiosk_ask_back(index):
                      noise_dbfs=-30.0).kind is AnswerKind.CONFIDENT
     asked = ask_heard(index, composer, disagreeing, confidence=0.9, noise_dbfs=-30.0)
     assert asked.kind is AnswerKind.UNSURE and asked.query == "住民票の写しがほしいです"
-    # in a quiet room the first transcript keeps the benefit of the doubt
+    # in a quiet room the first transcript keeps the benefit of the doubt when the
+    # recogniser is sure of it, but not below [answer] agreement_below
     assert ask_heard(index, composer, disagreeing, confidence=0.9,
                      noise_dbfs=-60.0).kind is AnswerKind.CONFIDENT
+    assert ask_heard(index, composer, disagreeing, confidence=0.6,
+                     noise_dbfs=-60.0).kind is AnswerKind.UNSURE
+    assert ask_heard(index, composer, ("住民票の写しがほしいです",), confidence=0.3,
+                     noise_dbfs=-60.0).kind is AnswerKind.UNSURE
     lax = AnswerComposer(dataclasses.replace(Settings().answer, noisy_needs_agreement=False),
                          index.categories())
     assert ask_heard(index, lax, disagreeing, confidence=0.9,
