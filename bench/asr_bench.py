@@ -20,13 +20,15 @@ white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the qu
 --room: the questions in visitors' voices (pitch/pace-shifted Open JTalk) in the simulated lobby
 (reverberation RT60 0.3-0.9 s at 0.5-1 m; fan/HVAC and babble at 20/10/5 dB SNR; the kiosk's
 own voice as echo), each through the kiosk's endpointer, with the audio front end
-(kiosk.speech.frontend) off and on in the same run; the last line is the SUMMARY.
+(kiosk.speech.frontend) off and on in the same run; one summary line per condition, and the last line
+(`room: fan20 reached … wrong …, babble10 …`) is the default front end's, condition by condition.
 The vosk engine is measured too when its Japanese model is installed (`kiosk models install`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -136,7 +138,8 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
     names = [n.strip() for n in args.frontends.split(",") if n.strip()]
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     if args.questions:  # spread over all topics
-        questions = questions[:: max(1, len(questions) // args.questions)][: args.questions]
+        step = max(1, len(questions) // args.questions)
+        questions = questions[args.question_offset % step :: step][: args.questions]
     t0 = time.perf_counter()
     dry = [rs.visitor_voice(text, n) for n, (_, _, text) in enumerate(questions)]
     print(f"{len(questions)} questions in visitors' voices, synthesized in "
@@ -194,7 +197,7 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                 if args.show_misses and not ok:
                     print(f"   miss: {text} → {heard} ({t.confidence:.2f}) → {kind} {offered}")
             total = len(questions)
-            summary[(cname, name)] = reached / total
+            summary[(cname, name)] = (reached / total, wrong / total)
             print(f"{cname:<14} {name:<14} {statistics.mean(cers):6.3f} "
                   f"{statistics.mean(rtfs) if rtfs else 0:5.2f} {busy / max(audio, 1e-9):6.1%} "
                   f"{outright / total:8.0%} {reached / total:8.0%} {wrong / total:6.0%} "
@@ -205,8 +208,20 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                     o = sum(1 for c, k, ok, bad in records if ok and k == "confident" and c >= bar)
                     print(f"      confidence bar {bar:.1f}: answered {o / total:.0%}, "
                           f"wrong {w / total:.0%}")
-    parts = [f"{c} {n} {v:.0%}" for (c, n), v in summary.items()]
-    print(f"\nSUMMARY room: reached — {'; '.join(parts)}. Total {time.perf_counter() - t0:.0f} s")
+        print(f"  {short_condition(cname)}: " + "; ".join(
+            f"front end {n} reached {summary[(cname, n)][0]:.0%} wrong {summary[(cname, n)][1]:.0%}"
+            for n in names), flush=True)
+    print(f"\n{len(questions)} questions; load average {os.getloadavg()[0]:.1f}; total "
+          f"{time.perf_counter() - t0:.0f} s")
+    final = "on" if "on" in names else names[-1]
+    parts = [f"{short_condition(c)} reached {r:.0%} wrong {w:.0%}"
+             for (c, n), (r, w) in summary.items() if n == final]
+    print(f"room: {', '.join(parts)}")
+
+
+def short_condition(name: str) -> str:
+    """「fan 20dB」 → 「fan20」 for the summary line."""
+    return name.replace(" ", "").replace("dB", "")
 
 
 def main() -> int:
@@ -222,6 +237,9 @@ def main() -> int:
                     default="room,fan 20dB,fan 10dB,babble 10dB,babble 5dB,echo+fan 20dB",
                     help="with --room: lobby conditions (bench/room_sim.py CONDITIONS)")
     ap.add_argument("--questions", type=int, default=0, help="with --room: only the first N")
+    ap.add_argument("--question-offset", type=int, default=0,
+                    help="with --questions: start the spread this many questions in (another "
+                         "subset than the one the thresholds were chosen on)")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()

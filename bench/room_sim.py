@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,9 +131,13 @@ def visitor_voice(text: str, index: int) -> np.ndarray:
 def espeak_voice(text: str, variant: int = 0) -> np.ndarray:
     """espeak-ng's Japanese voice (a different synthesiser altogether) for babble."""
     pitch = 30 + 25 * variant
-    out = subprocess.run(["espeak-ng", "-v", "ja", "-p", str(pitch), "-s", "150", "--stdout", text],
-                         capture_output=True, check=True).stdout
-    return decode_wav(out, name="espeak", rate=RATE).samples
+    # to a file, not --stdout: a piped WAV's header announces an unknown (maximal) length,
+    # which decode_wav rightly refuses as a file cut short
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "babble.wav"
+        subprocess.run(["espeak-ng", "-v", "ja", "-p", str(pitch), "-s", "150", "-w", str(path),
+                        text], capture_output=True, check=True)
+        return decode_wav(path.read_bytes(), name="espeak", rate=RATE).samples
 
 
 def kiosk_voice(text: str) -> np.ndarray:

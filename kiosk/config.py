@@ -172,9 +172,14 @@ class AnswerSettings:
     # An answer to a transcript the recogniser itself rates below this confidence (0..1) is
     # asked back, not read out; in a room whose noise floor at the microphone is above
     # noisy_room_dbfs (the audio front end's estimate) the bar is min_heard_confidence_noisy.
-    min_heard_confidence: float = 0.0
-    noisy_room_dbfs: float = -45.0
-    min_heard_confidence_noisy: float = 0.5
+    min_heard_confidence: float = 0.5
+    noisy_room_dbfs: float = -48.0
+    min_heard_confidence_noisy: float = 0.8
+    # Below this recogniser confidence (and, with noisy_needs_agreement, at any confidence
+    # in a noisy room) an answer is read out at once only when every transcript of the
+    # recogniser's n-best leads to the same entry; otherwise it is asked back.
+    agreement_below: float = 0.8
+    noisy_needs_agreement: bool = True
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,11 @@ class AsrSettings:
     # A transcript with more characters than this per second of speech was invented (whisper
     # writing out its prompt or looping on noise) and is dropped; Japanese speech runs ~8/s.
     max_characters_per_second: float = 12.0
+    # Below this confidence whisper hears the question a second time without the content
+    # words as hints and adds that decode's two best transcripts as alternatives: in babble
+    # the hints pull a garbled question towards wrong words, and the unprompted decode often
+    # names the right entry (docs/speech.md). 0 = never (one decode per question).
+    whisper_second_opinion_below: float = 0.8
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -640,7 +650,9 @@ RANGES: dict[str, Range] = {
     "screen.port": PORT, "screen.text_sizes": Range(0.5, 4.0, non_empty=True),
     "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
+    "answer.agreement_below": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
+    "asr.whisper_second_opinion_below": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
     "frontend.talk_over_below_echo_db": Range(0.0, 40.0),

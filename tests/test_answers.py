@@ -411,3 +411,47 @@ def test_converter_names_a_bad_input_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert converter.SHELTERS_FILE in err and "Traceback" not in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- noisy rooms
+
+
+def test_a_noisy_question_the_recogniser_doubts_is_asked_back(index):
+    """In a noisy room (the front end's noise floor above [answer] noisy_room_dbfs) a
+    transcript the recogniser rates below min_heard_confidence_noisy is asked back with the
+    entry offered, never read out: babble makes whisper write garbled questions with fair
+    confidence."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    question = ("住民票の写しがほしいです",)
+    quiet = ask_heard(index, composer, question, confidence=0.6, noise_dbfs=-60.0)
+    assert quiet.kind is AnswerKind.CONFIDENT
+    noisy = ask_heard(index, composer, question, confidence=0.6, noise_dbfs=-30.0)
+    assert noisy.kind is AnswerKind.UNSURE
+    assert quiet.candidates[0].entry.id in [h.entry.id for h in noisy.choices]
+    sure = ask_heard(index, composer, question, confidence=0.9, noise_dbfs=-30.0)
+    assert sure.kind is AnswerKind.CONFIDENT
+
+
+def test_in_noise_runners_up_that_disagree_make_the_kiosk_ask_back(index):
+    """Even a confident transcript is asked back in a noisy room when the recogniser's other
+    transcripts lead elsewhere (measured: 「マイナンバーを楽しんでしまいました」 read out as
+    the application entry for a lost card)."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    agreeing = ("住民票の写しがほしいです", "住民票の写しが欲しいです")
+    disagreeing = ("住民票の写しがほしいです", "粗大ごみの出し方")
+    assert ask_heard(index, composer, agreeing, confidence=0.9,
+                     noise_dbfs=-30.0).kind is AnswerKind.CONFIDENT
+    asked = ask_heard(index, composer, disagreeing, confidence=0.9, noise_dbfs=-30.0)
+    assert asked.kind is AnswerKind.UNSURE and asked.query == "住民票の写しがほしいです"
+    # in a quiet room the first transcript keeps the benefit of the doubt when the
+    # recogniser is sure of it, but not below [answer] agreement_below
+    assert ask_heard(index, composer, disagreeing, confidence=0.9,
+                     noise_dbfs=-60.0).kind is AnswerKind.CONFIDENT
+    assert ask_heard(index, composer, disagreeing, confidence=0.6,
+                     noise_dbfs=-60.0).kind is AnswerKind.UNSURE
+    assert ask_heard(index, composer, ("住民票の写しがほしいです",), confidence=0.3,
+                     noise_dbfs=-60.0).kind is AnswerKind.UNSURE
+    lax = AnswerComposer(dataclasses.replace(Settings().answer, noisy_needs_agreement=False),
+                         index.categories())
+    assert ask_heard(index, lax, disagreeing, confidence=0.9,
+                     noise_dbfs=-30.0).kind is AnswerKind.CONFIDENT

@@ -318,3 +318,36 @@ def test_vosk_japanese_grammar():
 def test_transcript_defaults_stay_compatible():
     t = Transcript("図書館")
     assert t.alternatives == () and t.engine == "" and not t.heard_nothing
+
+
+def test_a_clean_spoken_question_is_still_answered_outright(whisper, content_entries, tmp_path):
+    """The noisy-room rules ([answer] min_heard_confidence_noisy, noisy_needs_agreement)
+    must not turn clean questions into questions back: a fixture question, through the real
+    recogniser and the kiosk's ask path in a quiet room, is read out at once."""
+    from kiosk.answer.composer import AnswerComposer
+    from kiosk.dialogue.ask import ask
+    from kiosk.search.index import SearchIndex, build_index
+
+    settings = Settings(base_dir=tmp_path)
+    build_index(content_entries, tmp_path / "ix", settings)
+    name, expected, _ = next(q for q in QUESTIONS if q[1] == "juminhyo")
+    t = whisper.transcribe(load_wav(FIXTURES / name))
+    with SearchIndex.open(tmp_path / "ix", settings) as index:
+        composer = AnswerComposer(settings.answer, index.categories())
+        answer = ask(index, composer, (t.text, *t.alternatives), confidence=t.confidence,
+                     noise_dbfs=-60.0)
+    assert answer.kind.value == "confident", (t, answer.kind)
+    assert answer.candidates[0].entry.id == expected
+
+
+def test_hallucinated_word_lists_are_heard_as_nothing(whisper):
+    """Babble makes whisper write out its prompt as a list of content words; such a
+    transcript (every n-best hypothesis of it) is discarded, so nothing is searched."""
+    from kiosk.speech.recogniser import hallucination_reason
+
+    words = list(whisper.vocabulary[:8])
+    assert hallucination_reason("、".join(words), vocabulary=whisper.vocabulary)
+    assert hallucination_reason(" ".join(words[:5]), vocabulary=whisper.vocabulary)
+    for _, _, text in QUESTIONS:
+        assert not hallucination_reason(text, vocabulary=whisper.vocabulary,
+                                        speech_seconds=len(text) / 7), text

@@ -60,6 +60,15 @@ def _top_confidence(hits: Sequence[Hit]) -> float:
     return max(hits, key=lambda h: h.score).confidence if hits else 0.0
 
 
+def _agree(answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]]) -> bool:
+    """Every transcript heard leads to the entry the answer would read out (one that finds
+    nothing disagrees)."""
+    if not answer.candidates:
+        return False
+    entry = answer.candidates[0].entry.id
+    return all(hits and max(hits, key=lambda h: h.score).entry.id == entry for _, hits in heard)
+
+
 class AnswerComposer:
     """Turns ranked hits into an honest decision.
 
@@ -92,10 +101,22 @@ class AnswerComposer:
             return Answer(AnswerKind.UNSURE, query, ranked, self._suggestions(ranked), count)
         return Answer(AnswerKind.CONFIDENT, query, ranked)
 
-    def wants_alternatives(self, first_hits: Sequence[Hit]) -> bool:
+    def wants_alternatives(self, first_hits: Sequence[Hit], *, noise_dbfs: float | None = None,
+                           confidence: float = 1.0) -> bool:
         """The first transcript keeps the benefit of the doubt: the others are searched only
-        when no entry covers it fully, and never where [answer] alternative_margin is 1."""
+        when no entry covers it fully, and never where [answer] alternative_margin is 1 —
+        except where they are the check that the first one was heard right (a recogniser
+        confidence below [answer] agreement_below, or a noisy room)."""
+        if self._needs_agreement(noise_dbfs, confidence):
+            return True
         return _top_confidence(first_hits) < 1.0 and self.settings.alternative_margin < 1.0
+
+    def _noisy(self, noise_dbfs: float | None) -> bool:
+        return noise_dbfs is not None and noise_dbfs > self.settings.noisy_room_dbfs
+
+    def _needs_agreement(self, noise_dbfs: float | None, confidence: float) -> bool:
+        return confidence < self.settings.agreement_below or (
+            self._noisy(noise_dbfs) and self.settings.noisy_needs_agreement)
 
     def compose_heard(self, heard: Sequence[tuple[str, Sequence[Hit]]], *,
                       confidence: float = 1.0, noise_dbfs: float | None = None) -> Answer:
@@ -114,7 +135,11 @@ class AnswerComposer:
         the microphone (the audio front end's estimate): below [answer] min_heard_confidence
         — or [answer] min_heard_confidence_noisy once the room is louder than
         [answer] noisy_room_dbfs — the answer is asked back instead of read out, because a
-        wrong entry read out at once is worse than a question back."""
+        wrong entry read out at once is worse than a question back. Below [answer]
+        agreement_below, and in a noisy room with [answer] noisy_needs_agreement, every
+        other transcript must also lead to the same entry: reverberation and babble make
+        whisper fairly confidently write a garbled question (「マイナンバーを楽しんでしまいま
+        した」, 「コンビニ届け…」), and its runners-up disagreeing is the sign."""
         if not heard:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
         chosen, hits = heard[0]
@@ -126,9 +151,11 @@ class AnswerComposer:
                     chosen, hits, best = text, other, conf
         answer = self.compose(chosen, hits)
         bar = self.settings.min_heard_confidence
-        if noise_dbfs is not None and noise_dbfs > self.settings.noisy_room_dbfs:
+        if self._noisy(noise_dbfs):
             bar = max(bar, self.settings.min_heard_confidence_noisy)
-        if (chosen != heard[0][0] or confidence < bar) and answer.kind is AnswerKind.CONFIDENT:
+        doubted = self._needs_agreement(noise_dbfs, confidence) and not _agree(answer, heard)
+        if (chosen != heard[0][0] or confidence < bar or doubted) \
+                and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         return answer

@@ -34,7 +34,7 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     if request is not None:
         return composer.compose_nearby(request)
     heard = [(unique[0], searcher.search(unique[0], limit))]
-    if composer.wants_alternatives(heard[0][1]):
+    if composer.wants_alternatives(heard[0][1], noise_dbfs=noise_dbfs, confidence=confidence):
         heard += [(text, searcher.search(text, limit)) for text in unique[1:]]
     return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs)
 

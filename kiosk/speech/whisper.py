@@ -48,7 +48,7 @@ class WhisperRecogniser:
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
                  vad: bool = True, max_characters_per_second: float = 12.0,
-                 window_seconds: float = 10.0):
+                 window_seconds: float = 10.0, second_opinion_below: float = 0.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -74,6 +74,7 @@ class WhisperRecogniser:
         self.vad = vad
         self.max_characters_per_second = max_characters_per_second
         self.window_seconds = min(_WINDOW_SECONDS, max(1.0, float(window_seconds)))
+        self.second_opinion_below = float(second_opinion_below)
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -88,7 +89,8 @@ class WhisperRecogniser:
                    max_alternatives=asr.max_alternatives, hallucinations=asr.hallucinations,
                    vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
                    max_characters_per_second=asr.max_characters_per_second,
-                   window_seconds=asr.whisper_window_seconds)
+                   window_seconds=asr.whisper_window_seconds,
+                   second_opinion_below=asr.whisper_second_opinion_below)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -172,6 +174,15 @@ class WhisperRecogniser:
             encoded = self.model.encode(self._features(audio, silence=False))
             raw, confidence = self._window(encoded, prompt=False)
             texts = plausible(raw)
+        elif texts and self._prompt and not phrases and confidence < self.second_opinion_below:
+            # Unsure: hear it again without the hints, which in babble pull a garbled
+            # question towards the wrong content words; the first decode keeps first place
+            # (and its confidence), the second adds its two best as alternatives. The encoder
+            # output is the same: only the decoder runs again.
+            first = texts[:2]
+            seen = {normalise_for_comparison(t) for t in first}
+            texts = [*first, *(t for t in plausible(self._window(encoded, prompt=False)[0])[:2]
+                               if normalise_for_comparison(t) not in seen)]
         return result(texts, confidence)
 
     def _window(self, encoded: Any, *, prompt: bool = True) -> tuple[list[str], float]:
