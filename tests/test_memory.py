@@ -5,6 +5,7 @@ analysis, the end-of-turn model and Open JTalk's reading fixes (each extra copy 
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 import sudachipy.dictionary
@@ -53,3 +54,23 @@ def test_each_thread_gets_its_own_tokenizer_over_the_one_dictionary(fresh_sudach
     assert len(fresh_sudachi) == 1
     words = [m.surface() for m in other[0].tokenize("粗大ごみを出したい")]
     assert words == [m.surface() for m in here.tokenize("粗大ごみを出したい")]
+
+
+def test_kiosk_run_limits_malloc_arenas_unless_the_environment_already_does():
+    from kiosk.memory import ARENA_MAX, limit_malloc
+
+    assert limit_malloc({}) == [f"MALLOC_ARENA_MAX={ARENA_MAX}"]
+    assert limit_malloc({"MALLOC_ARENA_MAX": "4"}) == []
+
+
+def test_the_heap_is_trimmed_each_time_the_kiosk_is_idle_again():
+    from kiosk.dialogue.conversation import State
+    from kiosk.memory import HeapTrimmer
+
+    trimmer = HeapTrimmer()
+    try:
+        trimmer.on_view(SimpleNamespace(state=State.LISTENING.value))
+        trimmer.on_view(SimpleNamespace(state=State.IDLE.value))
+    finally:
+        trimmer.close()  # joins the thread: the wake-up before it has been handled
+    assert trimmer.trims == 1
