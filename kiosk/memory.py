@@ -62,14 +62,25 @@ class HeapTrimmer:
     thread of its own so the loop never waits for it."""
 
     def __init__(self) -> None:
+        self.asked = 0  # trims asked for; several asked at once are done as one
         self.trims = 0
+        self._idle = False
         self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()  # True: trim, False: stop
         self._thread = threading.Thread(target=self._run, name="kiosk-heap-trim", daemon=True)
         self._thread.start()
 
     def on_view(self, view: Any) -> None:
-        if view.state == "idle":
-            self._wake.put(True)
+        """Trim when the kiosk turns idle (not on every idle view: a refreshed idle screen
+        has freed nothing)."""
+        idle = view.state == "idle"
+        if idle and not self._idle:
+            self.trim_soon()
+        self._idle = idle
+
+    def trim_soon(self) -> None:
+        """Trim once now, off the caller's thread (after a model has loaded, say)."""
+        self.asked += 1
+        self._wake.put(True)
 
     def _run(self) -> None:
         going = self._wake.get()

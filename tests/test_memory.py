@@ -69,8 +69,9 @@ def test_the_heap_is_trimmed_each_time_the_kiosk_is_idle_again():
 
     trimmer = HeapTrimmer()
     try:
-        trimmer.on_view(SimpleNamespace(state=State.LISTENING.value))
-        trimmer.on_view(SimpleNamespace(state=State.IDLE.value))
+        for state in (State.IDLE, State.LISTENING, State.ANSWERING, State.IDLE, State.IDLE):
+            trimmer.on_view(SimpleNamespace(state=state.value))
     finally:
         trimmer.close()  # joins the thread: the wake-up before it has been handled
-    assert trimmer.trims == 1
+    assert trimmer.asked == 2  # at the first idle view and on turning idle again, once
+    assert trimmer.trims >= 1  # close() waited for them (two asked at once are one trim)

@@ -213,7 +213,7 @@ class KioskService:
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
         self.kiosk.recogniser = recogniser
-        self.heap_trimmer.on_view(self.kiosk.view())  # loading's temporaries, if idle
+        self.heap_trimmer.trim_soon()  # what loading the model freed
         log.info(_("speech recognition ready (%s)"), self.engine)
 
     def start(self) -> None:
