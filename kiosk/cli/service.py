@@ -146,6 +146,10 @@ class KioskService:
         self.searcher = LiveIndex(settings.index_dir, settings)
         self.kiosk = make_kiosk(settings, searcher=self.searcher,
                                 microphone=MICROPHONE_DEVICE if microphone else None)
+        from kiosk.memory import HeapTrimmer
+
+        self.heap_trimmer = HeapTrimmer()  # a turn's freed buffers go back at each idle
+        self.kiosk.subscribe(self.heap_trimmer.on_view)
         self.engine = ""
         self.model_error = ""
         self._want_microphone = microphone
@@ -209,6 +213,7 @@ class KioskService:
             return
         self.engine = getattr(recogniser, "name", type(recogniser).__name__)
         self.kiosk.recogniser = recogniser
+        self.heap_trimmer.trim_soon()  # what loading the model freed
         log.info(_("speech recognition ready (%s)"), self.engine)
 
     def start(self) -> None:
@@ -261,9 +266,13 @@ class KioskService:
         if self.browser is not None:
             self.browser.terminate()
         self.searcher.close()
+        self.heap_trimmer.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from kiosk.memory import limit_malloc
+
+    limit_malloc()  # before any thread: two malloc arenas, not one per thread (kiosk.memory)
     settings = load_settings(args.config)
     logfile = setup_logging(settings)
     service = KioskService(settings, headless=args.headless, port=args.port,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 import jaconv
 from whoosh.analysis import Token, Tokenizer
 
-from kiosk import KioskError
+from kiosk import KioskError, sudachi
 from kiosk.i18n import _
 
 #: Parts of speech that carry no searchable meaning.
@@ -46,31 +45,10 @@ _CHUNK_CHARS = 4000
 _HIRAGANA = re.compile(r"[ぁ-ゖー]+")
 _CHUNK_BREAK = re.compile(r"(?<=[。．！？!?\n])")
 
-_lock = threading.Lock()
-_sudachi = None
-
-
 def _tokenizer():
-    """The process-wide Sudachi tokenizer, created on first use (about 30 ms)."""
-    global _sudachi
-    if _sudachi is None:
-        with _lock:
-            if _sudachi is None:
-                try:
-                    from sudachipy import dictionary
-                except ImportError as exc:  # pragma: no cover - install problem
-                    raise KioskError(_(
-                        "Japanese analysis needs SudachiPy and its dictionary; install them "
-                        "with: python3 -m pip install sudachipy sudachidict-core")) from exc
-                try:
-                    d = dictionary.Dictionary(dict="core")
-                    _sudachi = d.tokenizer() if hasattr(d, "tokenizer") else d.create()
-                except Exception as exc:  # pragma: no cover - install problem
-                    raise KioskError(_(
-                        "The Sudachi dictionary could not be loaded ({reason}); install it "
-                        "with: python3 -m pip install sudachidict-core").format(reason=exc)
-                    ) from exc
-    return _sudachi
+    """This thread's Sudachi tokenizer, over the one dictionary the whole process shares
+    (kiosk.sudachi: the end-of-turn model and the voice use the same one)."""
+    return sudachi.tokenizer()
 
 
 def normalize_text(text: str) -> str:

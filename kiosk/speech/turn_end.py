@@ -25,15 +25,13 @@ CONTRACT:
 from __future__ import annotations
 
 import enum
-import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kiosk import KioskError
-from kiosk.i18n import _
+from kiosk import sudachi
 
 
 class TurnVerdict(enum.Enum):
@@ -60,27 +58,12 @@ _QUESTION_MARKS = ("?", "？")
 #: a rarer one (〜まい) at a pause is more likely a misheard fragment.
 _CLOSING_AUXILIARIES = ("です", "ます", "た", "たい", "だ", "ない", "ぬ", "らしい")
 
-_lock = threading.Lock()
-_sudachi: Any = None
-
-
 def _tokenize(text: str) -> list[Any]:
-    """Sudachi morphemes (mode C). The system dictionary is memory-mapped, so this tokenizer
-    shares its pages with the search stage's."""
-    global _sudachi
-    if _sudachi is None:
-        with _lock:
-            if _sudachi is None:
-                try:
-                    from sudachipy import dictionary
-                except ImportError:  # pragma: no cover - install problem
-                    raise KioskError(_("the end-of-turn model needs SudachiPy: run "
-                                     "`python3 -m pip install sudachipy sudachidict-core`")) from None
-                d = dictionary.Dictionary(dict="core")
-                _sudachi = d.tokenizer() if hasattr(d, "tokenizer") else d.create()
+    """Sudachi morphemes (mode C), from the dictionary the whole process shares with the
+    search stage (kiosk.sudachi): a second copy would hold about 80 MB more."""
     from sudachipy import tokenizer
 
-    return list(_sudachi.tokenize(text, tokenizer.Tokenizer.SplitMode.C))
+    return list(sudachi.tokenizer().tokenize(text, tokenizer.Tokenizer.SplitMode.C))
 
 
 def judge_text(text: str) -> tuple[TurnVerdict, str]:

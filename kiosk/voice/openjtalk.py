@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk import KioskError
+from kiosk import KioskError, sudachi
 from kiosk.config import Settings, VoiceSettings, load_settings
 from kiosk.i18n import _
 from kiosk.speech.audio import AudioClip, wav_bytes
@@ -119,6 +119,7 @@ def count_morae(text: str) -> int:
     """Morae (kana beats) Open JTalk will say for text: the unit speaking rate is set in."""
     import pyopenjtalk
 
+    sudachi.share_with_openjtalk()
     kana = pyopenjtalk.g2p(text, kana=True)
     return sum(1 for c in kana if ("ァ" <= c <= "ヶ" or c == "ー") and c not in _SMALL_KANA)
 
@@ -151,6 +152,7 @@ class OpenJTalkSynth:
         import pyopenjtalk
         from pyopenjtalk.htsengine import HTSEngine
 
+        sudachi.share_with_openjtalk()  # not a second 80 MB copy of sudachidict-core
         self.voice = voice
         self._pyopenjtalk = pyopenjtalk
         try:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import jaconv
 
+from kiosk import sudachi
 from kiosk.config import Settings
 from kiosk.dialogue.conversation import (
     KEYMAP,
@@ -138,6 +139,7 @@ def _furigana_by_reader(text: str) -> str:
     try:
         import pyopenjtalk
 
+        sudachi.share_with_openjtalk()  # its reading fixes: the process's one dictionary
         words = [(w["string"], w["read"]) for w in pyopenjtalk.run_frontend(text)]
     except Exception as exc:  # furigana is a help, never a reason to fail a page
         log.debug("furigana unavailable: %s", exc)
