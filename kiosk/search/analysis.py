@@ -167,7 +167,14 @@ def _unique(forms: list[str], exclude: list[str] = ()) -> list[str]:
 #: words, so an import builds each distinct word's Morpheme once (the NFKC, kana folding
 #: and mode-A split are most of the analysis's Python time). Capped for a long-running kiosk.
 _MORPHEMES: dict[tuple, Morpheme] = {}
-_MORPHEMES_MAX = 200_000
+_MORPHEMES_MAX = 100_000
+
+
+def forget_words() -> None:
+    """Drop the words an import worked out (tens of MB at 10,000 entries): a serving kiosk
+    hears few of them, and the memory is the kiosk's."""
+    _MORPHEMES.clear()
+    analyse.cache_clear()
 
 
 def _morpheme(m, surface: str, mode_a) -> Morpheme:

@@ -47,6 +47,7 @@ from kiosk.progress import Progress
 from kiosk.search.analysis import (
     LemmaAnalyzer,
     ReadingAnalyzer,
+    forget_words,
     lemma_terms,
     reading_grams,
 )
@@ -156,6 +157,7 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
     finally:
         if vectors is not None:
             vectors.cancel()
+        forget_words()
 
 
 def _import_threads(settings: SearchSettings) -> int:
