@@ -140,6 +140,9 @@ class SearchSettings:
     # CPU threads the embedding model uses (read when it first loads in a process). One is as
     # fast for a title-length text and never stalls when the speech engine holds the cores.
     semantic_threads: int = 1
+    # CPU threads an import's embedding uses once the entries are analysed (before that it
+    # takes one core beside the analysis). 1 leaves a core to a kiosk that imports while serving.
+    semantic_import_threads: int = 2
     # Questions whose Japanese letters are at least kana_share hiragana (a recogniser's kana)
     # are written back in kanji before searching (kiosk/search/kana_kanji.py).
     kana_to_kanji: bool = True
@@ -610,7 +613,8 @@ RANGES: dict[str, Range] = {
     "search.reading_ngram_min": Range(1, 10), "search.reading_ngram_max": Range(1, 10),
     "search.hiragana_word_weight": FRACTION, "search.reading_trust": FRACTION,
     "search.semantic_margin_low": FRACTION, "search.semantic_margin_high": FRACTION,
-    "search.semantic_threads": Range(1, 64), "search.kana_share": FRACTION,
+    "search.semantic_threads": Range(1, 64),
+    "search.semantic_import_threads": Range(1, 64), "search.kana_share": FRACTION,
     "answer.min_score": FRACTION, "answer.ambiguity_ratio": FRACTION,
     "answer.sure_score": FRACTION, "answer.max_choices": Range(1, 10),
     "answer.max_suggestions": Range(0, 20), "answer.alternative_margin": FRACTION,

@@ -247,6 +247,9 @@ def test_the_first_transcript_keeps_the_benefit_of_the_doubt(index):
         def entries(self):
             return index.entries()
 
+        def entries_in(self, category):
+            return index.entries_in(category)
+
     answer = ask_heard(Spy(), composer, ["粗大ごみを出したいです", "相対ごみを出したいです"])
     assert answer.query == "粗大ごみを出したいです" and searched == ["粗大ごみを出したいです"]
     never = AnswerComposer(dataclasses.replace(Settings().answer, alternative_margin=1.0),

@@ -10,6 +10,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 from whoosh import index as windex
 from whoosh import scoring
@@ -21,9 +22,9 @@ from kiosk.content.contract import Entry
 from kiosk.content.entries import validate_content
 from kiosk.content.publishing import default_sources
 from kiosk.search import analysis
-from kiosk.search.index import SearchIndex, build_index, make_schema
-from kiosk.search.lexical import LEXICAL_META, query_leaves
-from kiosk.search.prepared import ENTRIES_FILE, PREPARED_FILE, entry_to_json
+from kiosk.search.index import SearchIndex, build_index, lexical_matrix, make_schema
+from kiosk.search.lexical import LEXICAL_META, LexicalMatrix, query_leaves
+from kiosk.search.prepared import ENTRIES_FILE, PREPARED_FILE, PreparedVersion, entry_to_json
 from kiosk.search.semantic import VECTORS_FILE, VECTORS_META
 
 #: Questions asked of both versions: typed, in kana (written back in kanji, heard by sound),
@@ -114,6 +115,21 @@ def test_a_version_stores_its_tables_beside_the_index(version_dir, bundled):
         for e in bundled:
             counts[e.category] = counts.get(e.category, 0) + 1
         assert index.categories() == sorted((c for c in counts if c), key=lambda c: -counts[c])
+        for category in index.categories():  # the screen's list of one category
+            assert index.entries_in(category) == [e for e in bundled if e.category == category]
+
+
+def test_listing_a_category_decodes_only_its_entries(version_dir, bundled, monkeypatch):
+    from kiosk.search import prepared
+
+    decoded: list[str] = []
+    real = prepared.entry_from_json
+    monkeypatch.setattr(prepared, "entry_from_json",
+                        lambda text: decoded.append(text) or real(text))
+    with SearchIndex.open(version_dir, Settings()) as index:
+        category = index.categories()[-1]
+        listed = index.entries_in(category)
+    assert listed and len(decoded) == len(listed) < len(bundled)
 
 
 def test_opening_a_stored_version_analyses_no_content(version_dir, old_dir, bundled,
@@ -163,6 +179,23 @@ def test_the_lexical_matrix_ranks_as_whoosh_does(version_dir, old_dir, bundled):
                 matched = ranking.matched(rows)
                 for row, r in zip(rows, results):
                     assert matched[row] == {(f, t.decode()) for f, t in r.matched_terms()}
+
+
+def test_the_import_makes_the_matrix_whoosh_postings_would_give(version_dir, old_dir):
+    """The import builds the matrix from its own analysis instead of writing whoosh
+    postings and copying them back: every array must be what the copy gave."""
+    stored = LexicalMatrix.read(version_dir)
+    with windex.open_dir(str(old_dir)).reader() as reader:
+        copied = lexical_matrix(reader, PreparedVersion.read(version_dir))
+    assert stored is not None and stored.docs == copied.docs and stored.fields == copied.fields
+    for name in ("data", "indices", "indptr", "averages", "field_of_column"):
+        assert np.array_equal(getattr(stored, name), getattr(copied, name)), name
+    assert stored.terms.ranges == copied.terms.ranges
+    assert [stored.terms._bytes(c) for c in range(len(stored.terms))] == \
+        [copied.terms._bytes(c) for c in range(len(copied.terms))]
+    used = stored.lengths > 0  # whoosh keeps no length for an empty field
+    assert np.array_equal(stored.lengths[used], np.asarray(copied.lengths)[used])
+    assert not np.any(np.nan_to_num(np.asarray(copied.lengths)[~used]) > 1)
 
 
 def _leaves_and_settings(query, settings):

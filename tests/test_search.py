@@ -364,6 +364,24 @@ def test_repeated_builds_do_not_embed_the_same_text_again():
     assert np.array_equal(again, first[::-1])
 
 
+def test_vectors_embedded_beside_the_analysis_are_the_ones_embedded_alone():
+    """The import embeds in a background thread (two engine threads once the analysis is
+    done); the rows must be those of embedding the same entries one call at a time, in the
+    entries' order."""
+    settings = SearchSettings()
+    encoder = get_encoder(settings)
+    assert isinstance(encoder, E5Encoder)
+    entries = [Entry(id=f"park-{i}", title=f"第{i}背景公園の駐輪場はありますか", body="")
+               for i in range(20)]
+    job = EntryVectors.start(entries, encoder, settings, threads=2)
+    vectors = job.result()
+    job.cancel()  # after result: nothing left to stop
+    alone = E5Encoder(1)  # its own cache: every title embedded again, one at a time
+    expected = np.stack([alone.encode_passages([e.title])[0] for e in entries])
+    assert vectors.ids == tuple(e.id for e in entries)
+    assert np.allclose(vectors.matrix, expected, atol=1e-6)
+
+
 # ------------------------------------------------------------------ kana-to-kanji stage
 
 def test_a_question_in_kana_is_searched_in_kanji(ix):

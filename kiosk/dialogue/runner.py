@@ -374,7 +374,7 @@ class Kiosk:
 
     def _run_browse(self, browse: Browse) -> Browsed:
         try:
-            entries = tuple(e for e in self.searcher.entries() if e.category == browse.category)
+            entries = tuple(self.searcher.entries_in(browse.category))
         except Exception as exc:
             self._error("browse", exc)
             entries = ()

@@ -5,7 +5,8 @@
 
 CONTRACT:
     LiveIndex (versions.py): the published index a running kiosk searches; reopens itself
-        when staff publish. .search(query, limit) -> list[Hit], .entries(), .categories()
+        when staff publish. .search(query, limit) -> list[Hit], .entries(), .categories(),
+        .entries_in(category)
     SearchIndex (index.py): one opened index version; build_index(entries, folder)
     Hit (index.py): entry, score, confidence — what the answer stage decides on
 """

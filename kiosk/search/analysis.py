@@ -141,6 +141,42 @@ def _unique(forms: list[str], exclude: list[str] = ()) -> list[str]:
     return out
 
 
+#: Morphemes already worked out, by what Sudachi said of the word: content repeats its
+#: words, so an import builds each distinct word's Morpheme once (the NFKC, kana folding
+#: and mode-A split are most of the analysis's Python time). Capped for a long-running kiosk.
+_MORPHEMES: dict[tuple, Morpheme] = {}
+_MORPHEMES_MAX = 100_000
+
+
+def forget_words() -> None:
+    """Drop the words an import worked out (tens of MB at 10,000 entries): a serving kiosk
+    hears few of them, and the memory is the kiosk's."""
+    _MORPHEMES.clear()
+    analyse.cache_clear()
+
+
+def _morpheme(m, surface: str, mode_a) -> Morpheme:
+    """One Sudachi morpheme as the index and the query see it."""
+    pos = m.part_of_speech()[0]
+    sounded = pos not in _DROPPED_POS and bool(surface.strip())
+    content = sounded and pos not in _SOUND_ONLY_POS
+    forms: list[str] = []
+    parts: list[str] = []
+    if content:
+        forms = _unique([m.normalized_form(), m.dictionary_form()])
+        split = m.split(mode_a)
+        if len(split) > 1:
+            parts = _unique(
+                [f for p in split if p.part_of_speech()[0] not in _DROPPED_POS
+                 for f in (p.normalized_form(), p.dictionary_form())], forms)
+    spoken = pos not in _SILENT_POS and bool(surface.strip())
+    sound = fold_reading(normalize_text(m.reading_form())) if spoken else ""
+    if sound == "キゴー":  # Sudachi's reading of unknown symbols
+        sound = ""
+    return Morpheme(tuple(forms), tuple(parts), sound if sounded else "", content,
+                    bool(_HIRAGANA.fullmatch(surface)), sound)
+
+
 @functools.lru_cache(maxsize=2048)
 def analyse(text: str) -> tuple[Morpheme, ...]:
     """Morphemes of `text`. Cached: the index analyses each title for two fields, and the
@@ -151,27 +187,19 @@ def analyse(text: str) -> tuple[Morpheme, ...]:
     mode_a = sudachi_tokenizer.Tokenizer.SplitMode.A
     tok = _tokenizer()
     out: list[Morpheme] = []
+    known = _MORPHEMES
     for chunk in _chunks(unicodedata.normalize("NFKC", text)):
         for m in tok.tokenize(chunk, mode_c):
-            pos = m.part_of_speech()[0]
             surface = m.surface()
-            sounded = pos not in _DROPPED_POS and bool(surface.strip())
-            content = sounded and pos not in _SOUND_ONLY_POS
-            forms: list[str] = []
-            parts: list[str] = []
-            if content:
-                forms = _unique([m.normalized_form(), m.dictionary_form()])
-                split = m.split(mode_a)
-                if len(split) > 1:
-                    parts = _unique(
-                        [f for p in split if p.part_of_speech()[0] not in _DROPPED_POS
-                         for f in (p.normalized_form(), p.dictionary_form())], forms)
-            spoken = pos not in _SILENT_POS and bool(surface.strip())
-            sound = fold_reading(normalize_text(m.reading_form())) if spoken else ""
-            if sound == "キゴー":  # Sudachi's reading of unknown symbols
-                sound = ""
-            out.append(Morpheme(tuple(forms), tuple(parts), sound if sounded else "", content,
-                                bool(_HIRAGANA.fullmatch(surface)), sound))
+            # the word's lexicon entry and everything the Morpheme is made of
+            key = (surface, m.word_id(), m.part_of_speech_id(), m.normalized_form(),
+                   m.dictionary_form(), m.reading_form())
+            morpheme = known.get(key)
+            if morpheme is None:
+                if len(known) >= _MORPHEMES_MAX:
+                    known.clear()
+                morpheme = known[key] = _morpheme(m, surface, mode_a)
+            out.append(morpheme)
     return tuple(out)
 
 
@@ -232,8 +260,12 @@ def reading_grams(text: str, gram_min: int, gram_max: int,
                   skip: Callable[[Morpheme], bool] | None = None) -> list[str]:
     """Character n-grams (gram_min..gram_max) of the reading runs; a run shorter than
     gram_min is kept whole so one-syllable words still count."""
+    return _grams(reading_runs(text, skip), gram_min, gram_max)
+
+
+def _grams(runs: list[str], gram_min: int, gram_max: int) -> list[str]:
     grams: list[str] = []
-    for run in reading_runs(text, skip):
+    for run in runs:
         if len(run) < gram_min:
             grams.append(run)
             continue

@@ -15,6 +15,7 @@ CONTRACT (other stages rely on these names):
     SearchIndex.search(query: str, limit: int | None = None) -> list[Hit]
     SearchIndex.entries() -> list[Entry]  — everything indexed (for vocabularies, exports)
     SearchIndex.categories() -> list[str]
+    SearchIndex.entries_in(category) -> list[Entry]  — one category's entries, only those decoded
     SearchIndex.close()
 
 Hit.confidence is the share of the question's words (weighted by rarity) that the entry
@@ -43,12 +44,24 @@ from kiosk.config import SearchSettings, Settings
 from kiosk.content.contract import Entry
 from kiosk.i18n import _
 from kiosk.progress import Progress
-from kiosk.search.analysis import LemmaAnalyzer, ReadingAnalyzer
+from kiosk.search.analysis import (
+    LemmaAnalyzer,
+    ReadingAnalyzer,
+    forget_words,
+    lemma_terms,
+    reading_grams,
+)
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
-from kiosk.search.lexical import LexicalMatrix, query_leaves
+from kiosk.search.lexical import LexicalBuilder, LexicalMatrix, query_leaves
 from kiosk.search.places import PlaceNames
-from kiosk.search.prepared import PREPARED_FILE, PreparedBuilder, PreparedVersion, entry_from_json
+from kiosk.search.prepared import (
+    PREPARED_FILE,
+    PreparedBuilder,
+    PreparedVersion,
+    entry_from_json,
+    searchable_text,
+)
 from kiosk.search.query import (
     LEMMA_FIELDS,
     READING_FIELD,
@@ -105,40 +118,51 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
             .format(folder=folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        ix = windex.create_in(str(folder), make_schema(search))
-        writer = ix.writer(limitmb=128)
+        # whoosh keeps the schema (the analysers, the reading n-gram sizes) and marks the
+        # folder as an index; the postings it would hold are the lexical matrix below
+        windex.create_in(str(folder), make_schema(search)).close()
     except OSError as exc:
         raise SearchIndexError(_("cannot write an index in {folder}: {reason}; check the "
                                  "folder's permissions and free disk space").format(
             folder=folder, reason=exc.strerror or exc)) from None
     indexed: list[Entry] = list(entries)
-    tables = PreparedBuilder()
+    encoder = get_encoder(search)
+    # meaning vectors are worked out beside the analysis (the engine leaves the
+    # interpreter free while it runs, so the two share the machine's cores)
+    vectors = (EntryVectors.start(indexed, encoder, search, _import_threads(search))
+               if encoder is not None else None)
     try:
+        tables = PreparedBuilder()
+        fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
+        matrix = LexicalBuilder(fields)
+        gram_min, gram_max = search.reading_ngram_min, search.reading_ngram_max
         with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
             for e in indexed:
-                keywords = " ".join(e.keywords)
-                writer.add_document(
-                    id=e.id, title=e.title, body=e.body, keywords=keywords,
-                    reading=f"{e.title}\n{keywords}\n{e.body}", category=e.category)
-                tables.add(e)  # right after whoosh analysed it: Sudachi's results are cached
+                # the terms whoosh's analysers would index, field by field
+                matrix.add((lemma_terms(e.title), lemma_terms(e.body),
+                            lemma_terms(" ".join(e.keywords)),
+                            reading_grams(searchable_text(e), gram_min, gram_max)))
+                tables.add(e)  # right after: the analyses are still cached
                 bar.update()
         with Progress(_("writing the index")):
-            writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
-    # the entry records, everything an open would otherwise analyse (kiosk.search.prepared) and
-    # the postings as a matrix (kiosk.search.lexical): worked out once, here
-    prepared = tables.finish()
-    prepared.write(folder)
-    with ix.reader() as reader:
-        lexical_matrix(reader, prepared).write(folder)
-    ix.close()
-    encoder = get_encoder(search)
-    if encoder is not None:
-        # beside whoosh's files, never in its pickled schema: the index stays readable
-        # without the model, and the vectors travel with the version (swap, rollback)
-        EntryVectors.build(indexed, encoder, search).write(folder)
+            # the entry records, everything an open would otherwise analyse
+            # (kiosk.search.prepared) and the postings as a matrix (kiosk.search.lexical)
+            prepared = tables.finish()
+            prepared.write(folder)
+            matrix.finish().write(folder)
+        if vectors is not None:
+            # beside whoosh's files, never in its pickled schema: the index stays readable
+            # without the model, and the vectors travel with the version (swap, rollback)
+            vectors.result().write(folder)
+    finally:
+        if vectors is not None:
+            vectors.cancel()
+        forget_words()
+
+
+def _import_threads(settings: SearchSettings) -> int:
+    """Threads the import's embedding uses once the analysis is done."""
+    return max(1, settings.semantic_import_threads)
 
 
 def lexical_matrix(reader, prepared: PreparedVersion) -> LexicalMatrix:
@@ -149,6 +173,17 @@ def lexical_matrix(reader, prepared: PreparedVersion) -> LexicalMatrix:
                                  "content again"))
     fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
     return LexicalMatrix.from_whoosh(reader, fields, rows.__getitem__, len(prepared))
+
+
+@dataclass(frozen=True)
+class _QuestionWeights:
+    """One question's words with their rarity (SearchIndex._weights)."""
+
+    groups: tuple[tuple[float, tuple[tuple[str, float], ...]], ...]  # (idf, (term, credit)…)
+    grams: tuple[tuple[str, float], ...]  # (reading n-gram, idf)
+    known_share: float  # 1 − the rarity-weighted share of words no entry uses
+    asked: frozenset[str]  # every term standing for a word of the question
+    title_groups: tuple[tuple[float, tuple[str, ...]], ...]  # (title idf, terms) per word
 
 
 @dataclass(frozen=True)
@@ -217,6 +252,7 @@ class SearchIndex:
         reading = ix.schema[READING_FIELD].analyzer
         self._lock = threading.Lock()
         self._df_cache: dict[tuple[str, str], int] = {}
+        self._idf_cache: dict[tuple[str, str], float] = {}
         self._answers: dict[tuple[str, int], list[Hit]] = {}  # recent questions' hits
         self.prepared, self.lexical = self._stored_tables(directory)
         self._n_docs = max(1, self.lexical.docs)
@@ -314,11 +350,12 @@ class SearchIndex:
             rows += [r for r in (self.prepared.row_of(i) for i in meaning.closest)
                      if r is not None and r not in found]
         matched = ranking.matched(rows)
+        weights = self._weights(built)  # once per question, not once per candidate
         scored = []
         for row in rows:
             entry = self.prepared.entry(row)
-            scored.append((entry, ranking.score(row), self._confidence(built, matched[row]),
-                           self._title_match(built, entry)))
+            scored.append((entry, ranking.score(row), self._confidence(weights, matched[row]),
+                           self._title_match(weights, row)))
         if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
@@ -361,22 +398,19 @@ class SearchIndex:
                    if cos[j] > mean and self.prepared.row_of(ids[j]) is not None]
         return _Meaning(cos, mean, best, self._rows, closest)
 
-    def _title_match(self, built: BuiltQuery, entry: Entry) -> float:
+    def _title_match(self, weights: _QuestionWeights, row: int | None) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""
-        asked = {gt.text for g in built.groups for gt in g.terms}
-        row = self.prepared.row_of(entry.id)
         title = (frozenset(self.prepared.title_terms(row)) - self._stopwords
                  if row is not None else frozenset())
-        if not title or not built.groups:
+        if not title or not weights.groups:
             return 0.0
         idf = {t: self._idf("title", t) for t in title}
-        shared = sum(idf[t] for t in title if t in asked)
+        shared = sum(idf[t] for t in title if t in weights.asked)
         precision = shared / sum(idf.values())
         covered = total = 0.0
-        for g in built.groups:
-            w = self._idf("title", g.terms[0].text)
+        for w, texts in weights.title_groups:
             total += w
-            covered += w if any(gt.text in title for gt in g.terms) else 0.0
+            covered += w if any(t in title for t in texts) else 0.0
         recall = covered / total if total else 0.0
         return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
@@ -387,8 +421,14 @@ class SearchIndex:
     def _idf(self, field: str, term: str) -> float:
         """BM25's idf; document frequencies are memoised (an open index never changes; the
         memo is capped for a long-running kiosk that hears many new words)."""
-        df = self._df(field, term)
-        return math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+        key = (field, term)
+        idf = self._idf_cache.get(key)
+        if idf is None:
+            if len(self._idf_cache) > 100_000:
+                self._idf_cache.clear()
+            df = self._df(field, term)
+            idf = self._idf_cache[key] = math.log(1 + (self._n_docs - df + 0.5) / (df + 0.5))
+        return idf
 
     def _df(self, field: str, term: str) -> int:
         key = (field, term)
@@ -399,7 +439,29 @@ class SearchIndex:
             df = self._df_cache[key] = self.lexical.doc_frequency(field, term)
         return df
 
-    def _confidence(self, built: BuiltQuery, matched: Iterable[tuple[str, object]]) -> float:
+    def _weights(self, built: BuiltQuery) -> _QuestionWeights:
+        """What the confidence and the title match weigh a question's words by (their
+        rarity, which words the entries never use): the same for every candidate, so
+        worked out once per question."""
+        groups = []
+        unknown = total_words = 0.0
+        for g in built.groups:
+            idf = max(self._idf(f, g.terms[0].text) for f, _ in LEMMA_FIELDS)
+            groups.append((idf, tuple((gt.text, gt.credit) for gt in g.terms)))
+            total_words += idf
+            if not g.kana and not any(self._df(f, gt.text) for gt in g.terms
+                                      if gt.credit >= 1.0 for f, _ in LEMMA_FIELDS):
+                unknown += idf
+        return _QuestionWeights(
+            groups=tuple(groups),
+            grams=tuple((gram, self._idf(READING_FIELD, gram)) for gram in built.grams),
+            known_share=1 - unknown / total_words if total_words else 1.0,
+            asked=frozenset(gt.text for g in built.groups for gt in g.terms),
+            title_groups=tuple((self._idf("title", g.terms[0].text),
+                                tuple(gt.text for gt in g.terms)) for g in built.groups))
+
+    def _confidence(self, weights: _QuestionWeights,
+                    matched: Iterable[tuple[str, object]]) -> float:
         """How much of the question this entry covers, weighting each word by its rarity.
 
         lemma coverage = Σ idf(word) × credit(best matching form) / Σ idf(word)
@@ -415,30 +477,21 @@ class SearchIndex:
             hit_terms.setdefault(fname, set()).add(t)
         lemma_hits = set().union(*(hit_terms.get(f, set()) for f, _ in LEMMA_FIELDS))
         total = got = 0.0
-        for g in built.groups:
-            idf = max(self._idf(f, g.terms[0].text) for f, _ in LEMMA_FIELDS)
+        for idf, terms in weights.groups:
             total += idf
-            got += idf * max((gt.credit for gt in g.terms if gt.text in lemma_hits), default=0.0)
+            got += idf * max((credit for text, credit in terms if text in lemma_hits),
+                             default=0.0)
         lemma_cov = got / total if total else 0.0
         reading_hits = hit_terms.get(READING_FIELD, set())
         total = got = 0.0
-        for gram in built.grams:
-            idf = self._idf(READING_FIELD, gram)
+        for gram, idf in weights.grams:
             total += idf
             got += idf if gram in reading_hits else 0.0
         reading_cov = got / total if total else 0.0
         # A word written in kanji or katakana that no entry uses (天気, ピザ) is what the
         # visitor asked about; sounding like a word in an entry (テンキ ≈ テンキョ) is then
         # a coincidence, not a match, so the reading coverage is discounted by its share.
-        unknown = total_words = 0.0
-        for g in built.groups:
-            idf = max(self._idf(f, g.terms[0].text) for f, _ in LEMMA_FIELDS)
-            total_words += idf
-            if not g.kana and not any(self._df(f, gt.text) for gt in g.terms
-                                      if gt.credit >= 1.0 for f, _ in LEMMA_FIELDS):
-                unknown += idf
-        if total_words:
-            reading_cov *= 1 - unknown / total_words
+        reading_cov *= weights.known_share
         return round(max(lemma_cov, self.settings.reading_trust * reading_cov), 4)
 
     def entries(self) -> list[Entry]:
@@ -449,6 +502,11 @@ class SearchIndex:
         """Distinct categories, most entries first (offered when nothing fits); stored by
         the import, so asking on every question costs nothing."""
         return list(self.prepared.categories)
+
+    def entries_in(self, category: str) -> list[Entry]:
+        """The entries of one category, in import order (the screen's category list):
+        only those are decoded."""
+        return [self.prepared.entry(row) for row in self.prepared.rows_in(category)]
 
     def close(self) -> None:
         with self._lock:

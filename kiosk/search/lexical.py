@@ -12,12 +12,16 @@ entry's field lengths as whoosh sees them; a question's score is then the same B
 
 (idf = log(entries / (df + 1)) + 1, whoosh's) computed by numpy over only the postings of the
 question's terms: tens of milliseconds at 10,000 entries, and no Python loop per posting.
-The arrays are memory-mapped when a version opens. whoosh remains the index writer (its
-analysers, its on-disk postings); K1 and B are read from the settings at every search, so
-changing them needs no re-import.
+The arrays are memory-mapped when a version opens. The import makes the matrix straight from
+the terms whoosh's analysers give each field (LexicalBuilder; the same arrays whoosh's
+postings gave, checked in tests/test_prepared_versions.py), and whoosh keeps only the schema;
+a version built by an earlier release has its matrix copied out of its whoosh postings
+(from_whoosh). K1 and B are read from the settings at every search, so changing them needs
+no re-import.
 
 CONTRACT:
     LexicalMatrix.from_whoosh(reader, fields, row_of_doc, rows) -> LexicalMatrix
+    LexicalBuilder(fields).add(terms per field) … .finish() -> LexicalMatrix (the import)
     LexicalMatrix.write(folder) / .read(folder) -> LexicalMatrix | None (None: not stored)
     LexicalMatrix.rank(leaves, k1, b) -> Ranking
     Ranking.top(depth) -> rows, Ranking.score(row), Ranking.matched(rows) -> {row: terms}
@@ -30,11 +34,12 @@ from __future__ import annotations
 import json
 import mmap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from whoosh import query as wq
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from kiosk.i18n import _
 
@@ -44,6 +49,8 @@ _ARRAYS = ("data", "indices", "indptr", "lengths")
 LEXICAL_META = "lexical.json"
 TERMS_FILE = "lexical.terms.bin"
 LEXICAL_FORMAT = 1
+#: Term columns remembered per open version (a long-running kiosk hears many new words).
+COLUMN_MEMO = 100_000
 
 Leaf = tuple[str, str, float]  # (field, term, boost)
 
@@ -122,8 +129,9 @@ class TermColumns:
 
     @classmethod
     def read(cls, folder: Path, ranges: dict[str, tuple[int, int]]) -> TermColumns:
-        offsets = np.load(folder / _array_file("term_offsets"), mmap_mode="r",
-                          allow_pickle=False)
+        # a plain view of the mapped file: indexing a np.memmap runs Python for each item
+        offsets = np.asarray(np.load(folder / _array_file("term_offsets"), mmap_mode="r",
+                                     allow_pickle=False))
         with (folder / TERMS_FILE).open("rb") as f:
             size = f.seek(0, 2)
             if int(offsets[-1]) != size:
@@ -143,6 +151,9 @@ class LexicalMatrix:
     lengths: np.ndarray  # float64 (fields, rows): field length as whoosh stores it
     averages: np.ndarray  # float64 (fields,): whoosh's average field length (or 1)
     docs: int  # whoosh's doc_count_all
+    # (field, term) → column of the terms asked lately: a binary search over the mapped
+    # terms is ~20 slices of Python; a question has dozens of terms, mostly heard before
+    _columns: dict[tuple[str, str], int | None] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ building
 
@@ -203,7 +214,8 @@ class LexicalMatrix:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if meta.get("format") != LEXICAL_FORMAT:
             return None
-        arrays = {name: np.load(folder / _array_file(name), mmap_mode="r", allow_pickle=False)
+        arrays = {name: np.asarray(np.load(folder / _array_file(name), mmap_mode="r",
+                                           allow_pickle=False))  # mapped, plain views
                   for name in _ARRAYS}
         fields = tuple(meta["fields"])
         terms = TermColumns.read(folder, {k: (int(a), int(b))
@@ -223,7 +235,14 @@ class LexicalMatrix:
         return self.lengths.shape[1]
 
     def column(self, field: str, term: str) -> int | None:
-        return self.terms.column(field, term)
+        key = (field, term)
+        try:
+            return self._columns[key]
+        except KeyError:
+            if len(self._columns) >= COLUMN_MEMO:
+                self._columns.clear()
+            col = self._columns[key] = self.terms.column(field, term)
+            return col
 
     def doc_frequency(self, field: str, term: str) -> int:
         col = self.column(field, term)
@@ -261,6 +280,67 @@ class LexicalMatrix:
             scores[hit] = ((scores[hit] + (matching[hit] - 1) / (terms - scale) ** 2)
                            * ((terms - 1) / terms))
         return Ranking(scores, rows, leaf_of, [term for _, _, term in known])
+
+
+class LexicalBuilder:
+    """The matrix made straight from the analysed content, entry by entry, as whoosh's
+    writer would have stored it (term counts per field, quantised field lengths, whoosh's
+    averages): the import no longer writes, merges and reads back whoosh postings it never
+    searches — at 1,000 entries that was a third of the import's time."""
+
+    def __init__(self, fields: Sequence[str]):
+        self.fields = tuple(fields)
+        self._vocab: list[dict[str, int]] = [{} for _ in self.fields]
+        self._terms: list[list[np.ndarray]] = [[] for _ in self.fields]
+        self._rows: list[list[np.ndarray]] = [[] for _ in self.fields]
+        self._lengths: list[list[int]] = [[] for _ in self.fields]
+
+    def add(self, field_terms: Sequence[Sequence[str]]) -> None:
+        """One entry (the next row): its terms per field, in `fields` order, repeats kept."""
+        row = len(self._lengths[0])
+        for f, terms in enumerate(field_terms):
+            vocab = self._vocab[f]
+            ids = [vocab.setdefault(t, len(vocab)) for t in terms]
+            self._terms[f].append(np.array(ids, dtype=np.int64))
+            self._rows[f].append(np.full(len(ids), row, dtype=np.int64))
+            self._lengths[f].append(len(ids))
+
+    def finish(self) -> LexicalMatrix:
+        docs = len(self._lengths[0]) if self.fields else 0
+        by_field: dict[str, list[bytes]] = {}
+        data: list[np.ndarray] = []
+        indices: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        lengths = np.zeros((len(self.fields), docs), dtype=np.float64)
+        averages = np.ones(len(self.fields), dtype=np.float64)
+        for f, name in enumerate(self.fields):
+            vocab = self._vocab[f]
+            raws = [t.encode("utf-8") for t in vocab]
+            order = sorted(range(len(raws)), key=raws.__getitem__)  # whoosh's term order
+            column = np.empty(len(raws), dtype=np.int64)
+            column[order] = np.arange(len(raws))
+            by_field[name] = [raws[i] for i in order]
+            terms = (np.concatenate(self._terms[f]) if self._terms[f]
+                     else np.zeros(0, np.int64))
+            rows = np.concatenate(self._rows[f]) if self._rows[f] else np.zeros(0, np.int64)
+            # one posting per (term, entry): its count is the term frequency; sorted by
+            # column, then row, which is the CSC layout
+            keys, tf = np.unique(column[terms] * max(1, docs) + rows, return_counts=True)
+            indices.append((keys % max(1, docs)).astype(np.int32))
+            data.append(tf.astype(np.float32))
+            counts.append(np.bincount(keys // max(1, docs), minlength=len(raws)))
+            field_lengths = np.array(self._lengths[f], dtype=np.int64)
+            lengths[f] = [byte_to_length(length_to_byte(n)) if n else 0.0
+                          for n in field_lengths.tolist()]
+            if docs:
+                averages[f] = (field_lengths.sum() / docs) or 1
+        indptr = np.zeros(sum(len(c) for c in counts) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(np.concatenate(counts)) if counts else []
+        term_columns = TermColumns.from_terms(by_field)
+        return LexicalMatrix(self.fields, term_columns, term_columns.field_of_column(self.fields),
+                             np.concatenate(data) if data else np.zeros(0, np.float32),
+                             np.concatenate(indices) if indices else np.zeros(0, np.int32),
+                             indptr, lengths, averages, docs)
 
 
 def _postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -319,4 +399,4 @@ class Ranking:
         return found
 
 
-__all__ = ["LexicalMatrix", "Ranking", "query_leaves", "LEXICAL_META"]
+__all__ = ["LexicalBuilder", "LexicalMatrix", "Ranking", "query_leaves", "LEXICAL_META"]

@@ -11,8 +11,9 @@ writes, beside whoosh's files:
                             screen's category lists and every hit are read from it)
     entries.offsets.npy     where each line starts: entry `row` is read alone, memory-mapped
     prepared.json           format, the ids in row order, the categories (most entries
-                            first), each title's words, and the distinct content words of
-                            all entries with their readings (the sound vocabulary's input)
+                            first) and the rows in each, each title's words, and the
+                            distinct content words of all entries with their readings (the
+                            sound vocabulary's input)
 
 The sound vocabulary and title words are stored before the [search] stop-word list is
 applied, so a changed setting needs no re-import; only a different analysis would, and that
@@ -25,7 +26,7 @@ CONTRACT:
     PreparedBuilder().add(entry) … .finish()            — the same, entry by entry
     PreparedVersion.write(folder) / .read(folder) -> PreparedVersion | None  (None: old format)
     .ids, .categories, .sounds, .title_terms(row), .row_of(entry_id)
-    .entry(row) -> Entry, .entries() -> list[Entry]
+    .entry(row) -> Entry, .entries() -> list[Entry], .rows_in(category) -> rows
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def entry_from_json(text: str | bytes) -> Entry:
 
 
 def searchable_text(entry: Entry) -> str:
-    """The text the sound vocabulary is made of (what the reading field indexes)."""
+    """The text the sound vocabulary is made of (what the reading field indexes). Analysed
+    as one text, not line by line: Sudachi reads a word differently with the line before
+    it (尼寺 after the keywords is アマデラ, alone ニジ), and the index must stay the one an
+    earlier release built."""
     return f"{entry.title}\n{' '.join(entry.keywords)}\n{entry.body}"
 
 
@@ -98,6 +102,7 @@ class PreparedBuilder:
         self.titles: list[tuple[str, ...]] = []
         self.records: list[str] = []
         self.counts: dict[str, int] = {}
+        self.category_rows: dict[str, list[int]] = {}
         self.sounds: dict[Sound, None] = {}
 
     def add(self, entry: Entry) -> None:
@@ -106,13 +111,15 @@ class PreparedBuilder:
         self.records.append(entry_to_json(entry))
         if entry.category:
             self.counts[entry.category] = self.counts.get(entry.category, 0) + 1
+        self.category_rows.setdefault(entry.category, []).append(len(self.ids) - 1)
         for m in analyse(searchable_text(entry)):
             if m.content:
                 self.sounds.setdefault((m.reading, m.forms, m.hiragana), None)
 
     def finish(self) -> PreparedVersion:
         return PreparedVersion(self.ids, sorted(self.counts, key=lambda c: -self.counts[c]),
-                               self.titles, list(self.sounds), _Records.in_memory(self.records))
+                               self.titles, list(self.sounds), _Records.in_memory(self.records),
+                               self.category_rows)
 
 
 class PreparedVersion:
@@ -121,8 +128,9 @@ class PreparedVersion:
 
     def __init__(self, ids: Sequence[str], categories: Sequence[str],
                  titles: Sequence[tuple[str, ...]], sounds: Sequence[Sound],
-                 records: _Records):
+                 records: _Records, category_rows: dict[str, list[int]] | None = None):
         self.ids = tuple(ids)
+        self._category_rows = category_rows  # None: worked out on first use
         self.categories = tuple(categories)
         self._titles = titles
         self.sounds = sounds
@@ -149,7 +157,8 @@ class PreparedVersion:
         np.save(folder / OFFSETS_FILE, offsets, allow_pickle=False)
         tables = {"format": PREPARED_FORMAT, "ids": list(self.ids),
                   "categories": list(self.categories), "titles": [list(t) for t in self._titles],
-                  "sounds": [[r, list(f), h] for r, f, h in self.sounds]}
+                  "sounds": [[r, list(f), h] for r, f, h in self.sounds],
+                  "category_rows": self._rows_by_category()}
         (folder / PREPARED_FILE).write_text(json.dumps(tables, ensure_ascii=False),
                                             encoding="utf-8")
 
@@ -182,8 +191,13 @@ class PreparedVersion:
             if len(records) != len(ids):
                 raise ValueError(_("{records} entry records for {ids} ids").format(
                     records=len(records), ids=len(ids)))
+            # a version of this format from before category rows were stored: worked out
+            # (decoding every entry once) the first time a category is listed
+            category_rows = tables.get("category_rows")
             return cls(ids, tables["categories"], [tuple(t) for t in tables["titles"]],
-                       [_stored_sound(s) for s in tables["sounds"]], records)
+                       [_stored_sound(s) for s in tables["sounds"]], records,
+                       ({str(c): [int(r) for r in rows] for c, rows in category_rows.items()}
+                        if isinstance(category_rows, dict) else None))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PreparedFormatError(_(
                 "the index version in {folder} is damaged ({reason}); run `kiosk content "
@@ -204,6 +218,18 @@ class PreparedVersion:
     def entries(self) -> list[Entry]:
         return [self.entry(row) for row in range(len(self.ids))]
 
+    def rows_in(self, category: str) -> list[int]:
+        """Rows of the entries in `category`, in import order."""
+        return list(self._rows_by_category().get(category, ()))
+
+    def _rows_by_category(self) -> dict[str, list[int]]:
+        if self._category_rows is None:
+            rows: dict[str, list[int]] = {}
+            for row in range(len(self.ids)):
+                rows.setdefault(self.entry(row).category, []).append(row)
+            self._category_rows = rows
+        return self._category_rows
+
     def close(self) -> None:
         self._records.close()
 
@@ -223,7 +249,8 @@ class _Records:
 
     @classmethod
     def mapped(cls, file: Path, offsets_file: Path) -> _Records:
-        offsets = np.load(offsets_file, mmap_mode="r", allow_pickle=False)
+        # mapped, as a plain view (indexing a np.memmap runs Python for each item)
+        offsets = np.asarray(np.load(offsets_file, mmap_mode="r", allow_pickle=False))
         with file.open("rb") as f:
             size = f.seek(0, 2)
             if offsets.ndim != 1 or len(offsets) == 0 or int(offsets[-1]) != size:

@@ -48,6 +48,9 @@ _OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 
 #: Entries embedded between two progress reports.
 VECTOR_CHUNK = 32
+#: Texts given to the engine in one call (measured 6 % faster than one at a time; a
+#: kiosk that imports while serving waits at most this many titles for a question).
+PASSAGE_BATCH = 8
 
 
 class SemanticUnavailable(KioskError):
@@ -61,7 +64,8 @@ class TextEncoder(Protocol):
 
     name: str
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_passages(self, texts: Sequence[str], threads: int | None = None,
+                        ) -> np.ndarray: ...
 
     def encode_query(self, text: str) -> np.ndarray: ...
 
@@ -111,17 +115,30 @@ class E5Encoder:
                         os.environ[name] = value
         return self._model
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str], threads: int | None = None,
+                        ) -> np.ndarray:
+        """Vectors of `texts`, PASSAGE_BATCH at a time. `threads` sets the calling thread's
+        OpenMP thread count (a question encoded meanwhile by another thread keeps the
+        configured one), so an import can use both cores once nothing else needs them."""
         with self._lock:
             model = self._load()
+        if threads:
+            try:
+                model._lib.omp_set_num_threads(int(threads))
+            except AttributeError:  # an engine built without OpenMP: its one thread
+                pass
         keys = [hashlib.sha1(t.encode("utf-8")).digest() for t in texts]
-        for key, text in zip(keys, texts):
-            if key not in self._cache:
-                # one text per call, the lock held only for it: a kiosk importing new
-                # content keeps answering questions in between (and a batch would pad
-                # every text to the longest one)
-                with self._lock:
-                    self._cache[key] = np.asarray(model.passage(text), dtype=np.float32)
+        missing = list({k: t for k, t in zip(keys, texts) if k not in self._cache}.items())
+        for start in range(0, len(missing), PASSAGE_BATCH):
+            # a few texts per call, the lock held only for them: a kiosk importing new
+            # content keeps answering questions in between (the engine packs a batch
+            # without padding, so short and long texts mix freely)
+            batch = missing[start:start + PASSAGE_BATCH]
+            with self._lock:
+                rows = np.asarray(model.passage([text for _key, text in batch]),
+                                  dtype=np.float32)
+            for (key, _text), row in zip(batch, rows.reshape(len(batch), -1)):
+                self._cache[key] = row
         if not keys:
             return np.zeros((0, model.dim), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys])
@@ -188,6 +205,15 @@ class EntryVectors:
         return cls(tuple(e.id for e in entries), matrix, encoder.name,
                    f"title + first {chars} characters of the body" if chars else "title")
 
+    @classmethod
+    def start(cls, entries: Sequence[Entry], encoder: TextEncoder, settings: SearchSettings,
+              threads: int = 1) -> VectorJob:
+        """Embed `entries` in a background thread while the caller analyses the same
+        content: the engine runs outside the interpreter's lock, so an import's two
+        halves share the cores. One engine thread until `result` is asked for, then
+        `threads`."""
+        return VectorJob(entries, encoder, settings, threads)
+
     def write(self, folder: Path) -> None:
         np.save(folder / VECTORS_FILE, self.matrix.astype(np.float32), allow_pickle=False)
         (folder / VECTORS_META).write_text(
@@ -219,5 +245,64 @@ class EntryVectors:
                    str(meta.get("passage", "")))
 
     def similarities(self, query: np.ndarray) -> np.ndarray:
-        """Cosine of the question with every entry, in `ids` order."""
-        return self.matrix @ query
+        """Cosine of the question with every entry, in `ids` order. numpy's own loop, not
+        BLAS: a matrix-vector product this small is memory-bound, and BLAS's worker threads
+        waiting for a core on a busy 2-core box made it 20× slower (10,000 entries: p50
+        19 ms, p95 54 ms against 0.9 ms, machine load 12)."""
+        return np.einsum("ij,j->i", self.matrix, query)
+
+
+class VectorJob:
+    """Entry vectors being worked out in a background thread (EntryVectors.start)."""
+
+    def __init__(self, entries: Sequence[Entry], encoder: TextEncoder,
+                 settings: SearchSettings, threads: int):
+        self._ids = tuple(e.id for e in entries)
+        self._encoder = encoder
+        self._settings = settings
+        self._threads = threads
+        self._texts = [passage_text(e, settings.semantic_body_chars) for e in entries]
+        self._parts: list[np.ndarray] = []
+        self._done = 0
+        self._error: BaseException | None = None
+        self._waited = threading.Event()  # the caller has nothing else to do: more threads
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="entry-vectors", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for start in range(0, len(self._texts), VECTOR_CHUNK):
+                if self._stop.is_set():
+                    return
+                threads = self._threads if self._waited.is_set() else 1
+                part = self._encoder.encode_passages(self._texts[start:start + VECTOR_CHUNK],
+                                                     threads=threads)
+                self._parts.append(part)
+                self._done += len(part)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> EntryVectors:
+        """The vectors, once all are computed (reported as progress meanwhile)."""
+        self._waited.set()
+        with Progress(_("computing meaning vectors"), len(self._texts), _("entries")) as bar:
+            reported = 0
+            while self._thread.is_alive() or self._done > reported:
+                self._thread.join(timeout=0.5)
+                if self._done > reported:
+                    bar.update(self._done - reported)
+                    reported = self._done
+        if self._error is not None:
+            raise self._error
+        matrix = (np.concatenate(self._parts) if self._parts
+                  else self._encoder.encode_passages([]))
+        chars = self._settings.semantic_body_chars
+        return EntryVectors(self._ids, matrix, self._encoder.name,
+                            f"title + first {chars} characters of the body" if chars
+                            else "title")
+
+    def cancel(self) -> None:
+        """Stop after the chunk being embedded (an import that failed or was interrupted)."""
+        self._stop.set()
+        self._thread.join()

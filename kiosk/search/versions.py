@@ -20,7 +20,8 @@ CONTRACT:
         .current() -> VersionInfo | None / .current_path() -> Path | None
         .lock()                                   — the import lock (re-entrant per object)
     LiveIndex(root, settings)   — thread-safe search over whatever `current` points to;
-        .search(query, limit=None) -> list[Hit], .entries(), .categories(), .version, .close()
+        .search(query, limit=None) -> list[Hit], .entries(), .categories(), .entries_in(category),
+        .version, .close()
         .problem                  — why the live version could not be reopened ("" = fine)
 """
 
@@ -516,6 +517,11 @@ class LiveIndex:
         self.refresh()
         with self._lock:
             return self._use().categories()
+
+    def entries_in(self, category: str) -> list[Entry]:
+        self.refresh()
+        with self._lock:
+            return self._use().entries_in(category)
 
     def close(self) -> None:
         with self._lock:
