@@ -356,7 +356,7 @@ class FrontEndSettings:
 class EndpointingSettings:
     """When a spoken question starts and ends (Silero voice activity detection)."""
 
-    # Speech probability (0-1) above which a 32 ms frame counts as speech.
+    # Speech probability (0.01-0.99) above which a 32 ms frame counts as speech.
     threshold: float = 0.5
     # Continuous speech needed before a question counts as started.
     speech_start_seconds: float = 0.3
@@ -629,7 +629,7 @@ RANGES: dict[str, Range] = {
     "audio.volume": FRACTION, "audio.block_ms": Range(5, 500),
     "audio.stall_seconds": Range(0.1, 60.0), "audio.reconnect_seconds": Range(0.1, 600.0),
     "audio.headphone_volume": FRACTION, "audio.max_file_bytes": COUNT,
-    "endpointing.threshold": FRACTION, "endpointing.speech_start_seconds": Range(0.0, 5.0),
+    "endpointing.threshold": Range(0.01, 0.99), "endpointing.speech_start_seconds": Range(0.0, 5.0),
     "endpointing.trailing_silence_seconds": Range(0.1, 10.0),
     "endpointing.max_speech_seconds": Range(1.0, 120.0),
     "endpointing.no_speech_timeout_seconds": Range(1.0, 600.0),

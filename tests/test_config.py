@@ -101,6 +101,9 @@ def _load(tmp_path: Path, text: str):
      r"\(1\.8\)"),
     ("[endpointing]\npause_seconds = 0.4\n",
      r"'pause_seconds' \(0\.4\) must be smaller than 'complete_silence_seconds' \(0\.4\)"),
+    # a speech probability of 1 (or 0) is never crossed: refused only by the endpointer
+    ("[endpointing]\nthreshold = 1.0\n",
+     r"'threshold' = 1 is out of range; it must be between 0\.01 and 0\.99"),
 ])
 def test_values_are_checked_when_the_config_is_read(tmp_path: Path, text: str, message: str):
     """Issue 17: `[voice] volume = 3` was accepted until the voice was first used."""
