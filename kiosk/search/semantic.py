@@ -201,9 +201,16 @@ class EntryVectors:
             for start in range(0, len(texts), VECTOR_CHUNK):
                 parts.append(encoder.encode_passages(texts[start:start + VECTOR_CHUNK]))
                 bar.update(len(parts[-1]))
+        return cls.joined(tuple(e.id for e in entries), parts, encoder, chars)
+
+    @classmethod
+    def joined(cls, ids: tuple[str, ...], parts: Sequence[np.ndarray], encoder: TextEncoder,
+               body_chars: int) -> EntryVectors:
+        """The vectors of `ids` from the chunks they were embedded in (build, VectorJob)."""
         matrix = np.concatenate(parts) if parts else encoder.encode_passages([])
-        return cls(tuple(e.id for e in entries), matrix, encoder.name,
-                   f"title + first {chars} characters of the body" if chars else "title")
+        return cls(ids, matrix, encoder.name,
+                   f"title + first {body_chars} characters of the body" if body_chars
+                   else "title")
 
     @classmethod
     def start(cls, entries: Sequence[Entry], encoder: TextEncoder, settings: SearchSettings,
@@ -295,12 +302,8 @@ class VectorJob:
                     reported = self._done
         if self._error is not None:
             raise self._error
-        matrix = (np.concatenate(self._parts) if self._parts
-                  else self._encoder.encode_passages([]))
-        chars = self._settings.semantic_body_chars
-        return EntryVectors(self._ids, matrix, self._encoder.name,
-                            f"title + first {chars} characters of the body" if chars
-                            else "title")
+        return EntryVectors.joined(self._ids, self._parts, self._encoder,
+                                   self._settings.semantic_body_chars)
 
     def cancel(self) -> None:
         """Stop after the chunk being embedded (an import that failed or was interrupted)."""
