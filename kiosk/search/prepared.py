@@ -101,7 +101,6 @@ class PreparedBuilder:
         self.ids: list[str] = []
         self.titles: list[tuple[str, ...]] = []
         self.records: list[str] = []
-        self.counts: dict[str, int] = {}
         self.category_rows: dict[str, list[int]] = {}
         self.sounds: dict[Sound, None] = {}
 
@@ -109,15 +108,14 @@ class PreparedBuilder:
         self.ids.append(entry.id)
         self.titles.append(title_words(entry.title))
         self.records.append(entry_to_json(entry))
-        if entry.category:
-            self.counts[entry.category] = self.counts.get(entry.category, 0) + 1
         self.category_rows.setdefault(entry.category, []).append(len(self.ids) - 1)
         for m in analyse(searchable_text(entry)):
             if m.content:
                 self.sounds.setdefault((m.reading, m.forms, m.hiragana), None)
 
     def finish(self) -> PreparedVersion:
-        return PreparedVersion(self.ids, sorted(self.counts, key=lambda c: -self.counts[c]),
+        rows = self.category_rows  # categories, most entries first; "" is no category
+        return PreparedVersion(self.ids, sorted((c for c in rows if c), key=lambda c: -len(rows[c])),
                                self.titles, list(self.sounds), _Records.in_memory(self.records),
                                self.category_rows)
 
