@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import queue
@@ -32,7 +33,9 @@ ARENA_MAX = 2
 _M_ARENA_MAX = -8  # glibc malloc.h
 
 
+@functools.cache
 def _libc() -> Any:
+    """The C library, loaded once (the trimmer asks for it on every idle turn)."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
