@@ -267,6 +267,16 @@ def test_a_word_in_passing_does_not_win_a_where_question(index):
         _ask(index, "図書館のトイレはどこですか").best.entry.id != "here-toilet"
 
 
+def test_a_guide_keyword_in_passing_does_not_beat_an_entry_covering_the_question(index):
+    """「困ったことを相談できるところはありますか」 names 困った, a keyword of the guide's
+    職員 entry, but the citizen consultation entry covers the question far better: read out
+    as 「職員はどこにいますか」 in the simulated lobby (bench/asr_bench.py --room)."""
+    answer = _ask(index, "困ったことを相談できるところはありますか")
+    assert answer.best.entry.id == "consultation-citizen"
+    assert _ask(index, "困ったときはどこに行けばいいですか").best.entry.id == "here-staff"
+    assert _ask(index, "助けてほしいです").best.entry.id == "here-staff"
+
+
 def test_the_bundled_building_guide_validates():
     from kiosk.content.entries import validate_content
 

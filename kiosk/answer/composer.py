@@ -33,6 +33,9 @@ _WHERE = re.compile(r"どこ|どちら|何階|なんかい|なんがい|場所|�
 #: Other buildings a question may name; then it is not about the one the kiosk stands in.
 _BUILDINGS = ("市役所", "公民館", "図書館", "体育館", "博物館", "駅", "学校", "病院", "児童館",
               "センター")
+#: How much more of a where-question another entry must cover than the building guide's
+#: entry for the guide to give way (the guide's entries cover their own questions fully).
+_GUIDE_YIELDS_BY = 0.2
 _WORD_CHAR = re.compile(r"[一-龥々〆ヵヶァ-ヺー]")
 
 
@@ -183,8 +186,23 @@ class AnswerComposer:
                 continue
             words = (topic_of(entry.title), *entry.keywords)
             if any(w and _names_word(query, w) for w in words):
+                if self._covered_better_elsewhere(hit, ranked):
+                    return None
                 return hit
         return None
+
+    def _covered_better_elsewhere(self, guide: Hit, ranked: Sequence[Hit]) -> bool:
+        """An entry outside the guide ranks above its hit and covers the question more
+        fully by _GUIDE_YIELDS_BY: the guide's word was said in passing
+        (「困ったことを相談できるところはありますか」 names 困った, a keyword of 職員はどこ, but
+        is about the consultation desk)."""
+        for hit in ranked:
+            if hit is guide:
+                return False
+            if hit.entry.category != SITE_GUIDE_CATEGORY and \
+                    hit.confidence >= guide.confidence + _GUIDE_YIELDS_BY:
+                return True
+        return False
 
     def _rank(self, hits: Sequence[Hit]) -> tuple[Hit, ...]:
         """Best first, in the search stage's order: its score already mixes BM25 with how much
