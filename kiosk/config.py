@@ -183,6 +183,10 @@ class AnswerSettings:
     # recogniser's n-best leads to the same entry; otherwise it is asked back.
     agreement_below: float = 0.8
     noisy_needs_agreement: bool = True
+    # When the kiosk doubts what it heard (the two above), its ask-back offers up to max_choices
+    # entries pooled from all the recogniser's transcripts; one found for nothing else is
+    # offered only from this confidence (0..1) on.
+    heard_choice_min_score: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -655,6 +659,7 @@ RANGES: dict[str, Range] = {
     "logging.keep_days": COUNT, "logging.query_log_days": COUNT,
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
     "answer.agreement_below": FRACTION,
+    "answer.heard_choice_min_score": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
     "asr.whisper_second_opinion_below": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),

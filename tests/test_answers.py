@@ -458,3 +458,59 @@ def test_in_noise_runners_up_that_disagree_make_the_kiosk_ask_back(index):
                          index.categories())
     assert ask_heard(index, lax, disagreeing, confidence=0.9,
                      noise_dbfs=-30.0).kind is AnswerKind.CONFIDENT
+
+
+def _offered(answer: Answer) -> list[str]:
+    return [h.entry.id for h in answer.choices]
+
+
+def test_a_doubted_question_offers_what_all_its_transcripts_found(index):
+    """In noise the right entry is often second for one transcript and first for another:
+    the ask-back pools them (measured in the simulated lobby, fan 20 dB: 印鑑登録証を
+    なくしました heard as below; the first transcript alone offered only マイナンバーカード)."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    heard = ("いっかこのクショーがくしました", "いっかこのクショーなくしました",
+             "いっかこのクションをなくしました。")
+    answer = ask_heard(index, composer, heard, confidence=0.43, noise_dbfs=-37.0)
+    assert answer.kind is AnswerKind.UNSURE
+    assert "inkan-lost" in _offered(answer)
+    assert len(answer.choices) <= Settings().answer.max_choices
+
+
+def test_a_doubted_question_nothing_was_found_for_is_still_offered_choices(index):
+    """「困ったことを相談…」 heard in babble as 「決まったこと…」: both transcripts find the
+    consultation entry, too weakly to ask back about; offered, not declined. A garbled
+    transcript whose hits stay below [answer] heard_choice_min_score (a fifth of the
+    question covered: its 「ください」) is still declined."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    heard = ("決まったことを相談できるところがありますか?",
+             "止まったことを相談できるところがありますか?")
+    assert composer.compose(heard[0], index.search(heard[0])).kind is AnswerKind.NONE
+    answer = ask_heard(index, composer, heard, confidence=0.79, noise_dbfs=-27.0)
+    assert answer.kind is AnswerKind.UNSURE
+    assert _offered(answer)[0] == "consultation-citizen"
+    garbled = ask_heard(index, composer, ("しらすその映画マットを信じてください",),
+                        confidence=0.38, noise_dbfs=-31.0)
+    assert garbled.kind is AnswerKind.NONE and garbled.choices == ()
+    strict = AnswerComposer(dataclasses.replace(Settings().answer, heard_choice_min_score=1.0),
+                            index.categories())
+    assert ask_heard(index, strict, heard, confidence=0.79,
+                     noise_dbfs=-27.0).kind is AnswerKind.NONE
+
+
+def test_a_question_heard_clearly_keeps_the_first_transcripts_choices(index):
+    """Pooling is for doubted hearing only: a confident recogniser in a quiet room (and a
+    typed question) gets the first transcript's own decision, and pooling never reads an
+    answer out."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    heard = ("いっかこのクショーがくしました", "いっかこのクショーなくしました",
+             "いっかこのクションをなくしました。")
+    first = composer.compose(heard[0], index.search(heard[0]))
+    clear = ask_heard(index, composer, heard[:1], confidence=0.95, noise_dbfs=-60.0)
+    assert (clear.kind, _offered(clear)) == (first.kind, _offered(first))
+    typed = ask_heard(index, composer, heard[:1])
+    assert (typed.kind, _offered(typed)) == (first.kind, _offered(first))
+    doubted = ask_heard(index, composer, ("住民票の写しがほしいです", "粗大ごみの出し方"),
+                        confidence=0.6, noise_dbfs=-30.0)
+    assert doubted.kind is AnswerKind.UNSURE
+    assert {"juminhyo", "garbage-oversized"} <= set(_offered(doubted))

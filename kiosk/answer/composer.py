@@ -36,6 +36,8 @@ _BUILDINGS = ("市役所", "公民館", "図書館", "体育館", "博物館", "
 #: How much more of a where-question another entry must cover than the building guide's
 #: entry for the guide to give way (the guide's entries cover their own questions fully).
 _GUIDE_YIELDS_BY = 0.2
+#: How many of each transcript's hits a doubted question's ask-back pools (_heard_choices).
+_POOLED_DEPTH = 5
 _WORD_CHAR = re.compile(r"[一-龥々〆ヵヶァ-ヺー]")
 
 
@@ -161,7 +163,38 @@ class AnswerComposer:
                 and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
+        if answer.kind is not AnswerKind.CONFIDENT and self._needs_agreement(noise_dbfs, confidence):
+            answer = self._heard_choices(answer, heard)  # doubted: offer what all of it found
         return answer
+
+    def _heard_choices(self, answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]]) -> Answer:
+        """The ask-back of a question the kiosk doubts it heard right: the entries all of
+        the recogniser's transcripts lead to, pooled, not only the first one's best — in
+        noise the right entry is often second for one transcript and first for another
+        (「いっかこのクショーなくしました」 → マイナンバーカード first, 印鑑登録証 second).
+        Each transcript's first _POOLED_DEPTH hits count their confidence, divided by their
+        rank and by the transcript's place in the recogniser's order; the best
+        [answer] max_choices are offered. A question nothing was found for is offered
+        choices too once a pooled entry reaches [answer] heard_choice_min_score. Never read
+        out at once: choosing is the visitor's."""
+        pooled: dict[str, float] = {}
+        strongest: dict[str, Hit] = {}
+        for place, (_text, hits) in enumerate(heard, 1):
+            for rank, hit in enumerate(self._rank(hits)[:_POOLED_DEPTH], 1):
+                key = hit.entry.id
+                pooled[key] = pooled.get(key, 0.0) + hit.confidence / rank / place
+                if key not in strongest or hit.confidence > strongest[key].confidence:
+                    strongest[key] = hit
+        floor = self.settings.heard_choice_min_score
+        offered = [strongest[k] for k in sorted(pooled, key=lambda k: -pooled[k])
+                   if strongest[k].confidence >= floor and strongest[k].score > 0]
+        if not offered:
+            return answer
+        ids = {h.entry.id for h in offered}
+        rest = tuple(h for h in answer.candidates if h.entry.id not in ids)
+        count = min(max(1, self.settings.max_choices), len(offered))
+        return Answer(AnswerKind.UNSURE, answer.query, (*offered, *rest),
+                      self._suggestions(offered), count)
 
     def compose_nearby(self, request: NearbyRequest) -> Answer:
         """The nearest suitable sites, said short (name, town, about how far on foot) and
