@@ -178,6 +178,9 @@ class AnswerSettings:
     min_heard_confidence: float = 0.5
     noisy_room_dbfs: float = -48.0
     min_heard_confidence_noisy: float = 0.8
+    # In a noisy room, the bar when two or more of the recogniser's transcripts all lead to
+    # the same entry (each at sure_score or more); min_heard_confidence_noisy = no relief.
+    min_heard_confidence_agreeing: float = 0.5
     # Below this recogniser confidence (and, with noisy_needs_agreement, at any confidence
     # in a noisy room) an answer is read out at once only when every transcript of the
     # recogniser's n-best leads to the same entry; otherwise it is asked back.
@@ -660,6 +663,7 @@ RANGES: dict[str, Range] = {
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
     "answer.agreement_below": FRACTION,
     "answer.heard_choice_min_score": FRACTION,
+    "answer.min_heard_confidence_agreeing": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
     "asr.whisper_second_opinion_below": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),

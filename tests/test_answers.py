@@ -514,3 +514,22 @@ def test_a_question_heard_clearly_keeps_the_first_transcripts_choices(index):
                         confidence=0.6, noise_dbfs=-30.0)
     assert doubted.kind is AnswerKind.UNSURE
     assert {"juminhyo", "garbage-oversized"} <= set(_offered(doubted))
+
+
+def test_in_noise_transcripts_that_all_lead_to_one_entry_are_answered_outright(index):
+    """Different words, same entry: in a noisy room two or more transcripts agreeing on the
+    entry lower the bar to [answer] min_heard_confidence_agreeing; one transcript alone, or
+    a recogniser below min_heard_confidence, is still asked back."""
+    composer = AnswerComposer(Settings().answer, index.categories())
+    agreeing = ("住民票の写しがほしいです", "住民表の写しが欲しいです")
+    assert ask_heard(index, composer, agreeing, confidence=0.6,
+                     noise_dbfs=-30.0).kind is AnswerKind.CONFIDENT
+    assert ask_heard(index, composer, agreeing[:1], confidence=0.6,
+                     noise_dbfs=-30.0).kind is AnswerKind.UNSURE
+    assert ask_heard(index, composer, agreeing, confidence=0.4,
+                     noise_dbfs=-30.0).kind is AnswerKind.UNSURE
+    strict = AnswerComposer(dataclasses.replace(Settings().answer,
+                                                min_heard_confidence_agreeing=0.8),
+                            index.categories())
+    assert ask_heard(index, strict, agreeing, confidence=0.6,
+                     noise_dbfs=-30.0).kind is AnswerKind.UNSURE
