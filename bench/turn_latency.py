@@ -130,6 +130,7 @@ class Timed:
     def __init__(self, inner: Any, method: str):
         self._inner, self._method = inner, method
         self.calls: list[tuple[float, float]] = []
+        self.cpu: list[float] = []  # the process's CPU-seconds during each call
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -137,11 +138,12 @@ class Timed:
             return attr
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return attr(*args, **kwargs)
             finally:
                 self.calls.append((start, time.perf_counter()))
+                self.cpu.append(time.process_time() - cpu)
 
         return timed
 
@@ -202,6 +204,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
 
     kiosk._subscribers.append(note)
     rec.calls.clear()
+    rec.cpu.clear()
     search.calls.clear()
     first.at, first.armed = None, True
     mic.say_marked(clip)
@@ -246,6 +249,10 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="one line per turn")
     parser.add_argument("--window", type=float, default=None,
                         help="[asr] whisper_window_seconds to compare (default: the shipped one)")
+    parser.add_argument("--greedy-above", type=float, default=None,
+                        help="[asr] whisper_greedy_above to compare (0 = beam search only)")
+    parser.add_argument("--pause-seconds", type=float, default=None,
+                        help="[endpointing] pause_seconds to compare")
     parser.add_argument("--partial-seconds", type=float, default=0.0,
                         help="[loop] partial_seconds: the periodic partial decode while "
                              "speaking (default 0 = only the pauses' decodes; kiosk default 2)")
@@ -268,9 +275,13 @@ def main() -> int:
         jobs.append((Turn("paused", script, expected, clip.duration), clip))
 
     voice = Voice(Settings())
-    asr = {} if args.window is None else {"whisper_window_seconds": args.window}
+    asr: dict[str, float] = {} if args.window is None else {"whisper_window_seconds": args.window}
+    if args.greedy_above is not None:
+        asr["whisper_greedy_above"] = args.greedy_above
+    endpointing = {} if args.pause_seconds is None else {"pause_seconds": args.pause_seconds}
     kiosk, _mic, speaker, settings = make_kiosk(recogniser=None, voice=voice, mic_pace=1.0,
                                                 speaker_pace=1.0, asr=asr,
+                                                endpointing=endpointing,
                                                 loop={"partial_seconds": args.partial_seconds})
     mic = TimedMicrophone()
     kiosk.microphone = mic
@@ -283,6 +294,8 @@ def main() -> int:
     kiosk.speaker = first
     turns: list[Turn] = []
     decodes: list[float] = []
+    decode_cpu: list[float] = []
+    cpu_started = time.process_time()
     with kiosk:
         warm = speak("図書館は何時まで開いていますか")
         run_turn(kiosk, mic, first, rec, search, Turn("warm-up", "warm-up", "", 0), warm)
@@ -290,6 +303,7 @@ def main() -> int:
             run_turn(kiosk, mic, first, rec, search, turn, clip)
             turns.append(turn)
             decodes.extend(e - s for s, e in rec.calls)
+            decode_cpu.extend(rec.cpu)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
                 early = (f"decoded {turn.decoded_after:+.2f} s, " if turn.decoded_after
@@ -312,7 +326,8 @@ def main() -> int:
     print(f"turn latency, {len(turns)} questions streamed in real time (words judge the end: "
           f"{ep.judge_from_words}, pause {ep.pause_seconds:g} s, complete "
           f"{ep.complete_silence_seconds:g} s, whisper window {settings.asr.whisper_window_seconds:g} s, "
-          f"beam {settings.asr.whisper_beam_size}, lead-in {settings.voice.pause_before_seconds:g} s)")
+          f"beam {settings.asr.whisper_beam_size}, greedy kept above "
+          f"{settings.asr.whisper_greedy_above:g}, lead-in {settings.voice.pause_before_seconds:g} s)")
     print("set      turns  median   p95    max  cut-offs  right  answered")
     for kind in ("normal", "paused"):
         lat, cut, right, outright, n = summary(kind)
@@ -336,13 +351,16 @@ def main() -> int:
               f"search, first sentence, the rest of the wait)")
     if decodes:
         print(f"one whisper decode: median {statistics.median(decodes):.2f} s, "
-              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes)")
+              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes); the process's "
+              f"CPU time meanwhile: median {statistics.median(decode_cpu):.2f} s, "
+              f"p95 {percentile(decode_cpu, 0.95):.2f} s")
     lat_all = summary(None)[0]
     if lat_all:
         print(f"all {len(turns)} turns: median {statistics.median(lat_all):.2f} s, "
               f"p95 {percentile(lat_all, 0.95):.2f} s")
     print(f"load average at end: {os.getloadavg()[0]:.2f}; "
-          f"run time {time.monotonic() - started:.0f} s")
+          f"run time {time.monotonic() - started:.0f} s; the kiosk's turns took "
+          f"{time.process_time() - cpu_started:.0f} CPU-seconds")
     # the issue's summary: latency and right entries of the normal-pace (3-6 s) questions,
     # cut-offs of the paused ones
     lat, _, right, _, n = summary("normal")

@@ -271,6 +271,10 @@ class AsrSettings:
     # the hints pull a garbled question towards wrong words, and the unprompted decode often
     # names the right entry (docs/speech.md). 0 = never (one decode per question).
     whisper_second_opinion_below: float = 0.8
+    # Each question is first decoded greedily (half the beam search's work); at or above
+    # this confidence that transcript is kept, below it the beam search decides as before
+    # (docs/turn_taking.md). 0 = always the beam search.
+    whisper_greedy_above: float = 0.85
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -656,7 +660,7 @@ RANGES: dict[str, Range] = {
     "answer.min_heard_confidence": FRACTION, "answer.min_heard_confidence_noisy": FRACTION,
     "answer.agreement_below": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
-    "asr.whisper_second_opinion_below": FRACTION,
+    "asr.whisper_second_opinion_below": FRACTION, "asr.whisper_greedy_above": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
     "frontend.talk_over_below_echo_db": Range(0.0, 40.0),
