@@ -148,6 +148,19 @@ class Timed:
         return timed
 
 
+def timed_call(fn: Any, calls: list[tuple[float, float]]) -> Any:
+    """fn, noting (wall, CPU) seconds of every call in `calls`."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            calls.append((time.perf_counter() - start, time.process_time() - cpu))
+
+    return timed
+
+
 @dataclass
 class Turn:
     kind: str
@@ -292,6 +305,14 @@ def main() -> int:
     kiosk.searcher = search
     first = FirstSample(speaker)
     kiosk.speaker = first
+    # the work at a pause besides the decode: judging the words, the speculative search,
+    # the first sentence's synthesis (wall and CPU seconds of each call)
+    pause_work: dict[str, list[tuple[float, float]]] = {"judge": [], "search": [], "sentence": []}
+    turns_ = kiosk.turns
+    turns_.model.decide = timed_call(turns_.model.decide, pause_work["judge"])
+    turns_._compose = timed_call(turns_._compose, pause_work["search"])
+    if turns_._prepare is not None:
+        turns_._prepare = timed_call(turns_._prepare, pause_work["sentence"])
     turns: list[Turn] = []
     decodes: list[float] = []
     decode_cpu: list[float] = []
@@ -354,6 +375,10 @@ def main() -> int:
               f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes); the process's "
               f"CPU time meanwhile: median {statistics.median(decode_cpu):.2f} s, "
               f"p95 {percentile(decode_cpu, 0.95):.2f} s")
+    if any(pause_work.values()):
+        print("work at a pause besides the decode (median wall / CPU s): " + ", ".join(
+            f"{k} {statistics.median(w for w, _ in v):.3f} / {statistics.median(c for _, c in v):.3f}"
+            f" ({len(v)})" for k, v in pause_work.items() if v))
     lat_all = summary(None)[0]
     if lat_all:
         print(f"all {len(turns)} turns: median {statistics.median(lat_all):.2f} s, "
