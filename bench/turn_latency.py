@@ -259,7 +259,8 @@ def main() -> int:
     parser.add_argument("--normal", type=int, default=40, help="questions at normal pace")
     parser.add_argument("--paused", type=int, default=40, help="questions with pauses")
     parser.add_argument("--quick", action="store_true", help="6 + 6 questions")
-    parser.add_argument("--verbose", action="store_true", help="one line per turn")
+    parser.add_argument("--verbose", action="count", default=0,
+                        help="one line per turn (-vv: and what each pause was judged)")
     parser.add_argument("--window", type=float, default=None,
                         help="[asr] whisper_window_seconds to compare (default: the shipped one)")
     parser.add_argument("--greedy-above", type=float, default=None,
@@ -309,7 +310,15 @@ def main() -> int:
     # the first sentence's synthesis (wall and CPU seconds of each call)
     pause_work: dict[str, list[tuple[float, float]]] = {"judge": [], "search": [], "sentence": []}
     turns_ = kiosk.turns
-    turns_.model.decide = timed_call(turns_.model.decide, pause_work["judge"])
+    decide = timed_call(turns_.model.decide, pause_work["judge"])
+    judged: list[str] = []  # this turn's pause transcripts and their verdicts (--verbose)
+
+    def noted_decide(text: str, *args: Any) -> Any:
+        decision = decide(text, *args)
+        judged.append(f"「{text}」 {decision.verdict.value} {decision.wait_seconds:g}")
+        return decision
+
+    turns_.model.decide = noted_decide
     turns_._compose = timed_call(turns_._compose, pause_work["search"])
     if turns_._prepare is not None:
         turns_._prepare = timed_call(turns_._prepare, pause_work["sentence"])
@@ -321,6 +330,7 @@ def main() -> int:
         warm = speak("図書館は何時まで開いていますか")
         run_turn(kiosk, mic, first, rec, search, Turn("warm-up", "warm-up", "", 0), warm)
         for turn, clip in jobs:
+            judged.clear()
             run_turn(kiosk, mic, first, rec, search, turn, clip)
             turns.append(turn)
             decodes.extend(e - s for s, e in rec.calls)
@@ -335,6 +345,8 @@ def main() -> int:
                 print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
                       f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard} "
                       f"(decodes {took} s)", flush=True)
+                if turn.cut_off or args.verbose > 1:
+                    print(f"      judged at its pauses: {'; '.join(judged)}", flush=True)
     mic.close()
 
     def summary(kind: str | None) -> tuple[list[float], int, int, int, int]:
