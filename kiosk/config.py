@@ -271,10 +271,10 @@ class AsrSettings:
     # the hints pull a garbled question towards wrong words, and the unprompted decode often
     # names the right entry (docs/speech.md). 0 = never (one decode per question).
     whisper_second_opinion_below: float = 0.8
-    # Each question is first decoded greedily (half the beam search's work); at or above
-    # this confidence that transcript is kept, below it the beam search decides as before
-    # (docs/turn_taking.md). 0 = always the beam search.
-    whisper_greedy_above: float = 0.85
+    # Above 0, each question is first decoded greedily (half the beam search's work) and
+    # that transcript is kept at or above this confidence; below it the beam search decides
+    # as before. Off: the fallbacks made the slow tail slower (docs/turn_taking.md).
+    whisper_greedy_above: float = 0.0
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",

@@ -79,9 +79,9 @@ def test_the_decoder_stops_at_what_the_speech_can_hold(whisper):
     assert engine.max_new_tokens(30.0) >= 448
 
 
-def test_greedy_first_is_set_in_asr_and_checked(tmp_path):
+def test_greedy_first_is_set_in_asr_off_by_default_and_checked(tmp_path):
     from kiosk import KioskError
 
-    assert settings_from_dict({}, base_dir=tmp_path).asr.whisper_greedy_above == 0.85
+    assert settings_from_dict({}, base_dir=tmp_path).asr.whisper_greedy_above == 0.0
     with pytest.raises(KioskError, match="whisper_greedy_above"):
         settings_from_dict({"asr": {"whisper_greedy_above": 1.5}}, base_dir=tmp_path)
