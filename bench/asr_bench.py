@@ -240,6 +240,9 @@ def main() -> int:
     ap.add_argument("--question-offset", type=int, default=0,
                     help="with --questions: start the spread this many questions in (another "
                          "subset than the one the thresholds were chosen on)")
+    ap.add_argument("--greedy-above", type=float, default=None,
+                    help="[asr] whisper_greedy_above to compare (0 = beam search only; "
+                         "default: the shipped value)")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()
@@ -263,6 +266,10 @@ def main() -> int:
     from kiosk.speech.whisper import WhisperRecogniser
 
     engines.append(WhisperRecogniser.from_settings(settings, vocabulary=vocabulary))
+    if args.greedy_above is not None:
+        engines[0].greedy_above = args.greedy_above
+    print(f"whisper: beam {engines[0].beam_size}, greedy first, kept at confidence >= "
+          f"{engines[0].greedy_above:g} (0 = beam only)")
     home = Settings(base_dir=ROOT)
     if vosk_status(home).state == "ready":
         from kiosk.speech.vosk import VoskRecogniser

@@ -130,6 +130,7 @@ class Timed:
     def __init__(self, inner: Any, method: str):
         self._inner, self._method = inner, method
         self.calls: list[tuple[float, float]] = []
+        self.cpu: list[float] = []  # the process's CPU-seconds during each call
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -137,13 +138,27 @@ class Timed:
             return attr
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return attr(*args, **kwargs)
             finally:
                 self.calls.append((start, time.perf_counter()))
+                self.cpu.append(time.process_time() - cpu)
 
         return timed
+
+
+def timed_call(fn: Any, calls: list[tuple[float, float]]) -> Any:
+    """fn, noting (wall, CPU) seconds of every call in `calls`."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            calls.append((time.perf_counter() - start, time.process_time() - cpu))
+
+    return timed
 
 
 @dataclass
@@ -202,6 +217,7 @@ def run_turn(kiosk: Any, mic: TimedMicrophone, first: FirstSample, rec: Timed, s
 
     kiosk._subscribers.append(note)
     rec.calls.clear()
+    rec.cpu.clear()
     search.calls.clear()
     first.at, first.armed = None, True
     mic.say_marked(clip)
@@ -243,9 +259,14 @@ def main() -> int:
     parser.add_argument("--normal", type=int, default=40, help="questions at normal pace")
     parser.add_argument("--paused", type=int, default=40, help="questions with pauses")
     parser.add_argument("--quick", action="store_true", help="6 + 6 questions")
-    parser.add_argument("--verbose", action="store_true", help="one line per turn")
+    parser.add_argument("--verbose", action="count", default=0,
+                        help="one line per turn (-vv: and what each pause was judged)")
     parser.add_argument("--window", type=float, default=None,
                         help="[asr] whisper_window_seconds to compare (default: the shipped one)")
+    parser.add_argument("--greedy-above", type=float, default=None,
+                        help="[asr] whisper_greedy_above to compare (0 = beam search only)")
+    parser.add_argument("--pause-seconds", type=float, default=None,
+                        help="[endpointing] pause_seconds to compare")
     parser.add_argument("--partial-seconds", type=float, default=0.0,
                         help="[loop] partial_seconds: the periodic partial decode while "
                              "speaking (default 0 = only the pauses' decodes; kiosk default 2)")
@@ -268,9 +289,13 @@ def main() -> int:
         jobs.append((Turn("paused", script, expected, clip.duration), clip))
 
     voice = Voice(Settings())
-    asr = {} if args.window is None else {"whisper_window_seconds": args.window}
+    asr: dict[str, float] = {} if args.window is None else {"whisper_window_seconds": args.window}
+    if args.greedy_above is not None:
+        asr["whisper_greedy_above"] = args.greedy_above
+    endpointing = {} if args.pause_seconds is None else {"pause_seconds": args.pause_seconds}
     kiosk, _mic, speaker, settings = make_kiosk(recogniser=None, voice=voice, mic_pace=1.0,
                                                 speaker_pace=1.0, asr=asr,
+                                                endpointing=endpointing,
                                                 loop={"partial_seconds": args.partial_seconds})
     mic = TimedMicrophone()
     kiosk.microphone = mic
@@ -281,15 +306,35 @@ def main() -> int:
     kiosk.searcher = search
     first = FirstSample(speaker)
     kiosk.speaker = first
+    # the work at a pause besides the decode: judging the words, the speculative search,
+    # the first sentence's synthesis (wall and CPU seconds of each call)
+    pause_work: dict[str, list[tuple[float, float]]] = {"judge": [], "search": [], "sentence": []}
+    turns_ = kiosk.turns
+    decide = timed_call(turns_.model.decide, pause_work["judge"])
+    judged: list[str] = []  # this turn's pause transcripts and their verdicts (--verbose)
+
+    def noted_decide(text: str, *args: Any) -> Any:
+        decision = decide(text, *args)
+        judged.append(f"「{text}」 {decision.verdict.value} {decision.wait_seconds:g}")
+        return decision
+
+    turns_.model.decide = noted_decide
+    turns_._compose = timed_call(turns_._compose, pause_work["search"])
+    if turns_._prepare is not None:
+        turns_._prepare = timed_call(turns_._prepare, pause_work["sentence"])
     turns: list[Turn] = []
     decodes: list[float] = []
+    decode_cpu: list[float] = []
+    cpu_started = time.process_time()
     with kiosk:
         warm = speak("図書館は何時まで開いていますか")
         run_turn(kiosk, mic, first, rec, search, Turn("warm-up", "warm-up", "", 0), warm)
         for turn, clip in jobs:
+            judged.clear()
             run_turn(kiosk, mic, first, rec, search, turn, clip)
             turns.append(turn)
             decodes.extend(e - s for s, e in rec.calls)
+            decode_cpu.extend(rec.cpu)
             if args.verbose:
                 lat = f"{turn.latency:.2f} s" if turn.latency is not None else "—"
                 early = (f"decoded {turn.decoded_after:+.2f} s, " if turn.decoded_after
@@ -300,6 +345,8 @@ def main() -> int:
                 print(f"  {turn.kind:6} {lat:>7} {early}{'CUT ' if turn.cut_off else ''}"
                       f"{'right' if turn.right else 'wrong'} {turn.name} → {turn.heard} "
                       f"(decodes {took} s)", flush=True)
+                if turn.cut_off or args.verbose > 1:
+                    print(f"      judged at its pauses: {'; '.join(judged)}", flush=True)
     mic.close()
 
     def summary(kind: str | None) -> tuple[list[float], int, int, int, int]:
@@ -312,7 +359,8 @@ def main() -> int:
     print(f"turn latency, {len(turns)} questions streamed in real time (words judge the end: "
           f"{ep.judge_from_words}, pause {ep.pause_seconds:g} s, complete "
           f"{ep.complete_silence_seconds:g} s, whisper window {settings.asr.whisper_window_seconds:g} s, "
-          f"beam {settings.asr.whisper_beam_size}, lead-in {settings.voice.pause_before_seconds:g} s)")
+          f"beam {settings.asr.whisper_beam_size}, greedy kept above "
+          f"{settings.asr.whisper_greedy_above:g}, lead-in {settings.voice.pause_before_seconds:g} s)")
     print("set      turns  median   p95    max  cut-offs  right  answered")
     for kind in ("normal", "paused"):
         lat, cut, right, outright, n = summary(kind)
@@ -336,13 +384,20 @@ def main() -> int:
               f"search, first sentence, the rest of the wait)")
     if decodes:
         print(f"one whisper decode: median {statistics.median(decodes):.2f} s, "
-              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes)")
+              f"p95 {percentile(decodes, 0.95):.2f} s ({len(decodes)} decodes); the process's "
+              f"CPU time meanwhile: median {statistics.median(decode_cpu):.2f} s, "
+              f"p95 {percentile(decode_cpu, 0.95):.2f} s")
+    if any(pause_work.values()):
+        print("work at a pause besides the decode (median wall / CPU s): " + ", ".join(
+            f"{k} {statistics.median(w for w, _ in v):.3f} / {statistics.median(c for _, c in v):.3f}"
+            f" ({len(v)})" for k, v in pause_work.items() if v))
     lat_all = summary(None)[0]
     if lat_all:
         print(f"all {len(turns)} turns: median {statistics.median(lat_all):.2f} s, "
               f"p95 {percentile(lat_all, 0.95):.2f} s")
     print(f"load average at end: {os.getloadavg()[0]:.2f}; "
-          f"run time {time.monotonic() - started:.0f} s")
+          f"run time {time.monotonic() - started:.0f} s; the kiosk's turns took "
+          f"{time.process_time() - cpu_started:.0f} CPU-seconds")
     # the issue's summary: latency and right entries of the normal-pace (3-6 s) questions,
     # cut-offs of the paused ones
     lat, _, right, _, n = summary("normal")

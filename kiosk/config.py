@@ -278,6 +278,10 @@ class AsrSettings:
     # the hints pull a garbled question towards wrong words, and the unprompted decode often
     # names the right entry (docs/speech.md). 0 = never (one decode per question).
     whisper_second_opinion_below: float = 0.8
+    # Above 0, each question is first decoded greedily (half the beam search's work) and
+    # that transcript is kept at or above this confidence; below it the beam search decides
+    # as before. Off: the fallbacks made the slow tail slower (docs/turn_taking.md).
+    whisper_greedy_above: float = 0.0
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -665,7 +669,7 @@ RANGES: dict[str, Range] = {
     "answer.heard_choice_min_score": FRACTION,
     "answer.min_heard_confidence_agreeing": FRACTION,
     "answer.noisy_room_dbfs": Range(-120.0, 0.0), "asr.max_characters_per_second": Range(1.0, 100.0),
-    "asr.whisper_second_opinion_below": FRACTION,
+    "asr.whisper_second_opinion_below": FRACTION, "asr.whisper_greedy_above": FRACTION,
     "frontend.noise_suppression_level": Range(0, 3), "frontend.max_gain_db": Range(0.0, 50.0),
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
     "frontend.talk_over_below_echo_db": Range(0.0, 40.0),

@@ -48,7 +48,8 @@ class WhisperRecogniser:
                  max_alternatives: int = 3, hallucinations: Sequence[str] = (),
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
                  vad: bool = True, max_characters_per_second: float = 12.0,
-                 window_seconds: float = 10.0, second_opinion_below: float = 0.0):
+                 window_seconds: float = 10.0, second_opinion_below: float = 0.0,
+                 greedy_above: float = 0.0):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -75,6 +76,7 @@ class WhisperRecogniser:
         self.max_characters_per_second = max_characters_per_second
         self.window_seconds = min(_WINDOW_SECONDS, max(1.0, float(window_seconds)))
         self.second_opinion_below = float(second_opinion_below)
+        self.greedy_above = float(greedy_above)
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -90,7 +92,8 @@ class WhisperRecogniser:
                    vocabulary=vocabulary, max_vocabulary_words=asr.max_vocabulary_words,
                    max_characters_per_second=asr.max_characters_per_second,
                    window_seconds=asr.whisper_window_seconds,
-                   second_opinion_below=asr.whisper_second_opinion_below)
+                   second_opinion_below=asr.whisper_second_opinion_below,
+                   greedy_above=asr.whisper_greedy_above)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -165,14 +168,22 @@ class WhisperRecogniser:
             texts, confidence = self._long(audio)
             return result(plausible(texts), confidence)
         encoded = self.model.encode(self._features(audio))
-        raw, confidence = self._window(encoded, prompt=True)
-        texts = plausible(raw)
+        texts = []
+        if self.greedy_above > 0:
+            # One greedy pass costs half a beam search (docs/turn_taking.md); its words are
+            # kept only when whisper is sure of them, else the beam search below decides.
+            raw, confidence = self._window(encoded, prompt=True, beam_size=1,
+                                           speech_seconds=speech_seconds)
+            texts = plausible(raw) if confidence >= self.greedy_above else []
+        if not texts:
+            raw, confidence = self._window(encoded, prompt=True, speech_seconds=speech_seconds)
+            texts = plausible(raw)
         if raw and not texts and self._prompt:
             # Noise made whisper write out its prompt: hear the audio again without hints,
             # so what was really said (if anything) can still come through; in the window
             # faster-whisper pads, where a read-back list keeps its commas (_features).
             encoded = self.model.encode(self._features(audio, silence=False))
-            raw, confidence = self._window(encoded, prompt=False)
+            raw, confidence = self._window(encoded, prompt=False, speech_seconds=speech_seconds)
             texts = plausible(raw)
         elif texts and self._prompt and not phrases and confidence < self.second_opinion_below:
             # Unsure: hear it again without the hints, which in babble pull a garbled
@@ -181,20 +192,26 @@ class WhisperRecogniser:
             # output is the same: only the decoder runs again.
             first = texts[:2]
             seen = {normalise_for_comparison(t) for t in first}
-            texts = [*first, *(t for t in plausible(self._window(encoded, prompt=False)[0])[:2]
+            texts = [*first, *(t for t in plausible(self._window(
+                encoded, prompt=False, speech_seconds=speech_seconds)[0])[:2]
                                if normalise_for_comparison(t) not in seen)]
         return result(texts, confidence)
 
-    def _window(self, encoded: Any, *, prompt: bool = True) -> tuple[list[str], float]:
-        """One beam search over one encoded window, keeping n-best hypotheses; `prompt` =
-        with the content words as the decoder's previous text."""
+    def _window(self, encoded: Any, *, prompt: bool = True, beam_size: int | None = None,
+                speech_seconds: float = _WINDOW_SECONDS) -> tuple[list[str], float]:
+        """One beam search (or greedy pass, `beam_size` 1) over one encoded window, keeping
+        n-best hypotheses; `prompt` = with the content words as the decoder's previous text.
+        The decoder stops after the tokens `speech_seconds` can hold (a repetition loop
+        would otherwise run to whisper's 448 tokens, seconds of work, to be dropped)."""
         m = self.model
+        beam = self.beam_size if beam_size is None else beam_size
         prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
                          self.tokenizer.no_timestamps]
         out = m.model.generate(
-            encoded, [prompt_tokens], beam_size=self.beam_size,
-            num_hypotheses=min(self.beam_size, self.max_alternatives),
-            max_length=m.max_length, return_scores=True, return_no_speech_prob=True,
+            encoded, [prompt_tokens], beam_size=beam,
+            num_hypotheses=min(beam, self.max_alternatives),
+            max_length=min(m.max_length, len(prompt_tokens) + self.max_new_tokens(speech_seconds)),
+            return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=self._suppress,
         )[0]
         texts, best_logprob = [], -math.inf
@@ -212,6 +229,12 @@ class WhisperRecogniser:
             return [], 0.0
         confidence = math.exp(best_logprob) * (1.0 - out.no_speech_prob) if texts else 0.0
         return texts, confidence
+
+    def max_new_tokens(self, speech_seconds: float) -> int:
+        """Tokens a transcript of `speech_seconds` may take: twice the characters
+        [asr] max_characters_per_second allows (a longer text is dropped as invented anyway;
+        whisper writes about one token per Japanese character), and at least 32."""
+        return max(32, math.ceil(2 * self.max_characters_per_second * speech_seconds) + 8)
 
     def encoder_frames(self, samples: int) -> int:
         """The encoder window for `samples` of speech, in 10 ms feature frames: the smallest

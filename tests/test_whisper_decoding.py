@@ -1,0 +1,87 @@
+"""How whisper decodes a question: a greedy pass first, kept only when whisper is sure of it,
+else the beam search as before; and the decoder never runs past what the speech can hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.config import settings_from_dict
+from kiosk.speech.audio import load_wav
+
+SPEECH = Path(__file__).parent / "fixtures" / "speech"
+
+
+class CountedModel:
+    """The CTranslate2 model with each generate() call's beam width and length noted."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.calls: list[tuple[int, int]] = []
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((kwargs["beam_size"], kwargs["max_length"]))
+        return self.inner.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def whisper(whisper_recogniser):
+    whisper_recogniser.set_vocabulary([])
+    inner, greedy = whisper_recogniser.model.model, whisper_recogniser.greedy_above
+    counted = CountedModel(inner)
+    whisper_recogniser.model.model = counted
+    yield whisper_recogniser, counted
+    whisper_recogniser.model.model = inner
+    whisper_recogniser.greedy_above = greedy
+
+
+def test_a_sure_greedy_decode_is_the_transcript_with_no_beam_search(whisper):
+    engine, model = whisper
+    clip = load_wav(SPEECH / "q09.wav")  # 図書館は何時まで開いていますか
+    engine.greedy_above = 0.0
+    beam = engine.transcribe(clip)
+    assert [b for b, _ in model.calls] == [engine.beam_size]
+    model.calls.clear()
+    engine.greedy_above = 0.5
+    greedy = engine.transcribe(clip)
+    assert [b for b, _ in model.calls] == [1], "one greedy pass, no beam search after it"
+    assert greedy.confidence >= 0.5
+    assert greedy.text == beam.text
+    assert greedy.alternatives == ()
+
+
+def test_an_unsure_greedy_decode_is_replaced_by_the_beam_search(whisper):
+    engine, model = whisper
+    clip = load_wav(SPEECH / "q09.wav")
+    engine.greedy_above = 0.0
+    beam = engine.transcribe(clip)
+    model.calls.clear()
+    engine.greedy_above = 1.0  # never sure enough
+    again = engine.transcribe(clip)
+    assert [b for b, _ in model.calls][:2] == [1, engine.beam_size]
+    assert (again.text, again.alternatives, again.confidence) == \
+        (beam.text, beam.alternatives, beam.confidence)
+
+
+def test_the_decoder_stops_at_what_the_speech_can_hold(whisper):
+    """A repetition loop would run to whisper's 448 tokens (seconds of decoding) before it
+    is dropped; a 3 s question gets a few dozen tokens beyond its prompt."""
+    engine, model = whisper
+    engine.transcribe(load_wav(SPEECH / "q09.wav"))
+    (_, max_length), *_ = model.calls
+    assert max_length <= 4 + engine.max_new_tokens(3.5) < 100
+    assert engine.max_new_tokens(0.2) >= 32
+    assert engine.max_new_tokens(30.0) >= 448
+
+
+def test_greedy_first_is_set_in_asr_off_by_default_and_checked(tmp_path):
+    from kiosk import KioskError
+
+    assert settings_from_dict({}, base_dir=tmp_path).asr.whisper_greedy_above == 0.0
+    with pytest.raises(KioskError, match="whisper_greedy_above"):
+        settings_from_dict({"asr": {"whisper_greedy_above": 1.5}}, base_dir=tmp_path)
