@@ -45,6 +45,18 @@ COMPLETE, CONTINUING, UNSURE = TurnVerdict.COMPLETE, TurnVerdict.CONTINUING, Tur
     ("ゴミの出し方", UNSURE),
     ("印鑑登録をしたいのですが", UNSURE),
     ("引っ越しをするんですけど", UNSURE),
+    # a sentence-final particle no kiosk question ends with, or one straight after a bare noun
+    # or a particle: more often a misheard fragment in a pause (「印鑑証明でしょわ」 was heard
+    # in a 1 s pause of 「印鑑証明書は…どこで…とれますか」 and cut the visitor off)
+    ("印鑑証明でしょわ", UNSURE),
+    ("印鑑証明書はわ", UNSURE),
+    ("住民票よ", UNSURE),
+    ("ゴミの出し方ね", UNSURE),
+    # the particles questions and requests do end with still close the turn
+    ("開いてるかしら", COMPLETE),
+    ("図書館はあるかな", COMPLETE),
+    ("教えてね", COMPLETE),
+    ("月曜日は休みですよね", COMPLETE),
 ])
 def test_decision_table(text, verdict):
     got, reason = judge_text(text)

@@ -51,6 +51,9 @@ class TurnDecision:
 _GOING_ON_PARTICLES = ("格助詞", "係助詞", "副助詞", "接続助詞")
 #: Sentence-final particles that close a question or request.
 _CLOSING_PARTICLES = ("か", "の", "ね", "よ", "かな", "かしら", "な")
+#: Of those, the ones that assert rather than ask: after a bare noun or a particle
+#: (「住民票よ」, 「出し方ね」) they are more often a fragment misheard in a pause.
+_ASSERTING_PARTICLES = ("ね", "よ", "な")
 #: A polite trailing request (〜したいのですが / 〜んですけど): usually finished, not always.
 _POLITE_TRAIL = ("ですが", "ですけど", "ですけれど", "ますが", "ますけど", "ますけれど")
 _QUESTION_MARKS = ("?", "？")
@@ -83,6 +86,12 @@ def judge_text(text: str) -> tuple[TurnVerdict, str]:
     if trail:
         return TurnVerdict.UNSURE, f"a polite trailing request 「〜{trail}」"
     if pos == "助詞":
+        if sub == "終助詞" and surface not in _CLOSING_PARTICLES:
+            return TurnVerdict.UNSURE, f"a sentence-final particle 「{surface}」 questions do not end with"
+        before = words[-2].part_of_speech()[:2] if len(words) > 1 else ("", "")
+        if (sub == "終助詞" and surface in _ASSERTING_PARTICLES
+                and (before[0] == "名詞" or before[1] in ("格助詞", "係助詞"))):
+            return TurnVerdict.UNSURE, f"「{surface}」 straight after 「{words[-2].surface()}」"
         if sub == "終助詞" or (surface in _CLOSING_PARTICLES and sub == "準体助詞" and asked):
             return TurnVerdict.COMPLETE, f"sentence-final particle 「{surface}」"
         if sub in _GOING_ON_PARTICLES:
