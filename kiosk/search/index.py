@@ -242,7 +242,7 @@ def _usable_vectors(folder: Path, settings: SearchSettings,
 
 class SearchIndex:
     """An open index version: its stored tables (kiosk.search.prepared), lexical matrix
-    (kiosk.search.lexical) and entry vectors, memory-mapped; no content is analysed here. Searches
+    (kiosk.search.lexical) and entry vectors, read into memory; no content is analysed here. Searches
     are fast and see one consistent version even while a new one is being published."""
 
     def __init__(self, ix, settings: SearchSettings, synonyms: SynonymTable, directory: Path):
@@ -509,9 +509,13 @@ class SearchIndex:
         return [self.prepared.entry(row) for row in self.prepared.rows_in(category)]
 
     def close(self) -> None:
+        """Close the version and free what it read in (its arrays, records and vectors):
+        after a publish while serving, the old version's memory goes with the swap."""
         with self._lock:
             self._ix.close()
             self.prepared.close()
+            self.lexical.close()
+            self._encoder, self._vectors, self._rows = None, None, {}
 
     def __enter__(self) -> SearchIndex:
         return self
