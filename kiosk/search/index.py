@@ -32,6 +32,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from kiosk.search.analysis import (
 )
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
-from kiosk.search.lexical import LexicalBuilder, LexicalMatrix, query_leaves
+from kiosk.search.lexical import LexicalBuilder, LexicalMatrix, Ranking, query_leaves
 from kiosk.search.places import PlaceNames
 from kiosk.search.prepared import (
     PREPARED_FILE,
@@ -73,6 +74,10 @@ from kiosk.search.query import (
 from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
+
+#: Embeds questions beside the lexical ranking (SearchIndex._search); one is enough: the
+#: encoder runs one embedding at a time.
+_MEANING_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-meaning")
 
 
 class SearchIndexError(KioskError):
@@ -340,22 +345,24 @@ class SearchIndex:
         if built.query is None:
             return []
         depth = max(limit, self.settings.rerank_depth)
-        meaning = self._meaning(built.meaning_text)
+        # the question's meaning is embedded on another thread while this one ranks it by
+        # its words: the engine runs outside the interpreter's lock, so on two cores a
+        # question takes the longer of the two instead of their sum
+        pending = (_MEANING_WORKER.submit(self._meaning, built.meaning_text)
+                   if self._vectors is not None and built.meaning_text else None)
         leaves, scale = query_leaves(built.query)
         ranking = self.lexical.rank(leaves, self.settings.bm25_k1, self.settings.bm25_b, scale)
         rows = ranking.top(depth)
         best = (ranking.score(rows[0]) if rows else 0.0) or 1.0
+        weights = self._weights(built)  # once per question, not once per candidate
+        # (row, BM25F, confidence, title match); entries are decoded only for the hits
+        scored = self._scored(ranking, weights, rows)
+        meaning = pending.result() if pending is not None else None
         if meaning is not None:  # entries close in meaning that the words did not rank
             found = set(rows)
-            rows += [r for r in (self.prepared.row_of(i) for i in meaning.closest)
-                     if r is not None and r not in found]
-        matched = ranking.matched(rows)
-        weights = self._weights(built)  # once per question, not once per candidate
-        scored = []
-        for row in rows:
-            entry = self.prepared.entry(row)
-            scored.append((entry, ranking.score(row), self._confidence(weights, matched[row]),
-                           self._title_match(weights, row)))
+            scored += self._scored(ranking, weights, [
+                r for r in (self.prepared.row_of(i) for i in meaning.closest)
+                if r is not None and r not in found])
         if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
@@ -363,7 +370,7 @@ class SearchIndex:
             # The blend is put back on the BM25 scale of the best candidate, so `score`
             # stays in rank order and ratios between candidates still mean something.
             cw, tw = self.settings.coverage_weight, self.settings.title_match_weight
-            scored = [(e, s + best * (cw * c + tw * t), c, t) for e, s, c, t in scored]
+            scored = [(r, s + best * (cw * c + tw * t), c, t) for r, s, c, t in scored]
         if meaning is not None:
             # Words and meaning fused: the lexical score relative to the best one, plus
             # closeness (0 = this question's average entry, 1 = its closest) × the semantic
@@ -375,16 +382,25 @@ class SearchIndex:
             top, covered = max(((s, c) for _, s, c, _ in scored), default=(1.0, 0.0))
             top = top or 1.0
             w = self.settings.semantic_weight * (1.0 - covered)
-            scored = [(e, s + top * w * meaning.closeness(e.id),
-                       max(c, meaning.confidence(e.id, self.settings)), t)
-                      for e, s, c, t in scored]
+            ids = self.prepared.ids
+            scored = [(r, s + top * w * meaning.closeness(ids[r]),
+                       max(c, meaning.confidence(ids[r], self.settings)), t)
+                      for r, s, c, t in scored]
         scored.sort(key=lambda x: -x[1])
-        return [Hit(entry, round(score, 4), conf) for entry, score, conf, _ in scored[:limit]]
+        return [Hit(self.prepared.entry(row), round(score, 4), conf)
+                for row, score, conf, _ in scored[:limit]]
+
+    def _scored(self, ranking: Ranking, weights: _QuestionWeights,
+                rows: list[int]) -> list[tuple[int, float, float, float]]:
+        """(row, BM25F, confidence, title match) of each candidate row, in order."""
+        matched = ranking.matched(rows)
+        return [(row, ranking.score(row), self._confidence(weights, matched[row]),
+                 self._title_match(weights, row)) for row in rows]
 
     def _meaning(self, text: str) -> _Meaning | None:
         """The question's cosine with every entry, or None when searching by words only."""
         if self._vectors is None or self._encoder is None or not text:
-            return None
+            return None  # (also when the version was closed meanwhile)
         cos = self._vectors.similarities(self._encoder.encode_query(text))
         mean, best = float(cos.mean()), float(cos.max())
         if best <= mean:
