@@ -61,6 +61,17 @@ def _array_file(name: str) -> str:
     return f"lexical.{name}.npy"
 
 
+def _compact(values: np.ndarray) -> np.ndarray:
+    """The same numbers in the smallest unsigned integer type that holds them exactly
+    (term counts fit a byte, entry rows two bytes up to 65,535 entries: at 10,000 entries
+    the postings take 17 MB of memory instead of 45). The ranking widens them to float64 and
+    int64 as it did the stored types, so every score is unchanged."""
+    if not len(values) or values.min() < 0 or values.max() > np.iinfo(np.uint32).max:
+        return values
+    small = values.astype(np.min_scalar_type(int(values.max())))
+    return small if np.array_equal(small, values) else values
+
+
 def query_leaves(query: wq.Query | None) -> tuple[list[Leaf], float | None]:
     """The term leaves of the query stage's OR query, in order (a term repeated in two
     groups counts twice, as whoosh's sum does), and the top OR's coordination scale."""
@@ -143,8 +154,8 @@ class LexicalMatrix:
     fields: tuple[str, ...]
     terms: TermColumns  # (field, term) → column
     field_of_column: np.ndarray  # (columns,) index into `fields`
-    data: np.ndarray  # float32 term frequencies, CSC order (column by column)
-    indices: np.ndarray  # int32 row (entry) of each value
+    data: np.ndarray  # term frequencies (float32 stored; the smallest integer type read), CSC order
+    indices: np.ndarray  # row (entry) of each value (int32 stored; as small as fits, read)
     indptr: np.ndarray  # int64 (columns + 1,) where each column starts
     lengths: np.ndarray  # float64 (fields, rows): field length as whoosh stores it
     averages: np.ndarray  # float64 (fields,): whoosh's average field length (or 1)
@@ -215,6 +226,8 @@ class LexicalMatrix:
             return None
         arrays = {name: np.load(folder / _array_file(name), allow_pickle=False)
                   for name in _ARRAYS}
+        for name in ("data", "indices"):  # term counts and entry rows: small integers
+            arrays[name] = _compact(arrays[name])
         fields = tuple(meta["fields"])
         terms = TermColumns.read(folder, {k: (int(a), int(b))
                                           for k, (a, b) in meta["columns"].items()})
