@@ -416,8 +416,10 @@ class SearchIndex:
 
     def _title_match(self, weights: _QuestionWeights, row: int | None) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""
-        title = (frozenset(self.prepared.title_terms(row)) - self._stopwords
-                 if row is not None else frozenset())
+        # summed in the title's own order, not a set's: a set of strings iterates in an
+        # order salted per process, and the sums' last bits decided between tied entries
+        title = (tuple(t for t in dict.fromkeys(self.prepared.title_terms(row))
+                       if t not in self._stopwords) if row is not None else ())
         if not title or not weights.groups:
             return 0.0
         idf = {t: self._idf("title", t) for t in title}
@@ -426,7 +428,7 @@ class SearchIndex:
         covered = total = 0.0
         for w, texts in weights.title_groups:
             total += w
-            covered += w if any(t in title for t in texts) else 0.0
+            covered += w if any(t in idf for t in texts) else 0.0
         recall = covered / total if total else 0.0
         return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
