@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,9 +76,21 @@ from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_en
 
 log = logging.getLogger(__name__)
 
-#: Embeds questions beside the lexical ranking (SearchIndex._search); one is enough: the
-#: encoder runs one embedding at a time.
-_MEANING_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-meaning")
+#: (process id, the thread that embeds questions beside the lexical ranking): one thread is
+#: enough, the encoder runs one embedding at a time (see meaning_worker)
+_meaning_worker: tuple[int, ThreadPoolExecutor] | None = None
+_meaning_worker_lock = threading.Lock()
+
+
+def meaning_worker() -> ThreadPoolExecutor:
+    """This process's question-embedding thread, made on first use (and again in a forked
+    child, where the parent's thread does not exist and its queue would never be served)."""
+    global _meaning_worker
+    with _meaning_worker_lock:
+        if _meaning_worker is None or _meaning_worker[0] != os.getpid():
+            _meaning_worker = (os.getpid(), ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="question-meaning"))
+        return _meaning_worker[1]
 
 
 class SearchIndexError(KioskError):
@@ -348,7 +361,7 @@ class SearchIndex:
         # the question's meaning is embedded on another thread while this one ranks it by
         # its words: the engine runs outside the interpreter's lock, so on two cores a
         # question takes the longer of the two instead of their sum
-        pending = (_MEANING_WORKER.submit(self._meaning, built.meaning_text)
+        pending = (meaning_worker().submit(self._meaning, built.meaning_text)
                    if self._vectors is not None and built.meaning_text else None)
         leaves, scale = query_leaves(built.query)
         ranking = self.lexical.rank(leaves, self.settings.bm25_k1, self.settings.bm25_b, scale)
