@@ -1,6 +1,7 @@
 """Scale benchmark: how import, open, search and memory grow with the amount of content.
 
     python3 bench/scale_bench.py [--sizes 1000,5000,10000,20000] [--queries 100] [--data DIR]
+                                 [--keep DIR | --reuse DIR]
 
 For each size it generates that many realistic entries (project-made, fixed seed): the
 localgovFAQ city FAQs (evaluation data, read by bench/ only) repeated for Atsugi's districts,
@@ -11,10 +12,14 @@ entries are the same text and every one is embedded. Then, each in its own proce
   `kiosk content import` (validate, build, check, publish): wall time and peak RSS;
 * serve — the speech-free search stack loaded (Sudachi, e5, Mozc), the live version opened
   (timed alone), `--queries` localgovFAQ dev questions searched (p50/p95 wall time, the CPU
-  time per question, and hit@1 counting
+  time per question, what the questions read from disk, and hit@1 counting
   any district copy of the right FAQ), steady RSS after them, peak RSS, and the extra memory
   of opening the same version a second time while the first is open (a publish while
   serving).
+
+An import of 10,000 entries takes minutes: `--keep DIR` keeps each size's folder as
+DIR/<size>, and `--reuse DIR` serves those folders again without importing (the import
+figures are then not measured).
 
 Each size ends with one line:
 
@@ -27,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -87,6 +93,12 @@ def rss_mb() -> tuple[float, float]:
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
+def disk_reads() -> tuple[int, int]:
+    """(bytes this process has had read from disk, page faults that waited for the disk)."""
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return int(fields["read_bytes"]), resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(p * len(values)))] if values else 0.0
@@ -136,6 +148,7 @@ def worker_serve(args) -> dict:
     asked = rng.sample(sorted(queries, key=int), min(args.queries, len(queries)))
     index.search("ウォームアップ")
     latencies, cpu, hit1, judged = [], [], 0, 0
+    read_before, faults_before = disk_reads()
     for qid in asked:
         begin, begin_cpu = time.perf_counter(), time.process_time()
         hits = index.search(queries[qid], limit=10)
@@ -146,6 +159,8 @@ def worker_serve(args) -> dict:
             judged += 1
             top = hits[0].entry.id.split("-")[1] if hits else ""
             hit1 += top in gold
+    read_bytes, faults = (now - before for now, before in zip(disk_reads(),
+                                                               (read_before, faults_before)))
     repeat = []
     for qid in asked[:20]:  # the same questions again (a kiosk hears the same ones often)
         begin = time.perf_counter()
@@ -160,7 +175,8 @@ def worker_serve(args) -> dict:
     return {"open_s": open_s, "p50_ms": pct(latencies, 0.5), "p95_ms": pct(latencies, 0.95),
             "mean_ms": statistics.fmean(latencies), "cpu_p50_ms": pct(cpu, 0.5),
             "cpu_p95_ms": pct(cpu, 0.95), "repeat_p50_ms": pct(repeat, 0.5),
-            "hit1": hit1 / max(1, judged), "models_mb": loaded_mb, "opened_mb": opened_mb,
+            "hit1": hit1 / max(1, judged), "read_mb": read_bytes / 1e6, "faults": faults,
+            "models_mb": loaded_mb, "opened_mb": opened_mb,
             "steady_mb": steady_mb, "second_open_mb": both_mb - steady_mb,
             "peak_mb": rss_mb()[1]}
 
@@ -182,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated entry counts (default 1000,5000,10000,20000)")
     ap.add_argument("--queries", type=int, default=100, help="questions searched per size")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--keep", type=Path, help="keep each size's index under this folder")
+    ap.add_argument("--keep", type=Path, help="keep each size's folder as DIR/<size>")
+    ap.add_argument("--reuse", type=Path,
+                    help="serve the folders an earlier --keep left in DIR/<size>; no import")
     ap.add_argument("--worker", choices=("import", "serve"), help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -201,32 +219,50 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     for size in sizes:
+        if args.reuse:
+            kept = args.reuse / str(size)
+            if not (kept / "index").is_dir():
+                print(f"scale_bench: no kept index for {size} entries in {kept}; run with "
+                      f"--keep {args.reuse} first", file=sys.stderr)
+                return 2
+            report(size, None, run_worker("serve", kept, args), args)
+            continue
         tmp = Path(tempfile.mkdtemp(prefix=f"scale-{size}-"))
         try:
             with (tmp / "content.jsonl").open("w", encoding="utf-8") as out:
                 for record in generated_entries(args.data, size):
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             built = run_worker("import", tmp, args)
-            served = run_worker("serve", tmp, args)
-            print(f"{size} entries: import {built['import_s']:.1f} s (peak rss "
-                  f"{built['import_peak_mb']:.0f} MB), index on disk {built['disk_mb']:.1f} MB")
-            print(f"  models loaded {served['models_mb']:.0f} MB, after open "
-                  f"{served['opened_mb']:.0f} MB, after {args.queries} questions "
-                  f"{served['steady_mb']:.0f} MB, peak {served['peak_mb']:.0f} MB; a second "
-                  f"open of the version adds {served['second_open_mb']:.0f} MB")
-            print(f"  search mean {served['mean_ms']:.0f} ms, CPU time p50 "
-                  f"{served['cpu_p50_ms']:.0f} ms p95 {served['cpu_p95_ms']:.0f} ms (the wall "
-                  "time on a shared box waits for the cores), repeated questions p50 "
-                  f"{served['repeat_p50_ms']:.1f} ms, hit@1 {served['hit1']:.3f} (any "
-                  "district copy of the right FAQ)")
-            print(f"scale {size}: import {built['import_s']:.1f} s, open {served['open_s']:.1f} "
-                  f"s, search p50 {served['p50_ms']:.0f} ms p95 {served['p95_ms']:.0f} ms, rss "
-                  f"{served['steady_mb']:.0f} MB", flush=True)
+            report(size, built, run_worker("serve", tmp, args), args)
             if args.keep:
                 shutil.copytree(tmp, args.keep / str(size), symlinks=True, dirs_exist_ok=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def report(size: int, built: dict | None, served: dict, args) -> None:
+    """The figures of one size, ending with the issue's summary line (no import figures
+    when a kept folder was served again)."""
+    if built is not None:
+        print(f"{size} entries: import {built['import_s']:.1f} s (peak rss "
+              f"{built['import_peak_mb']:.0f} MB), index on disk {built['disk_mb']:.1f} MB")
+    else:
+        print(f"{size} entries: the kept index served again (no import)")
+    print(f"  models loaded {served['models_mb']:.0f} MB, after open "
+          f"{served['opened_mb']:.0f} MB, after {args.queries} questions "
+          f"{served['steady_mb']:.0f} MB, peak {served['peak_mb']:.0f} MB; a second "
+          f"open of the version adds {served['second_open_mb']:.0f} MB")
+    print(f"  search mean {served['mean_ms']:.0f} ms, CPU time p50 "
+          f"{served['cpu_p50_ms']:.0f} ms p95 {served['cpu_p95_ms']:.0f} ms (the wall "
+          "time on a shared box waits for the cores), read from disk during the questions "
+          f"{served['read_mb']:.1f} MB ({served['faults']} page faults waited for it), "
+          f"repeated questions p50 {served['repeat_p50_ms']:.1f} ms, hit@1 "
+          f"{served['hit1']:.3f} (any district copy of the right FAQ)")
+    imported = f"{built['import_s']:.1f} s" if built is not None else "reused"
+    print(f"scale {size}: import {imported}, open {served['open_s']:.1f} s, search p50 "
+          f"{served['p50_ms']:.0f} ms p95 {served['p95_ms']:.0f} ms, rss "
+          f"{served['steady_mb']:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import unicodedata
 from pathlib import Path
@@ -220,3 +221,62 @@ def test_a_damaged_entry_file_is_refused_with_what_to_do(version_dir, tmp_path):
         f.write(b'{"id": "half')
     with pytest.raises(KioskError, match="damaged.*rollback.*import the content again"):
         SearchIndex.open(damaged, Settings())
+
+
+def test_an_open_version_answers_from_memory_not_from_its_files(version_dir, tmp_path):
+    """A version's records, postings and vectors are read in when it opens: a question never
+    waits for the disk to bring back pages the kernel dropped (seconds on a box short of
+    page cache). Its files overwritten after the open change no answer."""
+    copy = tmp_path / "version"
+    shutil.copytree(version_dir, copy)
+    stored = [p for p in copy.iterdir()
+              if p.name.startswith(("entries", "lexical", "vectors")) and p.is_file()]
+    assert {ENTRIES_FILE, LEXICAL_META, VECTORS_FILE} <= {p.name for p in stored}
+    questions = QUESTIONS + ["図書館の場所"]
+    with SearchIndex.open(version_dir, Settings()) as reference, \
+            SearchIndex.open(copy, Settings()) as opened:
+        for p in stored:  # in place, same size: what a mapping of the file would now see
+            size = p.stat().st_size
+            with p.open("r+b") as f:
+                f.write(b"\0" * size)
+        for q in questions:
+            assert ([(h.entry, h.score, h.confidence) for h in opened.search(q)]
+                    == [(h.entry, h.score, h.confidence) for h in reference.search(q)]), q
+        assert opened.entries() == reference.entries()
+
+
+def test_closing_a_version_frees_what_it_read_in(version_dir):
+    """After a publish while serving the old version is closed: its arrays go at once, even
+    while something (a request being finished, the dialogue) still holds the index."""
+    import gc
+    import weakref
+
+    index = SearchIndex.open(version_dir, Settings())
+    index.search("図書館は何時まで開いていますか")
+    held = [weakref.ref(a) for a in (index.lexical.data, index.lexical.indices,
+                                     index.lexical.lengths, index._vectors.matrix)]
+    index.close()
+    gc.collect()
+    assert [ref() is None for ref in held] == [True] * len(held)
+
+
+def test_the_ranking_does_not_depend_on_the_process_string_hashing(version_dir):
+    """Python salts string hashes per process, so anything summed in a set's order differs
+    in its last bits between two kiosk processes, and entries that tie (district copies of
+    one answer) came back in another order. The title match is summed in the title's order."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from kiosk.config import Settings; "
+            "from kiosk.search.index import SearchIndex\n"
+            "ix = SearchIndex.open(Path(sys.argv[1]), Settings())\n"
+            "for q in sys.argv[2:]:\n"
+            "    w = ix._weights(ix.builder.build(q))\n"
+            "    print([repr(ix._title_match(w, r)) for r in range(len(ix.prepared))])\n")
+    questions = ["図書館は何時まで開いていますか", "住民票の写しを取りたい", "粗大ごみの出し方",
+                 "子どもの予防接種の予約"]
+    runs = {subprocess.run([sys.executable, "-c", code, str(version_dir), *questions],
+                           capture_output=True, text=True, check=True,
+                           env=dict(os.environ, PYTHONHASHSEED=str(seed))).stdout
+            for seed in (1, 2, 3)}
+    assert len(runs) == 1

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +55,7 @@ from kiosk.search.analysis import (
 )
 from kiosk.search.contract import Hit
 from kiosk.search.kana_kanji import get_converter
-from kiosk.search.lexical import LexicalBuilder, LexicalMatrix, query_leaves
+from kiosk.search.lexical import LexicalBuilder, LexicalMatrix, Ranking, query_leaves
 from kiosk.search.places import PlaceNames
 from kiosk.search.prepared import (
     PREPARED_FILE,
@@ -73,6 +75,22 @@ from kiosk.search.query import (
 from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_encoder
 
 log = logging.getLogger(__name__)
+
+#: (process id, the thread that embeds questions beside the lexical ranking): one thread is
+#: enough, the encoder runs one embedding at a time (see meaning_worker)
+_meaning_worker: tuple[int, ThreadPoolExecutor] | None = None
+_meaning_worker_lock = threading.Lock()
+
+
+def meaning_worker() -> ThreadPoolExecutor:
+    """This process's question-embedding thread, made on first use (and again in a forked
+    child, where the parent's thread does not exist and its queue would never be served)."""
+    global _meaning_worker
+    with _meaning_worker_lock:
+        if _meaning_worker is None or _meaning_worker[0] != os.getpid():
+            _meaning_worker = (os.getpid(), ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="question-meaning"))
+        return _meaning_worker[1]
 
 
 class SearchIndexError(KioskError):
@@ -242,7 +260,7 @@ def _usable_vectors(folder: Path, settings: SearchSettings,
 
 class SearchIndex:
     """An open index version: its stored tables (kiosk.search.prepared), lexical matrix
-    (kiosk.search.lexical) and entry vectors, memory-mapped; no content is analysed here. Searches
+    (kiosk.search.lexical) and entry vectors, read into memory; no content is analysed here. Searches
     are fast and see one consistent version even while a new one is being published."""
 
     def __init__(self, ix, settings: SearchSettings, synonyms: SynonymTable, directory: Path):
@@ -340,22 +358,24 @@ class SearchIndex:
         if built.query is None:
             return []
         depth = max(limit, self.settings.rerank_depth)
-        meaning = self._meaning(built.meaning_text)
+        # the question's meaning is embedded on another thread while this one ranks it by
+        # its words: the engine runs outside the interpreter's lock, so on two cores a
+        # question takes the longer of the two instead of their sum
+        pending = (meaning_worker().submit(self._meaning, built.meaning_text)
+                   if self._vectors is not None and built.meaning_text else None)
         leaves, scale = query_leaves(built.query)
         ranking = self.lexical.rank(leaves, self.settings.bm25_k1, self.settings.bm25_b, scale)
         rows = ranking.top(depth)
         best = (ranking.score(rows[0]) if rows else 0.0) or 1.0
+        weights = self._weights(built)  # once per question, not once per candidate
+        # (row, BM25F, confidence, title match); entries are decoded only for the hits
+        scored = self._scored(ranking, weights, rows)
+        meaning = pending.result() if pending is not None else None
         if meaning is not None:  # entries close in meaning that the words did not rank
             found = set(rows)
-            rows += [r for r in (self.prepared.row_of(i) for i in meaning.closest)
-                     if r is not None and r not in found]
-        matched = ranking.matched(rows)
-        weights = self._weights(built)  # once per question, not once per candidate
-        scored = []
-        for row in rows:
-            entry = self.prepared.entry(row)
-            scored.append((entry, ranking.score(row), self._confidence(weights, matched[row]),
-                           self._title_match(weights, row)))
+            scored += self._scored(ranking, weights, [
+                r for r in (self.prepared.row_of(i) for i in meaning.closest)
+                if r is not None and r not in found])
         if scored and (self.settings.coverage_weight > 0 or self.settings.title_match_weight > 0):
             # BM25 rewards an entry that repeats one word; a question is better answered by
             # the entry that covers most of its words, and whose own question (the title)
@@ -363,7 +383,7 @@ class SearchIndex:
             # The blend is put back on the BM25 scale of the best candidate, so `score`
             # stays in rank order and ratios between candidates still mean something.
             cw, tw = self.settings.coverage_weight, self.settings.title_match_weight
-            scored = [(e, s + best * (cw * c + tw * t), c, t) for e, s, c, t in scored]
+            scored = [(r, s + best * (cw * c + tw * t), c, t) for r, s, c, t in scored]
         if meaning is not None:
             # Words and meaning fused: the lexical score relative to the best one, plus
             # closeness (0 = this question's average entry, 1 = its closest) × the semantic
@@ -375,16 +395,25 @@ class SearchIndex:
             top, covered = max(((s, c) for _, s, c, _ in scored), default=(1.0, 0.0))
             top = top or 1.0
             w = self.settings.semantic_weight * (1.0 - covered)
-            scored = [(e, s + top * w * meaning.closeness(e.id),
-                       max(c, meaning.confidence(e.id, self.settings)), t)
-                      for e, s, c, t in scored]
+            ids = self.prepared.ids
+            scored = [(r, s + top * w * meaning.closeness(ids[r]),
+                       max(c, meaning.confidence(ids[r], self.settings)), t)
+                      for r, s, c, t in scored]
         scored.sort(key=lambda x: -x[1])
-        return [Hit(entry, round(score, 4), conf) for entry, score, conf, _ in scored[:limit]]
+        return [Hit(self.prepared.entry(row), round(score, 4), conf)
+                for row, score, conf, _ in scored[:limit]]
+
+    def _scored(self, ranking: Ranking, weights: _QuestionWeights,
+                rows: list[int]) -> list[tuple[int, float, float, float]]:
+        """(row, BM25F, confidence, title match) of each candidate row, in order."""
+        matched = ranking.matched(rows)
+        return [(row, ranking.score(row), self._confidence(weights, matched[row]),
+                 self._title_match(weights, row)) for row in rows]
 
     def _meaning(self, text: str) -> _Meaning | None:
         """The question's cosine with every entry, or None when searching by words only."""
         if self._vectors is None or self._encoder is None or not text:
-            return None
+            return None  # (also when the version was closed meanwhile)
         cos = self._vectors.similarities(self._encoder.encode_query(text))
         mean, best = float(cos.mean()), float(cos.max())
         if best <= mean:
@@ -400,8 +429,10 @@ class SearchIndex:
 
     def _title_match(self, weights: _QuestionWeights, row: int | None) -> float:
         """Rarity-weighted F1 between the question's words and the entry title's words."""
-        title = (frozenset(self.prepared.title_terms(row)) - self._stopwords
-                 if row is not None else frozenset())
+        # summed in the title's own order, not a set's: a set of strings iterates in an
+        # order salted per process, and the sums' last bits decided between tied entries
+        title = (tuple(t for t in dict.fromkeys(self.prepared.title_terms(row))
+                       if t not in self._stopwords) if row is not None else ())
         if not title or not weights.groups:
             return 0.0
         idf = {t: self._idf("title", t) for t in title}
@@ -410,7 +441,7 @@ class SearchIndex:
         covered = total = 0.0
         for w, texts in weights.title_groups:
             total += w
-            covered += w if any(t in title for t in texts) else 0.0
+            covered += w if any(t in idf for t in texts) else 0.0
         recall = covered / total if total else 0.0
         return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
@@ -509,9 +540,13 @@ class SearchIndex:
         return [self.prepared.entry(row) for row in self.prepared.rows_in(category)]
 
     def close(self) -> None:
+        """Close the version and free what it read in (its arrays, records and vectors):
+        after a publish while serving, the old version's memory goes with the swap."""
         with self._lock:
             self._ix.close()
             self.prepared.close()
+            self.lexical.close()
+            self._encoder, self._vectors, self._rows = None, None, {}
 
     def __enter__(self) -> SearchIndex:
         return self

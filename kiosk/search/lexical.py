@@ -12,7 +12,10 @@ entry's field lengths as whoosh sees them; a question's score is then the same B
 
 (idf = log(entries / (df + 1)) + 1, whoosh's) computed by numpy over only the postings of the
 question's terms: tens of milliseconds at 10,000 entries, and no Python loop per posting.
-The arrays are memory-mapped when a version opens. The import makes the matrix straight from
+The arrays are read into the process's memory when a version opens (a few tens of MB at
+10,000 entries): a question touches the postings of dozens of terms spread over the whole
+matrix, and mapped pages the kernel has reclaimed meanwhile are read back from disk one page
+fault at a time, which made a 40 ms question take seconds on a box short of page cache. The import makes the matrix straight from
 the terms whoosh's analysers give each field (LexicalBuilder; the same arrays whoosh's
 postings gave, checked in tests/test_prepared_versions.py), and whoosh keeps only the schema;
 a version built by an earlier release has its matrix copied out of its whoosh postings
@@ -32,7 +35,6 @@ CONTRACT:
 from __future__ import annotations
 
 import json
-import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,17 @@ def _array_file(name: str) -> str:
     return f"lexical.{name}.npy"
 
 
+def _compact(values: np.ndarray) -> np.ndarray:
+    """The same numbers in the smallest unsigned integer type that holds them exactly
+    (term counts fit a byte, entry rows two bytes up to 65,535 entries: at 10,000 entries
+    the postings take 17 MB of memory instead of 45). The ranking widens them to float64 and
+    int64 as it did the stored types, so every score is unchanged."""
+    if not len(values) or values.min() < 0 or values.max() > np.iinfo(np.uint32).max:
+        return values
+    small = values.astype(np.min_scalar_type(int(values.max())))
+    return small if np.array_equal(small, values) else values
+
+
 def query_leaves(query: wq.Query | None) -> tuple[list[Leaf], float | None]:
     """The term leaves of the query stage's OR query, in order (a term repeated in two
     groups counts twice, as whoosh's sum does), and the top OR's coordination scale."""
@@ -78,10 +91,10 @@ def _leaves(query: wq.Query) -> list[Leaf]:
 
 class TermColumns:
     """Which column each (field, term) is: every term's UTF-8 bytes one after another,
-    field by field and sorted within a field, found by binary search — memory-mapped, so a
-    version with hundreds of thousands of terms holds no Python string for them."""
+    field by field and sorted within a field, found by binary search — one bytes object, so
+    a version with hundreds of thousands of terms holds no Python string for them."""
 
-    def __init__(self, blob: bytes | mmap.mmap, offsets: np.ndarray,
+    def __init__(self, blob: bytes, offsets: np.ndarray,
                  ranges: dict[str, tuple[int, int]]):
         self._blob = blob
         self._offsets = offsets
@@ -129,14 +142,10 @@ class TermColumns:
 
     @classmethod
     def read(cls, folder: Path, ranges: dict[str, tuple[int, int]]) -> TermColumns:
-        # a plain view of the mapped file: indexing a np.memmap runs Python for each item
-        offsets = np.asarray(np.load(folder / _array_file("term_offsets"), mmap_mode="r",
-                                     allow_pickle=False))
-        with (folder / TERMS_FILE).open("rb") as f:
-            size = f.seek(0, 2)
-            if int(offsets[-1]) != size:
-                raise ValueError(_("{file} does not match its offsets").format(file=TERMS_FILE))
-            blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        offsets = np.load(folder / _array_file("term_offsets"), allow_pickle=False)
+        blob = (folder / TERMS_FILE).read_bytes()
+        if int(offsets[-1]) != len(blob):
+            raise ValueError(_("{file} does not match its offsets").format(file=TERMS_FILE))
         return cls(blob, offsets, ranges)
 
 
@@ -145,13 +154,13 @@ class LexicalMatrix:
     fields: tuple[str, ...]
     terms: TermColumns  # (field, term) → column
     field_of_column: np.ndarray  # (columns,) index into `fields`
-    data: np.ndarray  # float32 term frequencies, CSC order (column by column)
-    indices: np.ndarray  # int32 row (entry) of each value
+    data: np.ndarray  # term frequencies (float32 stored; the smallest integer type read), CSC order
+    indices: np.ndarray  # row (entry) of each value (int32 stored; as small as fits, read)
     indptr: np.ndarray  # int64 (columns + 1,) where each column starts
     lengths: np.ndarray  # float64 (fields, rows): field length as whoosh stores it
     averages: np.ndarray  # float64 (fields,): whoosh's average field length (or 1)
     docs: int  # whoosh's doc_count_all
-    # (field, term) → column of the terms asked lately: a binary search over the mapped
+    # (field, term) → column of the terms asked lately: a binary search over the stored
     # terms is ~20 slices of Python; a question has dozens of terms, mostly heard before
     _columns: dict[tuple[str, str], int | None] = field(default_factory=dict, repr=False)
 
@@ -206,17 +215,19 @@ class LexicalMatrix:
 
     @classmethod
     def read(cls, folder: Path) -> LexicalMatrix | None:
-        """The stored matrix, memory-mapped; None when the version has none (an earlier
-        release's, or an unknown format): the caller then builds it from whoosh."""
+        """The stored matrix, read into memory (see the module docstring); None when the
+        version has none (an earlier release's, or an unknown format): the caller then builds
+        it from whoosh."""
         meta_file = folder / LEXICAL_META
         if not meta_file.is_file():
             return None
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         if meta.get("format") != LEXICAL_FORMAT:
             return None
-        arrays = {name: np.asarray(np.load(folder / _array_file(name), mmap_mode="r",
-                                           allow_pickle=False))  # mapped, plain views
+        arrays = {name: np.load(folder / _array_file(name), allow_pickle=False)
                   for name in _ARRAYS}
+        for name in ("data", "indices"):  # term counts and entry rows: small integers
+            arrays[name] = _compact(arrays[name])
         fields = tuple(meta["fields"])
         terms = TermColumns.read(folder, {k: (int(a), int(b))
                                           for k, (a, b) in meta["columns"].items()})
@@ -227,6 +238,16 @@ class LexicalMatrix:
         return cls(fields, terms, terms.field_of_column(fields), arrays["data"],
                    arrays["indices"], arrays["indptr"], arrays["lengths"],
                    np.array(meta["averages"], dtype=np.float64), int(meta["docs"]))
+
+    def close(self) -> None:
+        """Let go of the arrays (a closed version's memory is freed at once, even if
+        something still holds the closed index)."""
+        empty = np.zeros(0)
+        self.data = self.indices = empty
+        self.indptr = np.zeros(1, dtype=np.int64)
+        self.lengths = np.zeros((len(self.fields), 0))
+        self.terms = TermColumns(b"", np.zeros(1, dtype=np.int64), {})
+        self._columns.clear()
 
     # ------------------------------------------------------------------ searching
 

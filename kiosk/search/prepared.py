@@ -9,7 +9,7 @@ writes, beside whoosh's files:
 
     entries.jsonl           one entry record per line, in import order (the exports, the
                             screen's category lists and every hit are read from it)
-    entries.offsets.npy     where each line starts: entry `row` is read alone, memory-mapped
+    entries.offsets.npy     where each line starts: entry `row` is decoded alone
     prepared.json           format, the ids in row order, the categories (most entries
                             first) and the rows in each, each title's words, and the
                             distinct content words of all entries with their readings (the
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import mmap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +120,8 @@ class PreparedBuilder:
 
 
 class PreparedVersion:
-    """The stored tables of one version (see the module docstring); entry records are read
-    from the memory-mapped entries file when asked for, never all held at once."""
+    """The stored tables of one version (see the module docstring); an entry record is
+    decoded from the stored entries file when asked for, never all of them at once."""
 
     def __init__(self, ids: Sequence[str], categories: Sequence[str],
                  titles: Sequence[tuple[str, ...]], sounds: Sequence[Sound],
@@ -184,7 +183,7 @@ class PreparedVersion:
                 "or run `kiosk content rollback` to an older version").format(
                     folder=folder, stored=stored, readable=PREPARED_FORMAT))
         try:
-            records = _Records.mapped(folder / ENTRIES_FILE, folder / OFFSETS_FILE)
+            records = _Records.stored(folder / ENTRIES_FILE, folder / OFFSETS_FILE)
             ids = tables["ids"]
             if len(records) != len(ids):
                 raise ValueError(_("{records} entry records for {ids} ids").format(
@@ -234,11 +233,14 @@ class PreparedVersion:
 
 @dataclass
 class _Records:
-    """Entry records as JSON lines: in memory while building, memory-mapped once stored
-    (the kernel shares and drops the pages; nothing is decoded until a hit needs it)."""
+    """Entry records as JSON lines: a list while building; once stored, the file's bytes
+    read into memory at open, each line decoded only when a hit needs it. Not memory-mapped:
+    a question reads a few records anywhere in the file, and mapped pages the kernel had
+    reclaimed came back from disk one page fault each (seconds for one question on a box
+    short of page cache); the bytes are the file's size, about 1.4 KB an entry."""
 
     lines: list[bytes] | None = None
-    data: mmap.mmap | None = None
+    data: bytes | None = None
     offsets: np.ndarray | None = None
 
     @classmethod
@@ -246,15 +248,12 @@ class _Records:
         return cls(lines=[t.encode("utf-8") for t in texts])
 
     @classmethod
-    def mapped(cls, file: Path, offsets_file: Path) -> _Records:
-        # mapped, as a plain view (indexing a np.memmap runs Python for each item)
-        offsets = np.asarray(np.load(offsets_file, mmap_mode="r", allow_pickle=False))
-        with file.open("rb") as f:
-            size = f.seek(0, 2)
-            if offsets.ndim != 1 or len(offsets) == 0 or int(offsets[-1]) != size:
-                raise ValueError(_("{offsets} does not match {file}").format(
-                    offsets=offsets_file.name, file=file.name))
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+    def stored(cls, file: Path, offsets_file: Path) -> _Records:
+        offsets = np.load(offsets_file, allow_pickle=False)
+        data = file.read_bytes()
+        if offsets.ndim != 1 or len(offsets) == 0 or int(offsets[-1]) != len(data):
+            raise ValueError(_("{offsets} does not match {file}").format(
+                offsets=offsets_file.name, file=file.name))
         return cls(data=data, offsets=offsets)
 
     def __len__(self) -> int:
@@ -267,6 +266,4 @@ class _Records:
         return self.data[start:end]
 
     def close(self) -> None:
-        if self.data is not None:
-            self.data.close()
-            self.data = None
+        self.data = None  # a closed version's records go with it (a publish while serving)

@@ -236,9 +236,10 @@ class EntryVectors:
             return None
         try:
             meta = json.loads((folder / VECTORS_META).read_text(encoding="utf-8"))
-            # memory-mapped: the pages are the file's, shared by every open of the version
-            # and dropped by the kernel under pressure, not copied into the process
-            matrix = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+            # read into memory, not mapped: every question reads every row, and mapped
+            # pages the kernel had reclaimed came back from disk one fault at a time
+            # (seconds for one question); 1.5 KB an entry
+            matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
         except (OSError, ValueError) as exc:
             log.warning(_("ignoring the entry vectors in %s (%s); searching by words only"),
                         folder, exc)
