@@ -11,7 +11,8 @@ saturated loudspeaker 0.3 m away, 20-60 ms playback delay, one room (RT60 0.3–
 run, light HVAC noise 30 dB below the echo). The microphone stream goes, in 20 ms chunks,
 through one kiosk.speech.frontend.FrontEnd (fed the played audio as its echo reference, as
 the kiosk's speaker stage does). As in the kiosk's runner, what stops the voice (barge-in)
-is the front end's talk-over detector (`FrontEnd.talk_over`, armed once `echo_ready`);
+is the front end's talk-over detector (`FrontEnd.talk_over`, armed once `echo_ready`: AEC3's
+output against the microphone, and the front end's own linear echo model's residual);
 without a front end, and in the rows marked "Silero", the Endpointer's SpeechStarted (the
 previous design, for comparison). Every second answer a visitor (another voice, 0.5-1 m
 away, 6 dB below the echo at the microphone) starts a question 1–3 s into the answer; once
@@ -175,7 +176,7 @@ def main() -> int:
     answers = [spoken[texts[n % len(spoken)]] for n in range(args.answers)]
     print(f"{len(answers)} answers ({sum(len(a) for a in answers) / SPEECH_RATE / 60:.0f} min of "
           f"the kiosk's voice), synthesized in {time.perf_counter() - t0:.0f} s\n")
-    header = (f"{'front end / what stops the voice':<44} {'false barge-ins':>15} {'detected':>9} "
+    header = (f"{'front end / what stops the voice':<50} {'false barge-ins':>15} {'detected':>9} "
               f"{'≤0.5 s':>7} {'median':>7} {'CPU':>5}")
     print(header)
     print("-" * len(header))
@@ -186,13 +187,15 @@ def main() -> int:
                 ("on: Silero on the output (previous design)", FrontEndSettings(), True),
                 ("on, no noise suppression: Silero on output", FrontEndSettings(noise_suppression=False), True),
                 *rows,
-                ("on, no noise suppression: talk-over detector", FrontEndSettings(noise_suppression=False), False)]
+                ("on, no noise suppression: talk-over detector", FrontEndSettings(noise_suppression=False), False),
+                ("talk-over detector on AEC3 alone (no echo model)",
+                 FrontEndSettings(talk_over_echo_model_seconds=0.0), False)]
     summary = {}
     for name, settings, silero in rows:
         r = run(answers, settings, seed=rs.SEED, silero_decides=silero, visitor_db=args.visitor_db)
         summary[name] = r
         i = max(1, r["interrupted"])
-        print(f"{name:<44} {r['false']:>6} / {r['trials']:<7} {r['detected'] / i:8.0%} "
+        print(f"{name:<50} {r['false']:>6} / {r['trials']:<7} {r['detected'] / i:8.0%} "
               f"{r['within'] / i:6.0%} {r['delay']:6.2f}s {r['cpu']:5.1%}", flush=True)
         if 0 < r["false"] <= 20:
             print(f"   false barge-ins in answers {r['false_at']}")

@@ -357,6 +357,12 @@ class FrontEndSettings:
     # ... once the echo canceller has let this many seconds of their voice through within
     # 0.15 s (its own slips last a few 10 ms frames; measured in bench/echo_bench.py).
     talk_over_seconds: float = 0.05
+    # A frame also counts as the visitor's when our own linear model of the echo path (for
+    # the detector only; this many seconds long, 0 = off) leaves the microphone no more than
+    # this many dB quieter: AEC3 hides a visitor who starts while the voice is loudest, the
+    # linear model's residual does not (bench/echo_bench.py).
+    talk_over_echo_model_seconds: float = 0.64
+    talk_over_residual_db: float = 6.0
     # A neural noise suppressor after WebRTC: "none", "deepfilternet" or "rnnoise".
     neural_suppressor: str = "none"
     # Most attenuation DeepFilterNet may apply, dB (0 = unlimited).
@@ -674,6 +680,8 @@ RANGES: dict[str, Range] = {
     "frontend.stream_delay_ms": Range(0, 500), "frontend.echo_ready_db": Range(0.0, 60.0),
     "frontend.talk_over_below_echo_db": Range(0.0, 40.0),
     "frontend.talk_over_seconds": Range(0.01, 0.15),
+    "frontend.talk_over_echo_model_seconds": Range(0.0, 1.5),
+    "frontend.talk_over_residual_db": Range(0.0, 30.0),
     "frontend.neural_attenuation_db": Range(0.0, 100.0),
 }
 #: Text settings that take one of a few words.

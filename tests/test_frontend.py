@@ -123,6 +123,64 @@ def test_the_kiosks_own_voice_is_never_taken_for_a_visitor_speaking_over_it(play
     assert min(heard) >= lead / SPEECH_RATE, heard
 
 
+def a_warmed_front_end(played: AudioClip, settings: FrontEndSettings) -> FrontEnd:
+    """A front end that has heard six answers of the kiosk's own voice in the room, none of
+    which it took for a visitor."""
+    frontend = FrontEnd(settings)
+    rng = np.random.default_rng(3)
+    half = played.samples[: len(played.samples) // 2]
+    for n, far in enumerate([played.samples, half, played.samples] * 2):
+        mic = echo_of(AudioClip(far, SPEECH_RATE)) + rng.standard_normal(len(far)) * 1e-4
+        heard = talk_over_at(frontend, mic.astype(np.float32), far)
+        assert not heard, f"answer {n}: the kiosk's own voice was taken for a visitor at {heard}"
+    return frontend
+
+
+def loud_moments(far: np.ndarray) -> list[tuple[int, int]]:
+    """(frame, frame of the voice's next pause) for the kiosk's loudest 10 ms frame in each
+    of two stretches of the answer (1.5-4 s, 4-6.5 s)."""
+    frames = far[: len(far) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    top = np.percentile(level, 90)
+    moments = []
+    for begin, end in ((150, 400), (400, 650)):
+        loudest = begin + int(np.argmax(level[begin:end]))
+        pause = next(j for j in range(loudest, len(level) - 3) if (level[j : j + 3] < top - 25).all())
+        moments.append((loudest, pause))
+    return moments
+
+
+def test_a_visitor_starting_at_the_loudest_of_the_kiosks_voice_is_heard_before_it_pauses(played):
+    """AEC3 passes nothing of a visitor who starts while the kiosk's voice is loudest until
+    the voice dips (its suppressor gates them); the front end's own linear model of the echo
+    hears them over it. A visitor 6 dB quieter than the kiosk's echo, starting at the
+    loudest of the answer, is heard before the voice's next pause — and the kiosk's own
+    voice, also at another loudspeaker volume, never is."""
+    frontend = a_warmed_front_end(played, FrontEndSettings())
+    for gain in (0.35, 0.7):  # someone turned the loudspeaker down, or up
+        far = played.samples
+        mic = echo_of(played, gain) + np.random.default_rng(4).standard_normal(len(far)) * 1e-4
+        heard = talk_over_at(frontend, mic.astype(np.float32), far)
+        assert not heard, f"the kiosk's own voice at gain {gain} was taken for a visitor at {heard}"
+
+    question = load_wav(FIXTURES / QUESTIONS[4][0]).at_rate(SPEECH_RATE).samples
+    question = question[np.flatnonzero(np.abs(question) > 0.02)[0] :]  # from its first sound
+    echo = echo_of(played) + np.random.default_rng(5).standard_normal(len(played.samples)) * 1e-4
+
+    def active(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(x[np.abs(x) > 0.01] ** 2)))
+    question = question * active(echo) / active(question) * 10 ** (-6 / 20)
+    for loudest, pause in loud_moments(played.samples):
+        frontend = a_warmed_front_end(played, FrontEndSettings())
+        mic = echo.copy()
+        lead = (loudest - 5) * 160
+        end = min(len(mic), lead + len(question))
+        mic[lead:end] += question[: end - lead]
+        heard = talk_over_at(frontend, mic.astype(np.float32), played.samples)
+        assert heard, f"the visitor speaking over the loudest of the answer ({lead / SPEECH_RATE} s) was not heard"
+        assert lead / SPEECH_RATE <= min(heard) < pause / 100, (lead / SPEECH_RATE, heard[:3], pause / 100)
+
+
 # --- speech kept -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

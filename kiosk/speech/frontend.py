@@ -123,6 +123,154 @@ class _NeuralSuppressor:
         return self._down.feed(np.concatenate(out)) if out else np.zeros(0, np.float32)
 
 
+class _LinearEcho:
+    """A linear model of the echo path of our own, for the talk-over detector only (the
+    recogniser still gets WebRTC's output): a partitioned-block frequency-domain NLMS filter
+    (10 ms blocks, `partitions` of them: the playback delay and the room's reverberation)
+    from the played reference to the microphone, in two copies — a background filter that
+    always adapts while the kiosk plays, and the foreground one whose residual is reported,
+    which takes over the background's taps only while they predict the microphone clearly
+    better (so a visitor talking, who makes the background filter wander, does not spoil the
+    foreground). AEC3's output hides a visitor who starts while the kiosk's voice is loudest
+    (its suppressor gates them); this linear residual does not: the kiosk's echo is left
+    15-25 dB below the microphone, a visitor 6 dB under the echo a few dB."""
+
+    CONSTRAINED_PER_FRAME = 8  # partitions whose taps are cut back to a linear filter per frame
+    ALIGN_FRAMES = 40  # 0.4 s of a playback's start, to re-align the taps on
+    MAX_SHIFT = 2 * FRAME  # ±20 ms
+
+    def __init__(self, partitions: int, step: float = 0.15):
+        n = FRAME
+        self.partitions = partitions
+        self.step = step
+        # the reference's spectra, newest first, in a doubled ring: rows [at, at + partitions)
+        # are always the filter's window without moving the others every frame
+        self.ring = np.zeros((2 * partitions, n + 1), dtype=np.complex64)
+        self.ring_power = np.zeros((2 * partitions, n + 1), dtype=np.float32)
+        self.at = 0
+        self.background = np.zeros((partitions, n + 1), dtype=np.complex64)
+        self.foreground = np.zeros_like(self.background)
+        self.previous_far = np.zeros(n, dtype=np.float32)
+        self.window_power = np.zeros(n + 1, dtype=np.float32)  # the ring window's |spectra|²
+        self.floor = np.float32(1e-6 * 2 * n * partitions)  # -60 dBFS: the reference is silent
+        self.background_error = self.foreground_error = 1e-10
+        self.near_level = self.residual_level = 1e-10  # slow averages while the voice plays
+        self.turn = 0
+        self.zeros = np.zeros(n, dtype=np.float32)
+        # each playback starts a few ms off from the last (where the microphone's stream is
+        # when it starts): the first ALIGN_FRAMES of it re-align the taps, untrusted meanwhile
+        self.aligning = True
+        self.align_near: list[np.ndarray] = []
+        self.align_echo: list[np.ndarray] = []
+
+    @property
+    def echo_return_loss_db(self) -> float:
+        """How much of the microphone the foreground filter explains while the voice plays
+        (dB, over the last second or so): low until it has learned the room."""
+        return 10 * math.log10(self.near_level / self.residual_level)
+
+    def silence(self) -> None:
+        """The loudspeaker has been quiet for longer than the filter reaches: forget the
+        reference history (not the taps)."""
+        self.ring[:] = 0.0
+        self.ring_power[:] = 0.0
+        self.window_power[:] = 0.0
+        self.previous_far[:] = 0.0
+        self.realign()
+
+    def realign(self) -> None:
+        """A new playback: re-align the taps on its first frames before trusting them."""
+        self.aligning = True
+        self.align_near, self.align_echo = [], []
+
+    def _align(self) -> None:
+        """Shift the taps by however much later (or sooner) the echo now arrives than they
+        predict it (the peak of the phase-transform cross-correlation of the microphone with
+        the predicted echo, within ±MAX_SHIFT samples), once the playback's first frames are in."""
+        near = np.concatenate(self.align_near).astype(np.float64)
+        echo = np.concatenate(self.align_echo).astype(np.float64)
+        self.aligning = False
+        self.align_near, self.align_echo = [], []
+        if self.echo_return_loss_db < 6.0:
+            return  # still learning the room: nothing to align
+        size = 2 * len(near)
+        cross = np.fft.rfft(near, size) * np.conj(np.fft.rfft(echo, size))
+        correlation = np.fft.irfft(cross / (np.abs(cross) + 1e-12), size)
+        lags = np.concatenate([correlation[: self.MAX_SHIFT + 1], correlation[-self.MAX_SHIFT :]])
+        best = int(np.argmax(lags))
+        shift = best if best <= self.MAX_SHIFT else best - len(lags)
+        if shift == 0 or lags[best] < 2 * max(float(lags[0]), 1e-9):
+            return
+        n, k = FRAME, self.partitions
+        taps = np.fft.irfft(self.foreground, axis=1)[:, :n].reshape(-1)
+        taps = np.roll(taps, shift)
+        if shift > 0:
+            taps[:shift] = 0.0
+        else:
+            taps[shift:] = 0.0
+        padded = np.concatenate([taps.reshape(k, n), np.zeros((k, n))], axis=1)
+        self.foreground = np.fft.rfft(padded, axis=1).astype(np.complex64)
+        self.background = self.foreground.copy()
+        log.debug("echo model re-aligned by %d samples", shift)
+
+    def frame(self, near: np.ndarray, far: np.ndarray) -> float:
+        """One 10 ms frame; the power of the microphone the foreground filter leaves, less
+        what is merely the predicted echo louder or quieter."""
+        n, k = FRAME, self.partitions
+        far = far.astype(np.float32)
+        spectrum = np.fft.rfft(np.concatenate([self.previous_far, far])).astype(np.complex64)
+        self.previous_far = far
+        self.at = (self.at - 1) % k
+        oldest = self.ring_power[self.at + k].copy()  # leaves the window now (k frames old)
+        power = spectrum.real**2 + spectrum.imag**2
+        self.ring[self.at] = self.ring[self.at + k] = spectrum
+        self.ring_power[self.at] = self.ring_power[self.at + k] = power
+        self.window_power += power - oldest
+        np.maximum(self.window_power, 0.0, out=self.window_power)  # rounding
+        window = self.ring[self.at : self.at + k]
+        both = np.fft.irfft(np.stack([np.sum(self.background * window, axis=0),
+                                      np.sum(self.foreground * window, axis=0)]), axis=1)
+        background_residual = near - both[0, n:]
+        residual = near - both[1, n:]
+        e_bg = float(np.mean(np.square(background_residual, dtype=np.float64)))
+        e_fg = float(np.mean(np.square(residual, dtype=np.float64)))
+        # what no rescaling of the predicted echo explains: a louder or quieter loudspeaker
+        # (volume, someone standing by it) leaves the predicted echo's own shape, a visitor not
+        echo = both[1, n:]
+        echo_power = float(np.dot(echo, echo))
+        unexplained = residual - (float(np.dot(residual, echo)) / echo_power) * echo \
+            if echo_power > 1e-9 else residual
+        e_unexplained = float(np.mean(np.square(unexplained, dtype=np.float64)))
+        self.background_error += 0.3 * (e_bg - self.background_error)
+        self.foreground_error += 0.3 * (e_fg - self.foreground_error)
+        if self.aligning and float(np.mean(np.square(far, dtype=np.float64))) > 1e-6:
+            self.align_near.append(near.copy())
+            self.align_echo.append(both[1, n:].copy())
+            if len(self.align_near) >= self.ALIGN_FRAMES:
+                self._align()
+        if float(np.mean(self.window_power)) > self.floor and not self.aligning:
+            self.near_level += 0.01 * (float(np.mean(np.square(near, dtype=np.float64)))
+                                       - self.near_level)
+            self.residual_level += 0.01 * (e_fg - self.residual_level)
+            error = np.fft.rfft(np.concatenate([self.zeros, background_residual])).astype(np.complex64)
+            error *= self.step / (self.window_power + self.floor)
+            self.background += np.conj(window) * error
+            # keep it a linear (not circular) convolution: a few partitions' taps per frame
+            # are cut back to their first half, in turn (all of them every frame costs 3x)
+            rows = slice(self.turn, self.turn + self.CONSTRAINED_PER_FRAME)
+            self.turn = (self.turn + self.CONSTRAINED_PER_FRAME) % k
+            taps = np.fft.irfft(self.background[rows], axis=1)
+            taps[:, n:] = 0.0
+            self.background[rows] = np.fft.rfft(taps, axis=1)
+        if self.background_error < 0.5 * self.foreground_error:
+            self.foreground[:] = self.background
+            self.foreground_error = self.background_error
+        elif self.background_error > 8 * self.foreground_error:
+            self.background[:] = self.foreground  # it wandered off (double talk): start again
+            self.background_error = self.foreground_error
+        return e_unexplained
+
+
 class _TalkOverDetector:
     """A visitor speaking over the kiosk's voice, told from what the echo canceller lets
     through rather than from Silero: AEC3's double-talk suppression gates a visitor who is
@@ -137,20 +285,24 @@ class _TalkOverDetector:
     PASSED = 10 ** (-15 / 10)  # output/microphone power: the canceller let this frame through
     WINDOW = 15  # frames (150 ms)
 
-    def __init__(self, below_echo_db: float, seconds: float):
+    def __init__(self, below_echo_db: float, seconds: float, residual_db: float = 6.0):
         self.below_echo = 10 ** (-below_echo_db / 10)
+        self.residual_share = 10 ** (-residual_db / 10)
         self.needed = max(1, round(seconds * 100))
         self.echo_level = 0.0  # the kiosk's voice at the microphone (power, slow average)
         self.recent: deque[bool] = deque(maxlen=self.WINDOW)
 
-    def frame(self, near: float, out: float, sounding: bool, playing: bool) -> bool:
+    def frame(self, near: float, out: float, sounding: bool, playing: bool,
+              residual: float = 0.0) -> bool:
         """near/out: the frame's power at the microphone and after the canceller; sounding:
-        the loudspeaker played within the last 50 ms; playing: within the echo tail."""
+        the loudspeaker played within the last 50 ms; playing: within the echo tail;
+        residual: what our own linear echo model leaves of the microphone (0 = no model)."""
         if not playing:
             self.recent.clear()
             return False
-        passed = self.echo_level > 0 and out > near * self.PASSED \
-            and out > self.echo_level * self.below_echo
+        loud = self.echo_level > 0
+        passed = loud and (out > near * self.PASSED or residual > near * self.residual_share) \
+            and max(out, residual) > self.echo_level * self.below_echo
         self.recent.append(passed)
         if sounding and not passed and near > 1e-6:
             if self.echo_level == 0:
@@ -184,7 +336,12 @@ class FrontEnd:
         self._ready_frames = 0
         self.echo_ready = False
         self.talk_over = False
-        self._talk_over = _TalkOverDetector(s.talk_over_below_echo_db, s.talk_over_seconds)
+        self._talk_over = _TalkOverDetector(s.talk_over_below_echo_db, s.talk_over_seconds,
+                                            s.talk_over_residual_db)
+        partitions = round(s.talk_over_echo_model_seconds * 100)
+        self._linear = _LinearEcho(partitions) if partitions else None
+        self._linear_idle = True
+        self._linear_trusted = 0  # frames for which its residual is still believed
         self._quiet_frames = 10**9  # frames since the loudspeaker last sounded
         if not s.enabled:
             return
@@ -258,6 +415,8 @@ class FrontEnd:
             self._reference.clear()
             self._reference_samples = 0
         self._talk_over.recent.clear()  # a visitor heard over that playback is not over this one
+        if self._linear is not None:
+            self._linear.realign()  # the next playback may start a few ms off from this one
 
     def _take_reference(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.float32)
@@ -314,11 +473,12 @@ class FrontEnd:
                         self._quiet_frames += 1
                     unboosted = 10 ** (-float(self._apm.gain_db) / 10) \
                         if self.settings.auto_gain_control else 1.0  # before the AGC's gain
+                    playing = self._quiet_frames <= _ECHO_TAIL_FRAMES
+                    residual = self._linear_residual(frame, far[at : at + FRAME], playing)
                     heard = self._talk_over.frame(
                         float(np.mean(frame.astype(np.float64) ** 2)),
                         float(np.mean(cleaned.astype(np.float64) ** 2)) * unboosted,
-                        sounding=self._quiet_frames <= 5,
-                        playing=self._quiet_frames <= _ECHO_TAIL_FRAMES)
+                        sounding=self._quiet_frames <= 5, playing=playing, residual=residual)
                     self.talk_over |= heard and self.echo_ready
                 else:
                     cleaned = self._apm.process(frame)
@@ -333,6 +493,29 @@ class FrontEnd:
         if self._neural is not None:
             out = self._neural.process(out)
         return AudioClip(np.clip(out, -1.0, 1.0).astype(np.float32), SPEECH_RATE)
+
+    def _linear_residual(self, near: np.ndarray, far: np.ndarray, playing: bool) -> float:
+        """Our own linear echo model's residual power for the talk-over detector; it only runs
+        while the kiosk's voice (or its tail) is in the room, and starts each playback with an
+        empty reference history (it keeps its taps: the room stays the same)."""
+        if self._linear is None:
+            return 0.0
+        if not playing:
+            if not self._linear_idle:
+                self._linear.silence()
+                self._linear_idle = True
+            return 0.0
+        self._linear_idle = False
+        residual = self._linear.frame(near, far)
+        if self._linear.aligning:
+            return 0.0
+        # trusted once it explains the echo as well as AEC3 must (echo_ready_db), and for a
+        # second after: a visitor talking makes its average fall at once
+        if self._linear.echo_return_loss_db >= self.settings.echo_ready_db:
+            self._linear_trusted = 100
+        elif self._linear_trusted:
+            self._linear_trusted -= 1
+        return residual if self._linear_trusted else 0.0
 
     @property
     def echo_return_loss_db(self) -> float:
