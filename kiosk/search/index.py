@@ -9,7 +9,7 @@ open analyses nothing and a search's cost follows the question's terms, not the 
 
 CONTRACT (other stages rely on these names):
     Hit                                   — one ranked candidate
-    build_index(entries, directory, settings) -> None
+    build_index(entries, directory, settings, previous=None) -> None
                                           — write a complete whoosh index into an empty folder
     SearchIndex.open(directory, settings) -> SearchIndex
     SearchIndex.search(query: str, limit: int | None = None) -> list[Hit]
@@ -106,9 +106,11 @@ def make_schema(settings: SearchSettings) -> Schema:
 
 
 def build_index(entries: Iterable[Entry], directory: str | Path,
-                settings: Settings | SearchSettings | None = None) -> None:
+                settings: Settings | SearchSettings | None = None,
+                previous: Path | None = None) -> None:
     """Write a complete index of `entries` into `directory` (created if missing; must be
-    empty, so an existing index is never overwritten in place)."""
+    empty, so an existing index is never overwritten in place). `previous`, the live
+    version's folder: its meaning vectors of unchanged entries are reused, not recomputed."""
     search, _voice = _split_settings(settings)
     folder = Path(directory)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -129,7 +131,7 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
     encoder = get_encoder(search)
     # meaning vectors are worked out beside the analysis (the engine leaves the
     # interpreter free while it runs, so the two share the machine's cores)
-    vectors = (EntryVectors.start(indexed, encoder, search, _import_threads(search))
+    vectors = (EntryVectors.start(indexed, encoder, search, _import_threads(search), previous)
                if encoder is not None else None)
     try:
         _write_tables(indexed, folder, search)
