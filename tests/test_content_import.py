@@ -20,7 +20,7 @@ from kiosk import KioskError
 from kiosk.config import ContentSettings, Settings
 from kiosk.content.entries import ContentError
 from kiosk.content.publishing import ContentPublisher, default_sources, ensure_index
-from kiosk.search.semantic import VECTORS_FILE, EntryVectors
+from kiosk.search.semantic import VECTORS_FILE, EntryVectors, get_encoder
 from kiosk.search.versions import (
     CURRENT,
     VERSION_SYNONYMS,
@@ -233,6 +233,24 @@ def test_rollback_returns_to_the_previous_version(published, tmp_path):
         publisher.rollback(to="nope")
 
 
+def test_a_reimport_embeds_only_what_the_live_version_lacks(published, tmp_path, monkeypatch):
+    """Publishing builds on the live version: the vectors of entries whose title did not
+    change are copied from it, whatever the process embedded before."""
+    publisher, _root = published
+    encoder = get_encoder(publisher.settings.search)
+    assert encoder is not None
+    asked: list[str] = []
+    encode = encoder.encode_passages
+    monkeypatch.setattr(encoder, "encode_passages",
+                        lambda texts, threads=None: asked.extend(texts) or encode(texts, threads))
+    rows = library_entries("a", 6)
+    rows[0]["title"] = "図書館の休館日"
+    publisher.import_files(write_jsonl(tmp_path / "a2.jsonl", rows))
+    assert sorted(asked) == sorted(["図書館の休館日", rows[5]["title"]])
+    vectors = EntryVectors.read(publisher.versions.current_path())
+    assert vectors.ids == tuple(r["id"] for r in rows)
+
+
 def test_each_version_carries_its_own_entry_vectors_through_rollback(published, tmp_path):
     """The embeddings live in the version folder: a rollback brings back the vectors of
     the entries it brings back, and every version's vectors match its own entries."""
@@ -363,8 +381,8 @@ def test_a_failed_build_changes_nothing_and_says_what_to_do(published, tmp_path,
     before = snapshot(root)
     real_build = kiosk.content.publishing.build_index
 
-    def build_then_fail(entries, folder, settings):
-        real_build(entries, folder, settings)
+    def build_then_fail(entries, folder, settings, previous=None):
+        real_build(entries, folder, settings, previous)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(kiosk.content.publishing, "build_index", build_then_fail)

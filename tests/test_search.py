@@ -20,6 +20,7 @@ from kiosk.search.index import SearchIndex, build_index
 from kiosk.search.query import BUNDLED_SYNONYMS, SynonymError, SynonymTable
 from kiosk.search.semantic import (
     VECTORS_FILE,
+    VECTORS_KEYS,
     VECTORS_META,
     E5Encoder,
     EntryVectors,
@@ -380,6 +381,59 @@ def test_vectors_embedded_beside_the_analysis_are_the_ones_embedded_alone():
     expected = np.stack([alone.encode_passages([e.title])[0] for e in entries])
     assert vectors.ids == tuple(e.id for e in entries)
     assert np.allclose(vectors.matrix, expected, atol=1e-6)
+
+
+
+def _parks(n: int, renamed: dict[int, str] | None = None) -> list[Entry]:
+    renamed = renamed or {}
+    return [Entry(id=f"park-{i}", title=renamed.get(i, f"第{i}背景公園の駐輪場はありますか"),
+                  body="") for i in range(n)]
+
+
+def _embedded_texts(monkeypatch) -> list[str]:
+    """The passages the import asks the engine for (whatever its own cache holds)."""
+    encoder = get_encoder(SearchSettings())
+    assert isinstance(encoder, E5Encoder)
+    asked: list[str] = []
+    encode = encoder.encode_passages
+
+    def spy(texts, threads=None):
+        asked.extend(texts)
+        return encode(texts, threads)
+
+    monkeypatch.setattr(encoder, "encode_passages", spy)
+    return asked
+
+
+def test_a_reimport_embeds_only_the_entries_whose_passage_changed(tmp_path, monkeypatch):
+    """The live version's vectors of unchanged entries are copied into the new version;
+    the rows are those a build from nothing gives, in the new entries' order."""
+    settings = SearchSettings()
+    build_index(_parks(12), tmp_path / "live", settings)
+    entries = _parks(14, renamed={3: "市民農園の申し込み"})[1:]  # one gone, one changed, two new
+    asked = _embedded_texts(monkeypatch)
+    build_index(entries, tmp_path / "next", settings, previous=tmp_path / "live")
+    assert sorted(asked) == sorted([entries[2].title, entries[-2].title, entries[-1].title])
+    build_index(entries, tmp_path / "fresh", settings)
+    reused, fresh = EntryVectors.read(tmp_path / "next"), EntryVectors.read(tmp_path / "fresh")
+    assert reused.ids == fresh.ids == tuple(e.id for e in entries)
+    assert np.allclose(reused.matrix, fresh.matrix, atol=1e-6)
+
+
+@pytest.mark.parametrize("change", ["other model", "no passage keys"])
+def test_vectors_are_not_reused_from_another_model_or_an_older_version(
+        tmp_path, monkeypatch, change):
+    settings = SearchSettings()
+    build_index(_parks(6), tmp_path / "live", settings)
+    if change == "other model":
+        meta = json.loads((tmp_path / "live" / VECTORS_META).read_text(encoding="utf-8"))
+        meta["model"] = "some-other-model"
+        (tmp_path / "live" / VECTORS_META).write_text(json.dumps(meta), encoding="utf-8")
+    else:  # a version built before the keys were stored
+        (tmp_path / "live" / VECTORS_KEYS).unlink()
+    asked = _embedded_texts(monkeypatch)
+    build_index(_parks(6), tmp_path / "next", settings, previous=tmp_path / "live")
+    assert sorted(asked) == sorted(e.title for e in _parks(6))
 
 
 # ------------------------------------------------------------------ kana-to-kanji stage

@@ -106,7 +106,10 @@ class ContentPublisher:
             previous = self.versions.current_id()
             try:
                 with self.versions.build(who=who, note=note) as b:
-                    build_index(entries, b.folder, self.settings)
+                    # the live version's vectors of unchanged entries are copied, not
+                    # embedded again (most of a re-import's time)
+                    build_index(entries, b.folder, self.settings,
+                                previous=self.versions.current_path())
                     shutil.copyfile(table, b.folder / VERSION_SYNONYMS)
                     _check_version(b.folder, len(entries), self.settings)
                     b.entries = len(entries)

@@ -9,7 +9,7 @@ open analyses nothing and a search's cost follows the question's terms, not the 
 
 CONTRACT (other stages rely on these names):
     Hit                                   — one ranked candidate
-    build_index(entries, directory, settings) -> None
+    build_index(entries, directory, settings, previous=None) -> None
                                           — write a complete whoosh index into an empty folder
     SearchIndex.open(directory, settings) -> SearchIndex
     SearchIndex.search(query: str, limit: int | None = None) -> list[Hit]
@@ -124,9 +124,11 @@ def make_schema(settings: SearchSettings) -> Schema:
 
 
 def build_index(entries: Iterable[Entry], directory: str | Path,
-                settings: Settings | SearchSettings | None = None) -> None:
+                settings: Settings | SearchSettings | None = None,
+                previous: Path | None = None) -> None:
     """Write a complete index of `entries` into `directory` (created if missing; must be
-    empty, so an existing index is never overwritten in place)."""
+    empty, so an existing index is never overwritten in place). `previous`, the live
+    version's folder: its meaning vectors of unchanged entries are reused, not recomputed."""
     search, _voice = _split_settings(settings)
     folder = Path(directory)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -147,27 +149,11 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
     encoder = get_encoder(search)
     # meaning vectors are worked out beside the analysis (the engine leaves the
     # interpreter free while it runs, so the two share the machine's cores)
-    vectors = (EntryVectors.start(indexed, encoder, search, _import_threads(search))
+    vectors = (EntryVectors.start(indexed, encoder, search, _import_threads(search), previous)
                if encoder is not None else None)
     try:
-        tables = PreparedBuilder()
-        fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
-        matrix = LexicalBuilder(fields)
-        gram_min, gram_max = search.reading_ngram_min, search.reading_ngram_max
-        with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
-            for e in indexed:
-                # the terms whoosh's analysers would index, field by field
-                matrix.add((lemma_terms(e.title), lemma_terms(e.body),
-                            lemma_terms(" ".join(e.keywords)),
-                            reading_grams(searchable_text(e), gram_min, gram_max)))
-                tables.add(e)  # right after: the analyses are still cached
-                bar.update()
-        with Progress(_("writing the index")):
-            # the entry records, everything an open would otherwise analyse
-            # (kiosk.search.prepared) and the postings as a matrix (kiosk.search.lexical)
-            prepared = tables.finish()
-            prepared.write(folder)
-            matrix.finish().write(folder)
+        _write_tables(indexed, folder, search)
+        forget_words()  # before the vectors are waited for: the memory is free meanwhile
         if vectors is not None:
             # beside whoosh's files, never in its pickled schema: the index stays readable
             # without the model, and the vectors travel with the version (swap, rollback)
@@ -176,6 +162,30 @@ def build_index(entries: Iterable[Entry], directory: str | Path,
         if vectors is not None:
             vectors.cancel()
         forget_words()
+
+
+def _write_tables(indexed: list[Entry], folder: Path, search: SearchSettings) -> None:
+    """Analyse the entries and write everything but the vectors. Its own function, so the
+    builders' buffers (hundreds of MB at 20,000 entries) are let go before the import waits
+    for the vectors still being computed."""
+    tables = PreparedBuilder()
+    fields = [name for name, _ in LEMMA_FIELDS] + [READING_FIELD]
+    matrix = LexicalBuilder(fields)
+    gram_min, gram_max = search.reading_ngram_min, search.reading_ngram_max
+    with Progress(_("analysing entries"), len(indexed), _("entries")) as bar:
+        for e in indexed:
+            # the terms whoosh's analysers would index, field by field
+            matrix.add((lemma_terms(e.title), lemma_terms(e.body),
+                        lemma_terms(" ".join(e.keywords)),
+                        reading_grams(searchable_text(e), gram_min, gram_max)))
+            tables.add(e)  # right after: the analyses are still cached
+            bar.update()
+    with Progress(_("writing the index")):
+        # the entry records, everything an open would otherwise analyse
+        # (kiosk.search.prepared) and the postings as a matrix (kiosk.search.lexical)
+        tables.finish().write(folder)
+        del tables
+        matrix.finish().write(folder)
 
 
 def _import_threads(settings: SearchSettings) -> int:

@@ -34,7 +34,10 @@ CONTRACT:
 
 from __future__ import annotations
 
+import functools
 import json
+from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,26 +310,35 @@ class LexicalBuilder:
     """The matrix made straight from the analysed content, entry by entry, as whoosh's
     writer would have stored it (term counts per field, quantised field lengths, whoosh's
     averages): the import no longer writes, merges and reads back whoosh postings it never
-    searches — at 1,000 entries that was a third of the import's time."""
+    searches — at 1,000 entries that was a third of the import's time.
+
+    Each entry's terms are counted as they come and kept as flat 32-bit arrays (term,
+    count), one value per distinct term of the entry: the builder used to keep every
+    occurrence as two int64 arrays per entry and field, then sort them all at the end,
+    ~20 MB per 1,000 entries and most of the import's peak memory (848 MB at 10,000
+    entries without the vectors; see docs/search.md)."""
 
     def __init__(self, fields: Sequence[str]):
         self.fields = tuple(fields)
         self._vocab: list[dict[str, int]] = [{} for _ in self.fields]
-        self._terms: list[list[np.ndarray]] = [[] for _ in self.fields]
-        self._rows: list[list[np.ndarray]] = [[] for _ in self.fields]
-        self._lengths: list[list[int]] = [[] for _ in self.fields]
+        # per field, entry after entry: each distinct term's id and count in that entry
+        self._terms = [array("i") for _ in self.fields]
+        self._counts = [array("i") for _ in self.fields]
+        self._distinct = [array("i") for _ in self.fields]  # distinct terms per entry
+        self._lengths = [array("q") for _ in self.fields]  # terms per entry, repeats counted
 
     def add(self, field_terms: Sequence[Sequence[str]]) -> None:
         """One entry (the next row): its terms per field, in `fields` order, repeats kept."""
-        row = len(self._lengths[0])
         for f, terms in enumerate(field_terms):
             vocab = self._vocab[f]
-            ids = [vocab.setdefault(t, len(vocab)) for t in terms]
-            self._terms[f].append(np.array(ids, dtype=np.int64))
-            self._rows[f].append(np.full(len(ids), row, dtype=np.int64))
-            self._lengths[f].append(len(ids))
+            counted = Counter(terms)
+            self._terms[f].extend([vocab.setdefault(t, len(vocab)) for t in counted])
+            self._counts[f].extend(counted.values())
+            self._distinct[f].append(len(counted))
+            self._lengths[f].append(len(terms))
 
     def finish(self) -> LexicalMatrix:
+        """The matrix; the builder's buffers are let go field by field (it is used once)."""
         docs = len(self._lengths[0]) if self.fields else 0
         by_field: dict[str, list[bytes]] = {}
         data: list[np.ndarray] = []
@@ -334,25 +346,31 @@ class LexicalBuilder:
         counts: list[np.ndarray] = []
         lengths = np.zeros((len(self.fields), docs), dtype=np.float64)
         averages = np.ones(len(self.fields), dtype=np.float64)
+        rows_of_entries = np.arange(docs, dtype=np.int32)
         for f, name in enumerate(self.fields):
-            vocab = self._vocab[f]
-            raws = [t.encode("utf-8") for t in vocab]
+            raws = [t.encode("utf-8") for t in self._vocab[f]]
+            self._vocab[f] = {}
             order = sorted(range(len(raws)), key=raws.__getitem__)  # whoosh's term order
-            column = np.empty(len(raws), dtype=np.int64)
-            column[order] = np.arange(len(raws))
+            column = np.empty(len(raws), dtype=np.int32)
+            column[order] = np.arange(len(raws), dtype=np.int32)
             by_field[name] = [raws[i] for i in order]
-            terms = (np.concatenate(self._terms[f]) if self._terms[f]
-                     else np.zeros(0, np.int64))
-            rows = np.concatenate(self._rows[f]) if self._rows[f] else np.zeros(0, np.int64)
-            # one posting per (term, entry): its count is the term frequency; sorted by
-            # column, then row, which is the CSC layout
-            keys, tf = np.unique(column[terms] * max(1, docs) + rows, return_counts=True)
-            indices.append((keys % max(1, docs)).astype(np.int32))
-            data.append(tf.astype(np.float32))
-            counts.append(np.bincount(keys // max(1, docs), minlength=len(raws)))
-            field_lengths = np.array(self._lengths[f], dtype=np.int64)
-            lengths[f] = [byte_to_length(length_to_byte(n)) if n else 0.0
-                          for n in field_lengths.tolist()]
+            del raws, order
+            columns = column[np.frombuffer(self._terms[f], dtype=np.int32)]
+            self._terms[f] = array("i")
+            rows = np.repeat(rows_of_entries, np.frombuffer(self._distinct[f], dtype=np.int32))
+            # one posting per (term, entry), added entry by entry: a stable sort by column
+            # leaves each column's rows ascending, which is the CSC layout
+            by_column = np.argsort(columns, kind="stable")
+            indices.append(rows[by_column])
+            del rows
+            data.append(np.frombuffer(self._counts[f], dtype=np.int32)[by_column]
+                        .astype(np.float32))
+            self._counts[f] = array("i")
+            del by_column
+            counts.append(np.bincount(columns, minlength=len(column)))
+            del columns
+            field_lengths = np.frombuffer(self._lengths[f], dtype=np.int64)
+            lengths[f] = [_stored_length(n) for n in field_lengths.tolist()]
             if docs:
                 averages[f] = (field_lengths.sum() / docs) or 1
         indptr = np.zeros(sum(len(c) for c in counts) + 1, dtype=np.int64)
@@ -362,6 +380,12 @@ class LexicalBuilder:
                              np.concatenate(data) if data else np.zeros(0, np.float32),
                              np.concatenate(indices) if indices else np.zeros(0, np.int32),
                              indptr, lengths, averages, docs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_length(tokens: int) -> float:
+    """A field length as whoosh stores it (one byte, so only a few hundred values)."""
+    return byte_to_length(length_to_byte(tokens)) if tokens else 0.0
 
 
 def _postings(matcher) -> tuple[np.ndarray, np.ndarray]:

@@ -99,14 +99,14 @@ class PreparedBuilder:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.titles: list[tuple[str, ...]] = []
-        self.records: list[str] = []
+        self.records: list[bytes] = []  # UTF-8 JSON lines, as the entries file holds them
         self.category_rows: dict[str, list[int]] = {}
         self.sounds: dict[Sound, None] = {}
 
     def add(self, entry: Entry) -> None:
         self.ids.append(entry.id)
         self.titles.append(title_words(entry.title))
-        self.records.append(entry_to_json(entry))
+        self.records.append(entry_to_json(entry).encode("utf-8"))
         self.category_rows.setdefault(entry.category, []).append(len(self.ids) - 1)
         for m in analyse(searchable_text(entry)):
             if m.content:
@@ -115,7 +115,7 @@ class PreparedBuilder:
     def finish(self) -> PreparedVersion:
         rows = self.category_rows  # categories, most entries first; "" is no category
         return PreparedVersion(self.ids, sorted((c for c in rows if c), key=lambda c: -len(rows[c])),
-                               self.titles, list(self.sounds), _Records.in_memory(self.records),
+                               self.titles, list(self.sounds), _Records(lines=self.records),
                                self.category_rows)
 
 
@@ -242,10 +242,6 @@ class _Records:
     lines: list[bytes] | None = None
     data: bytes | None = None
     offsets: np.ndarray | None = None
-
-    @classmethod
-    def in_memory(cls, texts: list[str]) -> _Records:
-        return cls(lines=[t.encode("utf-8") for t in texts])
 
     @classmethod
     def stored(cls, file: Path, offsets_file: Path) -> _Records:
