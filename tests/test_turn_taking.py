@@ -14,6 +14,7 @@ from test_loop import Rig, make_settings, models_dir, recogniser, shared_home, v
 from kiosk.dialogue.conversation import Press, State
 from kiosk.search.versions import LiveIndex
 from kiosk.speech.audio import load_wav
+from kiosk.speech.contract import Transcript
 from kiosk.speech.recogniser import vocabulary_from
 from kiosk.speech.simulated import SimulatedMicrophone
 
@@ -209,3 +210,49 @@ def test_the_button_ends_a_waiting_turn_at_once(turn_rig):
     rig.wait(lambda: rig.kiosk.state is not State.THINKING, 60, "a reply")
     assert rig.decodes == 1, "the pause's transcript was used, not decoded again"
     assert "マイナンバー" in rig.kiosk.view().heard
+
+
+class _NotedEvent(threading.Event):
+    """An event that notes when someone starts waiting for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited.set()
+        return super().wait(timeout)
+
+
+def test_the_search_waits_for_the_guess_under_way_instead_of_searching_again(turn_rig):
+    """The endpointer is told the turn may end before the pause's guess is searched, so the
+    conversation can ask for the answer while that search still runs: it waits for it
+    (one search, not two). The guess is held until the conversation's request waits."""
+    turns = turn_rig.kiosk.turns
+    compose, searched = turns._compose, []
+    noted = _NotedEvent()
+    turns._composed, turns._prepare = noted, None
+
+    def held(texts, confidence):
+        searched.append(texts)
+        noted.waited.wait(30)  # until answer_for is waiting for this search
+        return compose(texts, confidence)
+
+    turns._compose = held
+    transcript = Transcript("図書館は何時まで開いていますか", confidence=0.9)
+    turns.paused(9999)
+    judging = threading.Thread(target=turns.heard_in_pause,
+                               args=(9999, load_wav(SPEECH / "q09.wav"), transcript))
+    judging.start()
+    try:
+        for _ in range(3000):  # the guess has begun (no clock involved: it is held)
+            if searched:
+                break
+            threading.Event().wait(0.01)
+        answer = turns.answer_for((transcript.text,))
+    finally:
+        noted.waited.set()
+        judging.join(30)
+    assert searched == [(transcript.text,)]
+    assert answer is not None and answer.candidates
+    assert "図書館" in answer.candidates[0].entry.title

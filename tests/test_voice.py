@@ -182,6 +182,55 @@ def test_a_prepared_first_sentence_is_used_once_and_a_different_one_is_made_anew
     assert first.samples.any() and voice._prepared is None
 
 
+class _GateLock:
+    """The voice's synthesis lock, noting when a second thread asks for it (then `asked`)."""
+
+    def __init__(self) -> None:
+        self.lock, self.asked, self.entries = threading.Lock(), threading.Event(), 0
+
+    def __enter__(self) -> None:
+        self.entries += 1
+        if self.entries == 2:
+            self.asked.set()
+        self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_speaking_while_the_first_sentence_is_being_prepared_waits_for_it(voice: Voice):
+    """The kiosk ends a turn while its first sentence is still being synthesized
+    (kiosk/dialogue/turns.py): the answer then waits for that sentence instead of making
+    it a second time. The prepare is held inside the synthesizer until the answer asks
+    for the lock, so the order is fixed whatever the machine's speed."""
+    text = "図書館は、午後七時まで開いています。月曜日はお休みです。"
+    synth, gate = voice.synth, _GateLock()
+    made: list[str] = []
+
+    class HeldSynth:  # the real synthesizer; its first call waits for the answer to start
+        sample_rate = synth.sample_rate
+
+        def synthesize(self, said: str, **kwargs: object) -> np.ndarray:
+            made.append(said)
+            if len(made) == 1:
+                gate.asked.wait(30)
+            return synth.synthesize(said, **kwargs)
+
+    voice.synth, lock = HeldSynth(), voice._synth_lock
+    voice._synth_lock = gate  # type: ignore[assignment]
+    try:
+        preparing = threading.Thread(target=voice.prepare, args=(text,))
+        preparing.start()
+        spoken = [c.samples for c in voice.synthesize(text)]
+        preparing.join(30)
+    finally:
+        voice.synth, voice._synth_lock = synth, lock
+    assert gate.asked.is_set()
+    assert made.count(made[0]) == 1, made  # the first sentence was synthesized once
+    direct = [c.samples for c in voice.synthesize(text)]
+    assert len(spoken) == len(direct) and all(np.array_equal(a, b) for a, b in zip(spoken, direct))
+
+
 def test_first_sentence_is_ready_before_the_rest_is_synthesized(voice: Voice):
     clips = voice.synthesize("受付の時間は、平日の午前八時半から午後五時十五分までです。"
                              "土曜日はお休みです。")

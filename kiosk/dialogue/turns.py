@@ -71,6 +71,9 @@ class TurnTaking:
         self._lock = threading.Lock()
         self._current: _Pause | None = None
         self._answers: dict[tuple[str, ...], Answer] = {}
+        self._composing: tuple[str, ...] | None = None  # texts the guess is searching
+        self._composed = threading.Event()  # set when that search is done
+        self.compose_timeout = 5.0  # a guess slower than this is searched again
         self.dropped = 0  # speculative answers dropped because the visitor went on
 
     # --- microphone thread ----------------------------------------------------------------
@@ -126,11 +129,18 @@ class TurnTaking:
             return
         if transcript.text:
             self._post(Partial(transcript.text))
-        if transcript.text and decision.verdict is not TurnVerdict.CONTINUING:
-            # guessed before the endpointer is told: when the silence has already lasted
-            # long enough, the turn ends the moment its answer and first sentence are ready
-            self._guess(pause, (transcript.text, *transcript.alternatives), transcript.confidence)
+        texts = (transcript.text, *transcript.alternatives)
+        guess = bool(transcript.text) and decision.verdict is not TurnVerdict.CONTINUING
+        if guess:
+            with self._lock:
+                self._composing = texts
+                self._composed.clear()
+        # The endpointer is told first: when the silence has already lasted long enough the
+        # turn ends now, and the conversation's way to its answer (end → heard → search →
+        # say) runs while the guess below is made; answer_for and the voice wait for it.
         self.endpointer.end_after(decision.wait_seconds, pause)
+        if guess:
+            self._guess(pause, texts, transcript.confidence)
 
     def _guess(self, pause: int, texts: tuple[str, ...], confidence: float) -> None:
         """Search and synthesize the first sentence now; kept only while the pause lasts."""
@@ -139,12 +149,16 @@ class TurnTaking:
         except Exception:
             log.exception(_("speculative search failed"))
             return
+        finally:
+            with self._lock:
+                composing = self._composing == texts
+            if composing:
+                self._composed.set()
         with self._lock:
             if self._current is None or self._current.pause != pause:
                 return
             self._answers = {texts: answer}
-            ended = self._current.final_claimed
-        if self._prepare is not None and not ended:
+        if self._prepare is not None:
             try:
                 self._prepare(answer)
             except Exception:
@@ -180,6 +194,12 @@ class TurnTaking:
         return True
 
     def answer_for(self, texts: tuple[str, ...]) -> Answer | None:
-        """The answer already composed for exactly these transcripts, if any (used once)."""
+        """The answer composed for exactly these transcripts, if any (used once); one still
+        being composed at the pause is waited for rather than searched a second time."""
         with self._lock:
+            composing = self._composing == texts
+        if composing:
+            self._composed.wait(timeout=self.compose_timeout)
+        with self._lock:
+            self._composing = None
             return self._answers.pop(texts, None)

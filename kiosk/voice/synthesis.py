@@ -91,12 +91,14 @@ class Voice:
             return self.synth.synthesize(text, rate=rate, pitch=self.pitch, peak=peak)
 
     def _chunk_audio(self, text: str, rate: float, peak: float) -> np.ndarray:
-        """A first sentence prepare() made already is used once; anything else is made now."""
+        """A first sentence prepare() made (or is making) is used once; anything else is
+        made now."""
         key = (text, rate, peak, self.pitch)
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] == key:
-            return prepared[1]
-        return self._synthesize(text, rate, peak)
+        with self._synth_lock:  # a prepare() under way is waited for, not done twice
+            prepared, self._prepared = self._prepared, None
+            if prepared is not None and prepared[0] == key:
+                return prepared[1]
+            return self.synth.synthesize(text, rate=rate, pitch=self.pitch, peak=peak)
 
     def prepare(self, text: str, *, rate: float | None = None,
                 volume: float | None = None) -> None:
@@ -110,8 +112,9 @@ class Voice:
         if not chunks:
             return
         first = chunks[0].text
-        samples = self._synthesize(first, rate, peak)
-        self._prepared = ((first, rate, peak, self.pitch), samples)
+        with self._synth_lock:  # a speak() that starts meanwhile waits and uses this
+            samples = self.synth.synthesize(first, rate=rate, pitch=self.pitch, peak=peak)
+            self._prepared = ((first, rate, peak, self.pitch), samples)
 
     def lead_in(self) -> AudioClip:
         """The short silence before an answer."""
