@@ -156,6 +156,7 @@ def test_a_visitor_starting_at_the_loudest_of_the_kiosks_voice_is_heard_before_i
     hears them over it. A visitor 6 dB quieter than the kiosk's echo, starting at the
     loudest of the answer, is heard before the voice's next pause — and the kiosk's own
     voice, also at another loudspeaker volume, never is."""
+    pytest.importorskip("speexaec", reason="the linear echo model is the [echo] extra")
     frontend = a_warmed_front_end(played, FrontEndSettings())
     for gain in (0.35, 0.7):  # someone turned the loudspeaker down, or up
         far = played.samples
@@ -179,6 +180,21 @@ def test_a_visitor_starting_at_the_loudest_of_the_kiosks_voice_is_heard_before_i
         heard = talk_over_at(frontend, mic.astype(np.float32), played.samples)
         assert heard, f"the visitor speaking over the loudest of the answer ({lead / SPEECH_RATE} s) was not heard"
         assert lead / SPEECH_RATE <= min(heard) < pause / 100, (lead / SPEECH_RATE, heard[:3], pause / 100)
+
+
+def test_without_speexaec_barge_in_uses_webrtc_alone_and_says_why(played, monkeypatch):
+    """The linear echo model is an optional extra ([echo]): without the package the front end
+    still cancels the echo, never takes the kiosk's own voice for a visitor, hears a visitor
+    over it from AEC3's output alone, and says why in one plain note."""
+    monkeypatch.setitem(sys.modules, "speexaec", None)
+    frontend = a_warmed_front_end(played, FrontEndSettings())
+    assert frontend.cancels_echo and frontend.echo_ready
+    assert "speexaec" in frontend.problem and "pip install speexaec" in frontend.problem
+    question = load_wav(FIXTURES / QUESTIONS[4][0]).at_rate(SPEECH_RATE).samples
+    mic, far, lead = over_the_answer(played, question, stop_after=99.0)
+    heard = talk_over_at(frontend, mic, far)
+    assert heard, "the visitor speaking over the answer was not heard"
+    assert min(heard) >= lead / SPEECH_RATE, heard
 
 
 # --- speech kept -------------------------------------------------------------------------

@@ -125,68 +125,52 @@ class _NeuralSuppressor:
 
 class _LinearEcho:
     """A linear model of the echo path of our own, for the talk-over detector only (the
-    recogniser still gets WebRTC's output): a partitioned-block frequency-domain NLMS filter
-    (10 ms blocks, `partitions` of them: the playback delay and the room's reverberation)
-    from the played reference to the microphone, in two copies — a background filter that
-    always adapts while the kiosk plays, and the foreground one whose residual is reported,
-    which takes over the background's taps only while they predict the microphone clearly
-    better (so a visitor talking, who makes the background filter wander, does not spoil the
-    foreground). AEC3's output hides a visitor who starts while the kiosk's voice is loudest
-    (its suppressor gates them); this linear residual does not: the kiosk's echo is left
-    15-25 dB below the microphone, a visitor 6 dB under the echo a few dB."""
+    recogniser still gets WebRTC's output): SpeexDSP's MDF echo canceller (the Python
+    package speexaec), a frequency-domain adaptive filter from the played reference to the
+    microphone with a foreground/background filter pair of its own (so a visitor talking,
+    who makes the adapting filter wander, does not spoil the one whose output is used).
+    Without its preprocessor its output is the linear residual. AEC3's output hides a
+    visitor who starts while the kiosk's voice is loudest (its suppressor gates them); this
+    residual does not: the kiosk's echo is left 15-30 dB below the microphone, a visitor
+    6 dB under the echo a few dB."""
 
-    CONSTRAINED_PER_FRAME = 8  # partitions whose taps are cut back to a linear filter per frame
-    ALIGN_FRAMES = 40  # 0.4 s of a playback's start, to re-align the taps on
+    ALIGN_FRAMES = 25  # 0.25 s of a playback's start, to re-align the reference on
+    SETTLE_FRAMES = 15  # after a shift: what the filter learned of the misaligned echo fades
     MAX_SHIFT = 2 * FRAME  # ±20 ms
+    BASE_DELAY = FRAME  # the reference is fed this late, so the echo may also come sooner
+    MAX_DELAY = 3 * FRAME
 
-    def __init__(self, partitions: int, step: float = 0.15):
-        n = FRAME
-        self.partitions = partitions
-        self.step = step
-        # the reference's spectra, newest first, in a doubled ring: rows [at, at + partitions)
-        # are always the filter's window without moving the others every frame
-        self.ring = np.zeros((2 * partitions, n + 1), dtype=np.complex64)
-        self.ring_power = np.zeros((2 * partitions, n + 1), dtype=np.float32)
-        self.at = 0
-        self.background = np.zeros((partitions, n + 1), dtype=np.complex64)
-        self.foreground = np.zeros_like(self.background)
-        self.previous_far = np.zeros(n, dtype=np.float32)
-        self.window_power = np.zeros(n + 1, dtype=np.float32)  # the ring window's |spectra|²
-        self.floor = np.float32(1e-6 * 2 * n * partitions)  # -60 dBFS: the reference is silent
-        self.background_error = self.foreground_error = 1e-10
+    def __init__(self, filter_samples: int):
+        from speexaec import EchoCanceller  # ImportError: the caller notes it
+
+        self.canceller = EchoCanceller(FRAME, filter_samples, SPEECH_RATE)
         self.near_level = self.residual_level = 1e-10  # slow averages while the voice plays
-        self.turn = 0
-        self.zeros = np.zeros(n, dtype=np.float32)
+        self.delay = self.BASE_DELAY
+        self.history = np.zeros(self.MAX_DELAY, dtype=np.float32)  # the reference's last samples
         # each playback starts a few ms off from the last (where the microphone's stream is
-        # when it starts): the first ALIGN_FRAMES of it re-align the taps, untrusted meanwhile
+        # when it starts): MDF takes a second or more to re-learn a shifted echo, so the first
+        # ALIGN_FRAMES of it measure the shift and the reference is delayed to match,
+        # untrusted meanwhile
         self.aligning = True
+        self.settling = 0  # frames after a re-alignment, untrusted too
         self.align_near: list[np.ndarray] = []
         self.align_echo: list[np.ndarray] = []
 
     @property
     def echo_return_loss_db(self) -> float:
-        """How much of the microphone the foreground filter explains while the voice plays
-        (dB, over the last second or so): low until it has learned the room."""
+        """How much of the microphone the filter explains while the voice plays (dB, over
+        the last second or so): low until it has learned the room."""
         return 10 * math.log10(self.near_level / self.residual_level)
 
-    def silence(self) -> None:
-        """The loudspeaker has been quiet for longer than the filter reaches: forget the
-        reference history (not the taps)."""
-        self.ring[:] = 0.0
-        self.ring_power[:] = 0.0
-        self.window_power[:] = 0.0
-        self.previous_far[:] = 0.0
-        self.realign()
-
     def realign(self) -> None:
-        """A new playback: re-align the taps on its first frames before trusting them."""
+        """A new playback: re-align the reference on its first frames before trusting it."""
         self.aligning = True
         self.align_near, self.align_echo = [], []
 
     def _align(self) -> None:
-        """Shift the taps by however much later (or sooner) the echo now arrives than they
-        predict it (the peak of the phase-transform cross-correlation of the microphone with
-        the predicted echo, within ±MAX_SHIFT samples), once the playback's first frames are in."""
+        """Delay the reference by however much later (or sooner) the echo now arrives than
+        the filter predicts it (the peak of the phase-transform cross-correlation of the
+        microphone with the predicted echo, within ±MAX_SHIFT samples)."""
         near = np.concatenate(self.align_near).astype(np.float64)
         echo = np.concatenate(self.align_echo).astype(np.float64)
         self.aligning = False
@@ -201,74 +185,41 @@ class _LinearEcho:
         shift = best if best <= self.MAX_SHIFT else best - len(lags)
         if shift == 0 or lags[best] < 2 * max(float(lags[0]), 1e-9):
             return
-        n, k = FRAME, self.partitions
-        taps = np.fft.irfft(self.foreground, axis=1)[:, :n].reshape(-1)
-        taps = np.roll(taps, shift)
-        if shift > 0:
-            taps[:shift] = 0.0
-        else:
-            taps[shift:] = 0.0
-        padded = np.concatenate([taps.reshape(k, n), np.zeros((k, n))], axis=1)
-        self.foreground = np.fft.rfft(padded, axis=1).astype(np.complex64)
-        self.background = self.foreground.copy()
-        log.debug("echo model re-aligned by %d samples", shift)
+        delay = min(max(self.delay + shift, 0), self.MAX_DELAY)
+        if delay != self.delay:
+            log.debug("echo model re-aligned by %d samples", delay - self.delay)
+            self.delay = delay
+            self.settling = self.SETTLE_FRAMES
 
     def frame(self, near: np.ndarray, far: np.ndarray) -> float:
-        """One 10 ms frame; the power of the microphone the foreground filter leaves, less
-        what is merely the predicted echo louder or quieter."""
-        n, k = FRAME, self.partitions
-        far = far.astype(np.float32)
-        spectrum = np.fft.rfft(np.concatenate([self.previous_far, far])).astype(np.complex64)
-        self.previous_far = far
-        self.at = (self.at - 1) % k
-        oldest = self.ring_power[self.at + k].copy()  # leaves the window now (k frames old)
-        power = spectrum.real**2 + spectrum.imag**2
-        self.ring[self.at] = self.ring[self.at + k] = spectrum
-        self.ring_power[self.at] = self.ring_power[self.at + k] = power
-        self.window_power += power - oldest
-        np.maximum(self.window_power, 0.0, out=self.window_power)  # rounding
-        window = self.ring[self.at : self.at + k]
-        both = np.fft.irfft(np.stack([np.sum(self.background * window, axis=0),
-                                      np.sum(self.foreground * window, axis=0)]), axis=1)
-        background_residual = near - both[0, n:]
-        residual = near - both[1, n:]
-        e_bg = float(np.mean(np.square(background_residual, dtype=np.float64)))
-        e_fg = float(np.mean(np.square(residual, dtype=np.float64)))
+        """One 10 ms frame; the power of the microphone the filter leaves, less what is
+        merely the predicted echo louder or quieter."""
+        stream = np.concatenate([self.history, far.astype(np.float32)])
+        self.history = stream[-self.MAX_DELAY :]
+        late = stream[len(stream) - FRAME - self.delay : len(stream) - self.delay]
+        near16 = np.clip(near * 32768.0, -32768, 32767).astype(np.int16)
+        far16 = np.clip(late * 32768.0, -32768, 32767).astype(np.int16)
+        residual = self.canceller.process(near16, far16).astype(np.float64) / 32768.0
+        echo = near16.astype(np.float64) / 32768.0 - residual  # what it took for the echo
+        e_residual = float(np.mean(residual**2))
         # what no rescaling of the predicted echo explains: a louder or quieter loudspeaker
         # (volume, someone standing by it) leaves the predicted echo's own shape, a visitor not
-        echo = both[1, n:]
         echo_power = float(np.dot(echo, echo))
         unexplained = residual - (float(np.dot(residual, echo)) / echo_power) * echo \
             if echo_power > 1e-9 else residual
-        e_unexplained = float(np.mean(np.square(unexplained, dtype=np.float64)))
-        self.background_error += 0.3 * (e_bg - self.background_error)
-        self.foreground_error += 0.3 * (e_fg - self.foreground_error)
-        if self.aligning and float(np.mean(np.square(far, dtype=np.float64))) > 1e-6:
-            self.align_near.append(near.copy())
-            self.align_echo.append(both[1, n:].copy())
-            if len(self.align_near) >= self.ALIGN_FRAMES:
-                self._align()
-        if float(np.mean(self.window_power)) > self.floor and not self.aligning:
-            self.near_level += 0.01 * (float(np.mean(np.square(near, dtype=np.float64)))
-                                       - self.near_level)
-            self.residual_level += 0.01 * (e_fg - self.residual_level)
-            error = np.fft.rfft(np.concatenate([self.zeros, background_residual])).astype(np.complex64)
-            error *= self.step / (self.window_power + self.floor)
-            self.background += np.conj(window) * error
-            # keep it a linear (not circular) convolution: a few partitions' taps per frame
-            # are cut back to their first half, in turn (all of them every frame costs 3x)
-            rows = slice(self.turn, self.turn + self.CONSTRAINED_PER_FRAME)
-            self.turn = (self.turn + self.CONSTRAINED_PER_FRAME) % k
-            taps = np.fft.irfft(self.background[rows], axis=1)
-            taps[:, n:] = 0.0
-            self.background[rows] = np.fft.rfft(taps, axis=1)
-        if self.background_error < 0.5 * self.foreground_error:
-            self.foreground[:] = self.background
-            self.foreground_error = self.background_error
-        elif self.background_error > 8 * self.foreground_error:
-            self.background[:] = self.foreground  # it wandered off (double talk): start again
-            self.background_error = self.foreground_error
-        return e_unexplained
+        if float(np.mean(np.square(late, dtype=np.float64))) > 1e-6:
+            if self.aligning:
+                self.align_near.append(near.astype(np.float64))
+                self.align_echo.append(echo)
+                if len(self.align_near) >= self.ALIGN_FRAMES:
+                    self._align()
+            elif self.settling:
+                self.settling -= 1
+            else:
+                self.near_level += 0.01 * (float(np.mean(np.square(near, dtype=np.float64)))
+                                           - self.near_level)
+                self.residual_level += 0.01 * (e_residual - self.residual_level)
+        return float(np.mean(unexplained**2))
 
 
 class _TalkOverDetector:
@@ -338,9 +289,7 @@ class FrontEnd:
         self.talk_over = False
         self._talk_over = _TalkOverDetector(s.talk_over_below_echo_db, s.talk_over_seconds,
                                             s.talk_over_residual_db)
-        partitions = round(s.talk_over_echo_model_seconds * 100)
-        self._linear = _LinearEcho(partitions) if partitions else None
-        self._linear_idle = True
+        self._linear: _LinearEcho | None = None
         self._linear_trusted = 0  # frames for which its residual is still believed
         self._quiet_frames = 10**9  # frames since the loudspeaker last sounded
         if not s.enabled:
@@ -359,6 +308,16 @@ class FrontEnd:
                     noise_suppression=s.noise_suppression, high_pass_filter=s.high_pass_filter,
                     auto_gain_control=s.auto_gain_control, ns_level=s.noise_suppression_level,
                     agc_max_gain_db=s.max_gain_db, stream_delay_ms=s.stream_delay_ms)
+        filter_samples = round(s.talk_over_echo_model_seconds * 100) * FRAME
+        if self.cancels_echo and filter_samples:
+            try:
+                self._linear = _LinearEcho(filter_samples)
+            except ImportError:
+                self._note(_("barge-in over the loudspeaker uses WebRTC's echo canceller alone, "
+                             "which misses a visitor who starts while the kiosk's voice is "
+                             "loudest; install the Python package 'speexaec' (with the system "
+                             "library libspeexdsp-dev) for the linear echo model: "
+                             "`pip install speexaec`"))
         if s.neural_suppressor != "none":
             try:
                 self._neural = _NeuralSuppressor(s.neural_suppressor, s.neural_attenuation_db)
@@ -496,18 +455,11 @@ class FrontEnd:
 
     def _linear_residual(self, near: np.ndarray, far: np.ndarray, playing: bool) -> float:
         """Our own linear echo model's residual power for the talk-over detector; it only runs
-        while the kiosk's voice (or its tail) is in the room, and starts each playback with an
-        empty reference history (it keeps its taps: the room stays the same)."""
-        if self._linear is None:
+        while the kiosk's voice (or its tail) is in the room."""
+        if self._linear is None or not playing:
             return 0.0
-        if not playing:
-            if not self._linear_idle:
-                self._linear.silence()
-                self._linear_idle = True
-            return 0.0
-        self._linear_idle = False
         residual = self._linear.frame(near, far)
-        if self._linear.aligning:
+        if self._linear.aligning or self._linear.settling:
             return 0.0
         # trusted once it explains the echo as well as AEC3 must (echo_ready_db), and for a
         # second after: a visitor talking makes its average fall at once
