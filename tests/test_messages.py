@@ -212,6 +212,7 @@ def test_kiosk_doctor_speaks_japanese(tmp_path):
     run = kiosk("doctor", cwd=tmp_path)
     assert run.returncode in (0, 1)  # 1 = a device or model needs fixing on this machine
     assert "音の機器:" in run.stdout and "音声認識モデル:" in run.stdout
+    assert "音声の前処理:" in run.stdout  # what the front end does, and what it lacks
     assert "Sound devices" not in run.stdout
 
 

@@ -126,6 +126,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(_("Speech models:"))
     lines, models_ok = _model_lines(settings)
     print("\n".join(lines))
+    from kiosk.speech.frontend import FrontEnd
+
+    frontend = FrontEnd.from_settings(settings)  # says what it lacks (a package, a setting)
+    print(_("Audio front end:"))
+    print(f"  {frontend.description}")
+    if frontend.problem:
+        print("  " + _("note: {problem}").format(problem=frontend.problem))
     print(_("Search helpers (without them the kiosk still searches, less well):"))
     from kiosk.search.kana_kanji import get_converter
     from kiosk.search.semantic import get_encoder
