@@ -357,8 +357,9 @@ class FrontEndSettings:
     # ... once the echo canceller has let this many seconds of their voice through within
     # 0.15 s (its own slips last a few 10 ms frames; measured in bench/echo_bench.py).
     talk_over_seconds: float = 0.05
-    # A frame also counts as the visitor's when our own linear model of the echo path (for
-    # the detector only; this many seconds long, 0 = off) leaves the microphone no more than
+    # A frame also counts as the visitor's when a linear model of the echo path (SpeexDSP's
+    # echo canceller, the `echo` extra; for the detector only; this many seconds long,
+    # 0 = off) leaves the microphone no more than
     # this many dB quieter: AEC3 hides a visitor who starts while the voice is loudest, the
     # linear model's residual does not (bench/echo_bench.py).
     talk_over_echo_model_seconds: float = 0.64
