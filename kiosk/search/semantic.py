@@ -273,7 +273,7 @@ class EntryVectors:
     @classmethod
     def reusable(cls, folder: Path, encoder: TextEncoder,
                  ) -> tuple[np.ndarray, dict[bytes, int]] | None:
-        """The vectors stored in `folder` (memory-mapped) and the row of each passage they
+        """The vectors stored in `folder` and the row of each passage they
         embed, when `encoder` would embed it the same (the same model); None otherwise, or
         when the version stored no passage keys (built before them)."""
         stored = cls.read(folder)
