@@ -243,6 +243,8 @@ def main() -> int:
     ap.add_argument("--greedy-above", type=float, default=None,
                     help="[asr] whisper_greedy_above to compare (0 = beam search only; "
                          "default: the shipped value)")
+    ap.add_argument("--window", type=float, default=None,
+                    help="[asr] whisper_window_seconds to compare (default: the shipped value)")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()
@@ -268,8 +270,10 @@ def main() -> int:
     engines.append(WhisperRecogniser.from_settings(settings, vocabulary=vocabulary))
     if args.greedy_above is not None:
         engines[0].greedy_above = args.greedy_above
+    if args.window is not None:
+        engines[0].window_seconds = args.window
     print(f"whisper: beam {engines[0].beam_size}, greedy first, kept at confidence >= "
-          f"{engines[0].greedy_above:g} (0 = beam only)")
+          f"{engines[0].greedy_above:g} (0 = beam only), window {engines[0].window_seconds:g} s")
     home = Settings(base_dir=ROOT)
     if vosk_status(home).state == "ready":
         from kiosk.speech.vosk import VoskRecogniser
