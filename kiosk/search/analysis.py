@@ -260,12 +260,8 @@ def reading_grams(text: str, gram_min: int, gram_max: int,
                   skip: Callable[[Morpheme], bool] | None = None) -> list[str]:
     """Character n-grams (gram_min..gram_max) of the reading runs; a run shorter than
     gram_min is kept whole so one-syllable words still count."""
-    return _grams(reading_runs(text, skip), gram_min, gram_max)
-
-
-def _grams(runs: list[str], gram_min: int, gram_max: int) -> list[str]:
     grams: list[str] = []
-    for run in runs:
+    for run in reading_runs(text, skip):
         if len(run) < gram_min:
             grams.append(run)
             continue
