@@ -50,6 +50,8 @@ warnings.filterwarnings("ignore", category=SyntaxWarning)
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from process_memory import rss_mb  # noqa: E402
+
 QUESTIONS = ("図書館は何時まで開いていますか", "そだいごみだしたい", "ひなんじょはどこ")
 
 
@@ -60,13 +62,6 @@ def memory_mb() -> tuple[float, float]:
         key, _, value = line.partition(":")
         fields[key.strip()] = int(value.split()[0]) / 1024
     return fields["Rss"], fields["Pss"]
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def reset_peak() -> None:
@@ -243,7 +238,7 @@ def worker(root: Path, speech: bool, malloc_limits: bool) -> dict:
     reset_peak()
     for q in QUESTIONS:
         searcher.search(q)
-    peak = peak_rss_mb()
+    peak = rss_mb()[1]
     assert searcher.version != old_version, "the published copy was not opened"
     new_mb = folder_mb(root / "versions" / str(searcher.version))
     gc.collect()

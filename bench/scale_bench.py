@@ -46,6 +46,8 @@ warnings.filterwarnings("ignore", category=SyntaxWarning)
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from process_memory import rss_mb  # noqa: E402
+
 #: ../shared/eval/localgovfaq beside the repository (or beside the folder of worktrees).
 DEFAULT_DATA = next((p / "shared" / "eval" / "localgovfaq" for p in REPO.parents
                      if (p / "shared" / "eval" / "localgovfaq").is_dir()),
@@ -82,15 +84,6 @@ def generated_entries(data: Path, size: int) -> list[dict]:
         records.append({"id": f"faq-{faq.id}-{copy}", "title": form.format(d=district, t=faq.title),
                         "body": body, "category": category, "keywords": [f"{district}地区"]})
     return records
-
-
-def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident memory of this process in MB."""
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
 def disk_reads() -> tuple[int, int]:

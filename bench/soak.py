@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from pathlib import Path
 
 from kiosk_rig import ReplayRecogniser, ReplayVoice, make_kiosk, questions, wait_state
+from process_memory import rss_mb
 
 from kiosk.config import Settings
 from kiosk.dialogue.conversation import Command, Key, Press, State
@@ -30,13 +30,6 @@ from kiosk.speech.recogniser import open_recogniser, vocabulary_from
 from kiosk.voice.synthesis import Voice
 
 WARM_UP = 20
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> int:
@@ -62,7 +55,7 @@ def main() -> int:
     with kiosk:
         for n in range(args.sessions + WARM_UP):
             if n == WARM_UP:
-                start_rss, start_threads = rss_mib(), threading.active_count()
+                start_rss, start_threads = rss_mb()[0], threading.active_count()
                 started = time.perf_counter()
             name, expected, _text, clip = qs[n % len(qs)]
             if isinstance(kiosk.recogniser, ReplayRecogniser):
@@ -91,14 +84,14 @@ def main() -> int:
             wait_state(kiosk, State.IDLE, timeout=30)
             mic.idle.wait(10)
             if n >= WARM_UP and (n - WARM_UP + 1) % args.every == 0:
-                print(f"  {n - WARM_UP + 1} sessions, RSS {rss_mib():.1f} MiB, "
+                print(f"  {n - WARM_UP + 1} sessions, RSS {rss_mb()[0]:.1f} MiB, "
                       f"threads {threading.active_count()}, errors {kiosk.errors}", flush=True)
     seconds = time.perf_counter() - started
     print(f"soak: {args.sessions} sessions (asr {args.asr}, voice {args.voice}) in {seconds:.0f} s "
           f"({args.sessions / seconds:.1f} sessions/s)")
     print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
     print(f"  errors {kiosk.errors} (last: {kiosk.last_error or 'none'}), stuck sessions {stuck}")
-    print(f"  memory: RSS {start_rss:.1f} MiB at start, {rss_mib():.1f} MiB at end; "
+    print(f"  memory: RSS {start_rss:.1f} MiB at start, {rss_mb()[0]:.1f} MiB at end; "
           f"threads {start_threads:.0f} at start, {threading.active_count()} at end")
     return 0 if kiosk.errors == 0 and stuck == 0 else 1
 
