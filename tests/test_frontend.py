@@ -152,7 +152,7 @@ def loud_moments(far: np.ndarray) -> list[tuple[int, int]]:
 
 def test_a_visitor_starting_at_the_loudest_of_the_kiosks_voice_is_heard_before_it_pauses(played):
     """AEC3 passes nothing of a visitor who starts while the kiosk's voice is loudest until
-    the voice dips (its suppressor gates them); the front end's own linear model of the echo
+    the voice dips (its suppressor gates them); the front end's linear model of the echo
     hears them over it. A visitor 6 dB quieter than the kiosk's echo, starting at the
     loudest of the answer, is heard before the voice's next pause — and the kiosk's own
     voice, also at another loudspeaker volume, never is."""

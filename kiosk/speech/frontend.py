@@ -124,7 +124,7 @@ class _NeuralSuppressor:
 
 
 class _LinearEcho:
-    """A linear model of the echo path of our own, for the talk-over detector only (the
+    """A linear model of the echo path, for the talk-over detector only (the
     recogniser still gets WebRTC's output): SpeexDSP's MDF echo canceller (the Python
     package speexaec), a frequency-domain adaptive filter from the played reference to the
     microphone with a foreground/background filter pair of its own (so a visitor talking,
@@ -247,7 +247,8 @@ class _TalkOverDetector:
               residual: float = 0.0) -> bool:
         """near/out: the frame's power at the microphone and after the canceller; sounding:
         the loudspeaker played within the last 50 ms; playing: within the echo tail;
-        residual: what our own linear echo model leaves of the microphone (0 = no model)."""
+        residual: what the linear echo model (_LinearEcho) leaves of the microphone (0 = no
+        model)."""
         if not playing:
             self.recent.clear()
             return False
@@ -454,7 +455,7 @@ class FrontEnd:
         return AudioClip(np.clip(out, -1.0, 1.0).astype(np.float32), SPEECH_RATE)
 
     def _linear_residual(self, near: np.ndarray, far: np.ndarray, playing: bool) -> float:
-        """Our own linear echo model's residual power for the talk-over detector; it only runs
+        """The linear echo model's residual power for the talk-over detector; it only runs
         while the kiosk's voice (or its tail) is in the room."""
         if self._linear is None or not playing:
             return 0.0
