@@ -802,13 +802,14 @@ class Draft:
     Nothing here touches the live index until `ContentDesk.publish`."""
 
     def __init__(self, filename: str, folder: Path, entries: list, problems: list,
-                 live: list, settings: Settings):
+                 live: list, settings: Settings, live_folder: Path | None = None):
         self.id = secrets.token_urlsafe(12)
         self.filename = filename
         self.folder = folder
         self.entries = entries
         self.problems = problems
         self.settings = settings
+        self.live_folder = live_folder  # its vectors of unchanged entries are reused
         old = {e.id: e for e in live}
         new = {e.id: e for e in entries}
         self.added = [(i, e.title) for i, e in new.items() if i not in old]
@@ -825,7 +826,9 @@ class Draft:
         with self._lock:
             if self._index is None:
                 where = self.folder / "candidate-index"
-                build_index(self.entries, where, self.settings)
+                # as a publish does: the live version's vectors of unchanged entries are
+                # copied (gone meanwhile, after a rollback or clean-up: all are embedded)
+                build_index(self.entries, where, self.settings, previous=self.live_folder)
                 self._index = SearchIndex.open(where, self.settings)
             return _compose(self._index, question, self.settings)
 
@@ -896,6 +899,7 @@ class ContentDesk:
         """Read and check an upload exactly as `kiosk content import` would, without
         publishing it."""
         from kiosk.content.entries import ContentProblem, validate_content
+        from kiosk.search.versions import IndexVersions
 
         folder = Path(tempfile.mkdtemp(prefix="kiosk-upload-"))  # mode 0700
         try:
@@ -904,7 +908,8 @@ class ContentDesk:
             problems = [ContentProblem(_shown(p.file, names), p.line, p.field,
                                        _shown(p.message, names), p.warning) for p in problems]
             return Draft(_display_name(upload.filename), folder, list(entries), problems,
-                         self.live_entries(), self.settings)
+                         self.live_entries(), self.settings,
+                         IndexVersions.from_settings(self.settings).current_path())
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
