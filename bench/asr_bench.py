@@ -4,6 +4,8 @@
     python3 bench/asr_bench.py --quick    # clean, normal pace only
     python3 bench/asr_bench.py --room     # the simulated lobby (bench/room_sim.py), front end off/on
     python3 bench/asr_bench.py --room --questions 20 --frontends off,webrtc,webrtc+ns,deepfilternet,rnnoise
+    python3 bench/asr_bench.py --room --frontends "no-wpe wpe:taps=12 online"   # dereverberation
+    python3 bench/asr_bench.py --room --conditions room --pre-roll 0.8           # the endpointer
 
 Questions: bench/asr_questions.tsv (52) + tests/fixtures/speech/questions.tsv (20), spoken by
 the project's voice (tools/make_speech_fixtures.speak) at normal and slow pace, clean and with
@@ -22,6 +24,10 @@ white noise at 20 dB and 10 dB SNR (noise continues through the 3 s after the qu
 own voice as echo), each through the kiosk's endpointer, with the audio front end
 (kiosk.speech.frontend) off and on in the same run; one summary line per condition, and the last line
 (`room: fan20 reached … wrong …, babble10 …`) is the default front end's, condition by condition.
+Front ends `wpe` / `wpe:taps=N,delay=N,iterations=N` dereverberate each question before the
+recogniser ([frontend] dereverberation), `online[:taps=N,alpha=9999]` runs nara-wpe's OnlineWPE
+on the stream before the endpointer instead (measured only); both print the CPU they took.
+Each condition also counts the utterances that start after the question's first sound.
 The vosk engine is measured too when its Japanese model is installed (`kiosk models install`).
 """
 
@@ -102,27 +108,83 @@ FRONTENDS = {  # name → [frontend] settings (None = the microphone's audio unt
     "rnnoise": {"noise_suppression": False, "auto_gain_control": False,
                 "neural_suppressor": "rnnoise"},
     "on": {},  # the kiosk's defaults
+    "no-wpe": {"dereverberation": "none"},  # the defaults without dereverberation
+    "wpe": {"dereverberation": "wpe"},  # the defaults, WPE on each question (wpe:taps=… too)
 }
 
 
-def endpoint_scene(mic: np.ndarray, endpointer: Endpointer, frontend) -> tuple[AudioClip, float]:
+def wpe_variant(name: str) -> dict | None:
+    """「wpe:taps=12,delay=2,iterations=3」 → the default front end with WPE so set."""
+    base, _, params = name.partition(":")
+    if base != "wpe" or not params and name != "wpe":
+        return None
+    return {"dereverberation": "wpe", **{
+        f"wpe_{k}": int(v) for k, v in (p.split("=") for p in params.split(",") if p)}}
+
+
+class OnlineDereverberation:
+    """nara-wpe's OnlineWPE frame by frame on the front end's output stream, before the
+    endpointer (the online variant measured against offline WPE per question; not in the
+    kiosk): 512-point STFT, 128 shift, square-root Hann analysis and synthesis windows."""
+
+    SIZE, SHIFT = 512, 128
+
+    def __init__(self, taps: int = 10, delay: int = 3, alpha: float = 0.999):
+        from nara_wpe.wpe import OnlineWPE
+
+        bins = self.SIZE // 2 + 1
+        self.wpe = OnlineWPE(taps, delay, alpha, power_estimate=np.full(bins, 1e-6),
+                             channel=1, frequency_bins=bins)
+        self.window = np.sqrt(np.hanning(self.SIZE + 1)[:-1])
+        self.history = np.zeros(self.SIZE - self.SHIFT)
+        self.overlap = np.zeros(self.SIZE)
+        self.pending = np.zeros(0)
+        self.cpu = 0.0
+
+    def process(self, chunk: AudioClip) -> AudioClip:
+        started = time.process_time()
+        x = np.concatenate([self.pending, chunk.samples.astype(np.float64)])
+        out = []
+        while len(x) >= self.SHIFT:
+            frame = np.concatenate([self.history, x[: self.SHIFT]])
+            self.history, x = frame[self.SHIFT :], x[self.SHIFT :]
+            clean = self.wpe.step_frame(np.fft.rfft(frame * self.window)[:, None])[:, 0]
+            self.overlap += np.fft.irfft(clean, self.SIZE) * self.window / 1.5
+            out.append(self.overlap[: self.SHIFT].copy())
+            self.overlap = np.concatenate([self.overlap[self.SHIFT :], np.zeros(self.SHIFT)])
+        self.pending = x
+        self.cpu += time.process_time() - started
+        samples = np.concatenate(out) if out else np.zeros(0)
+        return AudioClip(samples.astype(np.float32), SPEECH_RATE)
+
+
+def endpoint_scene(mic: np.ndarray, endpointer: Endpointer, frontend, pre_roll: float = 0.5,
+                   online: OnlineDereverberation | None = None,
+                   ) -> tuple[AudioClip, float, float]:
     """The microphone stream in 20 ms chunks through the front end and the endpointer, as
-    the kiosk runs them; returns the utterance and the front end's processing time."""
-    from kiosk.speech.endpointing import SpeechEnded
+    the kiosk runs them; returns the utterance, the front end's processing time and the
+    stream time the utterance's audio starts at (its pre-roll included; nan: none)."""
+    from kiosk.speech.endpointing import SpeechEnded, SpeechStarted
 
     endpointer.reset()
     busy = 0.0
+    start = float("nan")
     for i in range(0, len(mic), 320):
         chunk = AudioClip(mic[i : i + 320], SPEECH_RATE)
         if frontend is not None:
             t = time.perf_counter()
             chunk = frontend.process(chunk)
             busy += time.perf_counter() - t
+        if online is not None:
+            chunk = online.process(chunk)
         for event in endpointer.feed(chunk):
+            if isinstance(event, SpeechStarted):
+                start = max(0.0, event.at_seconds - pre_roll)
             if isinstance(event, SpeechEnded):
-                return event.clip, busy
+                return event.clip, busy, start
     ended = [e for e in endpointer.flush() if isinstance(e, SpeechEnded)]
-    return (ended[0].clip if ended else AudioClip(np.zeros(0, np.float32), SPEECH_RATE)), busy
+    return (ended[0].clip if ended else AudioClip(np.zeros(0, np.float32), SPEECH_RATE)), \
+        busy, start
 
 
 def room_bench(args, questions, settings, engine, composer, index) -> None:
@@ -135,7 +197,13 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
     from kiosk.config import FrontEndSettings
     from kiosk.speech.frontend import FrontEnd
 
-    names = [n.strip() for n in args.frontends.split(",") if n.strip()]
+    names = [n.strip() for n in args.frontends.split() if n.strip()] \
+        if ":" in args.frontends else [n.strip() for n in args.frontends.split(",") if n.strip()]
+    for name in names:
+        if name not in FRONTENDS and wpe_variant(name) is not None:
+            FRONTENDS[name] = wpe_variant(name)
+        if name.startswith("online"):  # the default front end, then OnlineWPE on its output
+            FRONTENDS[name] = {}
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     if args.questions:  # spread over all topics
         step = max(1, len(questions) // args.questions)
@@ -148,6 +216,9 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
               f"{'answered':>9} {'reached':>8} {'wrong':>6} {'heard nothing':>13}")
     print(header)
     print("-" * len(header))
+    if args.pre_roll is not None:
+        settings = dataclasses.replace(settings, endpointing=dataclasses.replace(
+            settings.endpointing, pre_roll_seconds=args.pre_roll))
     endpointer = Endpointer(settings)
     summary = {}
     for cname in conditions:
@@ -156,8 +227,10 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
         heard_before: dict[int, tuple[np.ndarray, object]] = {}  # same audio → same decode
         for name in names:
             cers, rtfs, records = [], [], []
+            speech = 0.0
+            cut = 0  # utterances that start after the question's first sound
             outright = reached = wrong = nothing = 0
-            busy = audio = 0.0
+            busy = audio = dereverb = 0.0
             for n, ((label, expected, text), scene) in enumerate(zip(questions, scenes)):
                 frontend = None
                 if FRONTENDS[name] is not None:
@@ -166,8 +239,25 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                         frontend.process_recording(AudioClip(scene.warmup_mic, SPEECH_RATE),
                                                    AudioClip(scene.warmup_far, SPEECH_RATE))
                         frontend.far_end(AudioClip(scene.far_end, SPEECH_RATE))
-                utterance, fe_time = endpoint_scene(scene.mic, endpointer, frontend)
+                online = None
+                if name.startswith("online"):  # online:taps=10,alpha=999 (→ 0.999)
+                    params = dict(p.split("=") for p in name.partition(":")[2].split(",") if p)
+                    online = OnlineDereverberation(
+                        int(params.get("taps", 10)), int(params.get("delay", 3)),
+                        float("0." + params.get("alpha", "999")))
+                utterance, fe_time, start = endpoint_scene(
+                    scene.mic, endpointer, frontend, settings.endpointing.pre_roll_seconds,
+                    online)
+                if online is not None:
+                    dereverb += online.cpu
+                    speech += len(scene.mic) / SPEECH_RATE
                 busy += fe_time
+                cut += start > scene.speech_start + 0.02  # its first sound is not in the clip
+                if frontend is not None and frontend.dereverberates:
+                    started = time.process_time()
+                    utterance = frontend.dereverberate(utterance)
+                    dereverb += time.process_time() - started
+                    speech += utterance.duration
                 audio += len(scene.mic) / SPEECH_RATE
                 before = heard_before.get(n)
                 if before is not None and np.array_equal(before[0], utterance.samples):
@@ -202,6 +292,12 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                   f"{statistics.mean(rtfs) if rtfs else 0:5.2f} {busy / max(audio, 1e-9):6.1%} "
                   f"{outright / total:8.0%} {reached / total:8.0%} {wrong / total:6.0%} "
                   f"{nothing / total:12.0%}", flush=True)
+            if cut:
+                print(f"      {cut} of {total} utterances start after the question's first "
+                      f"sound (pre-roll {settings.endpointing.pre_roll_seconds:g} s)")
+            if speech:
+                print(f"      dereverberation: {dereverb / speech * 1000:.1f} ms CPU per second "
+                      f"of audio it processed ({dereverb / speech * 4000:.0f} ms per 4 s)")
             if args.show_confidence and records:
                 for bar in (0.2, 0.3, 0.4, 0.5):
                     w = sum(1 for c, k, ok, bad in records if bad and c >= bar)
@@ -232,7 +328,8 @@ def main() -> int:
     ap.add_argument("--room", action="store_true",
                     help="the simulated lobby (bench/room_sim.py), audio front end off and on")
     ap.add_argument("--frontends", default="off,on",
-                    help=f"with --room: front ends to compare ({', '.join(FRONTENDS)})")
+                    help=f"with --room: front ends to compare ({', '.join(FRONTENDS)}, or "
+                         "wpe:taps=N,delay=N,iterations=N; separated by spaces then)")
     ap.add_argument("--conditions",
                     default="room,fan 20dB,fan 10dB,babble 10dB,babble 5dB,echo+fan 20dB",
                     help="with --room: lobby conditions (bench/room_sim.py CONDITIONS)")
@@ -245,6 +342,9 @@ def main() -> int:
                          "default: the shipped value)")
     ap.add_argument("--window", type=float, default=None,
                     help="[asr] whisper_window_seconds to compare (default: the shipped value)")
+    ap.add_argument("--pre-roll", type=float, default=None,
+                    help="with --room: [endpointing] pre_roll_seconds to compare (default: the "
+                         "shipped value)")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()

@@ -450,3 +450,82 @@ def test_frontend_settings_are_checked_at_load(tmp_path):
         settings_from_dict({"frontend": {"neural_suppressor": "magic"}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"\[frontend\].*noise_suppression_level"):
         settings_from_dict({"frontend": {"noise_suppression_level": 7}}, base_dir=tmp_path)
+
+
+# --- dereverberation ([frontend] dereverberation = "wpe") ---------------------------------
+
+def in_a_hall(samples: np.ndarray, rt60: float = 0.8, seed: int = 13) -> np.ndarray:
+    """The question as a microphone 1 m away in a hard-walled hall hears it: direct sound,
+    then an exponentially decaying diffuse tail (RT60 0.8 s) as loud as the direct sound,
+    over a faint noise floor; and a second of the room after it."""
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(seed)
+    n = int(rt60 * SPEECH_RATE)
+    tail = rng.standard_normal(n) * np.exp(-6.908 * np.arange(n) / SPEECH_RATE / rt60)
+    tail[:80] = 0.0  # 5 ms: the diffuse tail starts after the direct sound
+    rir = tail / np.sqrt(np.sum(tail**2))
+    rir[0] = 1.0
+    x = np.concatenate([samples.astype(np.float64), np.zeros(SPEECH_RATE)])
+    wet = fftconvolve(x, rir)[: len(x)] + rng.standard_normal(len(x)) * 10 ** (-70 / 20)
+    return (0.3 * wet / np.max(np.abs(wet))).astype(np.float32)
+
+
+def test_dereverberation_takes_out_the_halls_tail_and_the_question_is_still_heard(
+        whisper, index_and_composer):
+    """WPE on a question in a reverberant hall, through the recogniser wrapper the kiosk
+    uses: the reverberation ringing on after the last word is quieter, and whisper still
+    hears the question and reaches its entry."""
+    pytest.importorskip("nara_wpe")
+    import dataclasses
+
+    from kiosk.speech.frontend import dereverberating
+
+    name, expected, text = QUESTIONS[9]  # 図書館のカードを作りたいです
+    dry = load_wav(FIXTURES / name).at_rate(SPEECH_RATE).samples
+    wet = in_a_hall(dry)
+    settings = dataclasses.replace(FrontEndSettings(), dereverberation="wpe")
+    recogniser = dereverberating(whisper, settings)
+    assert recogniser is not whisper
+    out = FrontEnd(settings).dereverberate(AudioClip(wet, SPEECH_RATE)).samples
+    assert len(out) == len(wet)
+    last = int(np.flatnonzero(np.abs(dry) > 0.02)[-1])
+    ringing = slice(last + SPEECH_RATE // 10, last + SPEECH_RATE // 2)  # 0.1-0.5 s after
+    assert power_db(out[ringing]) < power_db(wet[ringing]) - 1.0, \
+        (power_db(wet[ringing]), power_db(out[ringing]))
+    spoken = slice(0, last)  # the words themselves keep their level
+    assert abs(power_db(out[spoken]) - power_db(wet[spoken])) < 1.5
+    t = recogniser.transcribe(AudioClip(wet, SPEECH_RATE))
+    assert character_error_rate(text, t.text) <= 0.25, t
+    assert reaches(index_and_composer, t, expected), t
+
+
+def test_dereverberation_without_nara_wpe_is_a_plain_message(monkeypatch, caplog):
+    """Without the package the kiosk keeps running without dereverberation: the front end
+    (and so `kiosk doctor`'s "Audio front end" line) says what to install, the recogniser is
+    used as it is, and the log says it once."""
+    import dataclasses
+    import logging
+
+    from kiosk.speech import frontend as fe
+
+    monkeypatch.setitem(sys.modules, "nara_wpe", None)
+    monkeypatch.setitem(sys.modules, "nara_wpe.wpe", None)
+    monkeypatch.setitem(sys.modules, "nara_wpe.utils", None)
+    monkeypatch.setattr(fe, "_dereverberation_noted", set())
+    settings = dataclasses.replace(FrontEndSettings(), dereverberation="wpe")
+    frontend = FrontEnd(settings)
+    assert "pip install nara-wpe" in frontend.problem and "dereverberation" in frontend.problem
+    assert not frontend.dereverberates
+    clip = AudioClip(np.full(16000, 0.1, np.float32), SPEECH_RATE)
+    assert frontend.dereverberate(clip) is clip
+
+    class Recogniser:
+        name = "fake"
+
+    recogniser = Recogniser()
+    with caplog.at_level(logging.WARNING, logger="kiosk.speech.frontend"):
+        assert fe.dereverberating(recogniser, settings) is recogniser
+        assert fe.dereverberating(recogniser, settings) is recogniser
+    said = [r.getMessage() for r in caplog.records if "nara-wpe" in r.getMessage()]
+    assert len(said) == 1 and "pip install nara-wpe" in said[0], said

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import shutil
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -280,4 +281,19 @@ def test_doctor_reports_devices_and_models(tmp_path, capsys):
     assert "meaning (multilingual-e5-small): ok" in out
     assert "kana to kanji (Mozc dictionary): ok" in out
     assert code in (0, 1)
+    shutil.rmtree(tmp_path / "models", ignore_errors=True)
+
+
+def test_doctor_says_dereverberation_needs_nara_wpe(tmp_path, capsys, monkeypatch):
+    """[frontend] dereverberation = "wpe" without the package: `kiosk doctor`'s audio front
+    end line says what to install, as for the front end's other optional parts."""
+    cfg = _config(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + '[frontend]\ndereverberation = "wpe"\n',
+                   encoding="utf-8")
+    for name in ("nara_wpe", "nara_wpe.wpe", "nara_wpe.utils"):
+        monkeypatch.setitem(sys.modules, name, None)
+    main(["--config", str(cfg), "doctor"])
+    out = capsys.readouterr().out
+    front = out[out.index("Audio front end:"):].split("Search helpers")[0]
+    assert "dereverberation" in front and "pip install nara-wpe" in front, front
     shutil.rmtree(tmp_path / "models", ignore_errors=True)

@@ -1,7 +1,8 @@
 """Audio front end stage: cleans the microphone signal before the endpointer and the
 recogniser hear it — echo cancellation against what the kiosk itself is playing, noise
 suppression, automatic gain, high-pass filter (WebRTC's audio processing module through
-`pywebrtc-audio`), optionally a neural suppressor (DeepFilterNet3 or RNNoise).
+`pywebrtc-audio`), optionally a neural suppressor (DeepFilterNet3 or RNNoise) and, on each
+endpointed question just before the recogniser, dereverberation (WPE through `nara-wpe`).
 
 CONTRACT:
     FrontEnd(settings.frontend) / FrontEnd.from_settings(settings)
@@ -21,7 +22,11 @@ CONTRACT:
         .talk_over: bool                           in the chunk just processed, a visitor was
                                                    speaking over the kiosk's playing voice
                                                    (the barge-in detector, _TalkOverDetector)
+        .dereverberate(utterance) -> AudioClip     the question as the recogniser hears it
+                                                   ([frontend] dereverberation; else as is)
         .active: bool, .description: str, .problem: str ("" or why it is bypassed)
+    dereverberating(recogniser, settings) -> recogniser   one that dereverberates each clip
+                                                   first (kiosk.speech.recogniser.open_recogniser)
     FrontEndError(KioskError)                      a recording that cannot be replayed
 
 The kiosk must run without the package: then the front end passes audio through unchanged
@@ -121,6 +126,101 @@ class _NeuralSuppressor:
                 result = y / 32767.0
             out.append(result)
         return self._down.feed(np.concatenate(out)) if out else np.zeros(0, np.float32)
+
+
+class _Dereverberator:
+    """Weighted prediction error (WPE) dereverberation of one whole utterance, through the
+    nara-wpe package (MIT, Paderborn University): per frequency of a 512-point STFT (128
+    shift at 16 kHz), the late reverberation is predicted linearly from the frames `delay`
+    and more before and subtracted (Nakatani et al. 2010; Drude et al., "NARA-WPE", 2018).
+    Offline, on the endpointed question just before the recogniser: the room's tail is
+    estimated from the question itself, so nothing has to be learned beforehand. Its
+    matrices are small (taps × taps per frequency), so BLAS runs on one thread
+    (threadpoolctl, when installed): several threads cost 2-4 times the CPU here."""
+
+    SIZE, SHIFT = 512, 128
+
+    def __init__(self, taps: int, delay: int, iterations: int):
+        try:
+            from nara_wpe.utils import istft, stft
+            from nara_wpe.wpe import wpe
+        except ImportError:
+            raise ImportError(_missing("nara-wpe", _("dereverberation"))) from None
+        self._wpe, self._stft, self._istft = wpe, stft, istft
+        self.taps, self.delay, self.iterations = taps, delay, iterations
+        self._threads: Any = None
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            self._threads = ThreadpoolController()
+        except ImportError:
+            pass
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        if len(samples) < self.SIZE * 4:
+            return samples
+        if self._threads is None:
+            return self._process(samples)
+        with self._threads.limit(limits=1, user_api="blas"):
+            return self._process(samples)
+
+    def _process(self, samples: np.ndarray) -> np.ndarray:
+        spectrum = self._stft(samples.astype(np.float64), size=self.SIZE, shift=self.SHIFT)
+        # (frames, bins) → (bins, channels, frames), as nara-wpe's wpe() wants it
+        cleaned = self._wpe(spectrum.T[:, None, :], taps=self.taps, delay=self.delay,
+                            iterations=self.iterations, statistics_mode="full")
+        out = self._istft(cleaned[:, 0, :].T, size=self.SIZE, shift=self.SHIFT)
+        return out[: len(samples)].astype(np.float32)
+
+
+_dereverberation_noted: set[str] = set()
+
+
+def _first_time(message: str) -> bool:
+    """Whether this process has not said this yet (a missing package is logged once)."""
+    if message in _dereverberation_noted:
+        return False
+    _dereverberation_noted.add(message)
+    return True
+
+
+def dereverberating(recogniser: Any, settings: Any) -> Any:
+    """The recogniser, hearing each clip with the room's reverberation taken out first
+    ([frontend] dereverberation = "wpe"); the recogniser itself when it is off, and — said
+    once in the log, in plain words — when nara-wpe is not installed."""
+    s = getattr(settings, "frontend", settings)
+    if s is None or not s.enabled or s.dereverberation == "none":
+        return recogniser
+    try:
+        dereverberator = _Dereverberator(s.wpe_taps, s.wpe_delay, s.wpe_iterations)
+    except ImportError as exc:
+        if _first_time(str(exc)):
+            log.warning("%s", exc)
+        return recogniser
+    return _DereverberatingRecogniser(recogniser, dereverberator)
+
+
+class _DereverberatingRecogniser:
+    """Wraps a recogniser (kiosk.speech.contract.Recogniser): every clip is dereverberated
+    before it is transcribed; everything else is the recogniser's own."""
+
+    def __init__(self, recogniser: Any, dereverberator: _Dereverberator):
+        self.recogniser = recogniser
+        self.dereverberator = dereverberator
+
+    def transcribe(self, clip: AudioClip, **options: Any) -> Any:
+        return self.recogniser.transcribe(_dereverberated(clip, self.dereverberator), **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.recogniser, name)
+
+
+def _dereverberated(clip: AudioClip, dereverberator: _Dereverberator | None) -> AudioClip:
+    """The clip at 16 kHz with its reverberation taken out (as it is without a dereverberator)."""
+    if dereverberator is None or clip.samples.size == 0:
+        return clip
+    out = dereverberator.process(clip.at_rate(SPEECH_RATE).samples)
+    return AudioClip(np.clip(out, -1.0, 1.0).astype(np.float32), SPEECH_RATE)
 
 
 class _LinearEcho:
@@ -275,6 +375,7 @@ class FrontEnd:
         self.problem = ""
         self._apm: Any = None
         self._neural: _NeuralSuppressor | None = None
+        self._dereverberator: _Dereverberator | None = None
         self._lock = threading.Lock()
         self._reference: deque[np.ndarray] = deque()
         self._reference_samples = 0
@@ -324,14 +425,21 @@ class FrontEnd:
                 self._neural = _NeuralSuppressor(s.neural_suppressor, s.neural_attenuation_db)
             except ImportError as exc:
                 self._note(str(exc))
+        if s.dereverberation == "wpe":
+            try:
+                self._dereverberator = _Dereverberator(s.wpe_taps, s.wpe_delay,
+                                                       s.wpe_iterations)
+            except ImportError as exc:  # the recogniser's wrapper says the same: log it once
+                self._note(str(exc), log_it=_first_time(str(exc)))
 
     @classmethod
     def from_settings(cls, settings: Any) -> FrontEnd:
         return cls(getattr(settings, "frontend", settings))
 
-    def _note(self, message: str) -> None:
+    def _note(self, message: str, *, log_it: bool = True) -> None:
         self.problem = f"{self.problem}; {message}" if self.problem else message
-        log.warning("%s", message)
+        if log_it:
+            log.warning("%s", message)
 
     @property
     def active(self) -> bool:
@@ -343,7 +451,7 @@ class FrontEnd:
 
     @property
     def description(self) -> str:
-        if not self.active:
+        if not self.active and self._dereverberator is None:
             return _("audio front end off") + (f" ({self.problem})" if self.problem else "")
         s = self.settings
         parts = []
@@ -354,6 +462,8 @@ class FrontEnd:
                 (s.auto_gain_control, _("gain control")), (s.high_pass_filter, _("high-pass"))] if on]
         if self._neural is not None:
             parts.append(s.neural_suppressor)
+        if self._dereverberator is not None:
+            parts.append(_("dereverberation (WPE) of each question"))
         return _("audio front end: ") + ", ".join(parts)
 
     # --- the echo reference ---------------------------------------------------------------
@@ -508,6 +618,16 @@ class FrontEnd:
             self.noise_dbfs += 0.2 * (level - self.noise_dbfs)
         elif speech_probability < 0.5:
             self.noise_dbfs += 0.01 * (level - self.noise_dbfs)
+
+    @property
+    def dereverberates(self) -> bool:
+        return self._dereverberator is not None
+
+    def dereverberate(self, utterance: AudioClip) -> AudioClip:
+        """The endpointed question with the room's reverberation taken out (WPE), as the
+        recogniser hears it (`dereverberating`); unchanged when [frontend] dereverberation
+        is "none" or nara-wpe is missing."""
+        return _dereverberated(utterance, self._dereverberator)
 
     def process_recording(self, mic: AudioClip, playback: AudioClip | None = None,
                           *, name: str = "recording") -> AudioClip:

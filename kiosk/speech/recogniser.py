@@ -155,17 +155,23 @@ def vocabulary_from(entries: Sequence[Any]) -> list[str]:
 
 def open_recogniser(settings: Any, *, vocabulary: Sequence[str] = ()) -> Recogniser:
     """The engine asr.engine asks for; "auto" = vosk when its Japanese model is installed,
-    else the bundled whisper. Model problems raise ModelError naming the fixing command."""
+    else the bundled whisper (dereverberating each clip first when [frontend] says so).
+    Model problems raise ModelError naming the fixing command."""
+    from kiosk.speech.frontend import dereverberating
     from kiosk.speech.models import active_engine
 
     engine = active_engine(settings)
+    recogniser: Recogniser
     if engine == "vosk":
         from kiosk.speech.vosk import VoskRecogniser
 
-        return VoskRecogniser.from_settings(settings, vocabulary=vocabulary)
-    from kiosk.speech.whisper import WhisperRecogniser
+        recogniser = VoskRecogniser.from_settings(settings, vocabulary=vocabulary)
+    else:
+        from kiosk.speech.whisper import WhisperRecogniser
 
-    return WhisperRecogniser.from_settings(settings, vocabulary=vocabulary)
+        recogniser = WhisperRecogniser.from_settings(settings, vocabulary=vocabulary)
+    # [frontend] dereverberation: each question with the room's reverberation taken out
+    return dereverberating(recogniser, getattr(settings, "frontend", None))
 
 
 def transcribe_file(path: str, settings: Any, vocabulary: Sequence[str] = (), *,
