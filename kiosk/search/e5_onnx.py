@@ -28,8 +28,8 @@ import subprocess
 import sys
 import tempfile
 from array import array
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,7 +244,6 @@ def build_graph(model: E5File, accuracy_level: int = 4):
     hidden) — the token, position and type embeddings summed — and `mask` (batch, tokens)
     int32, 1 for a text's tokens and 0 for padding; output `pooled` (batch, hidden), the
     mean of each text's final hidden states over its own tokens (not yet normalised)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     hidden, ffn = model.hidden, model.ffn
