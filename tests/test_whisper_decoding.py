@@ -85,3 +85,21 @@ def test_greedy_first_is_set_in_asr_off_by_default_and_checked(tmp_path):
     assert settings_from_dict({}, base_dir=tmp_path).asr.whisper_greedy_above == 0.0
     with pytest.raises(KioskError, match="whisper_greedy_above"):
         settings_from_dict({"asr": {"whisper_greedy_above": 1.5}}, base_dir=tmp_path)
+
+
+def test_a_decode_no_longer_wanted_stops_after_the_encoder(whisper):
+    """A pause's decode asks `wanted()` once the audio is encoded: when the visitor has
+    spoken on, no decoder pass runs; when it is still wanted, the words are the same as
+    without the question."""
+    from kiosk.speech.contract import DecodeNotWanted
+
+    engine, counted = whisper
+    clip = load_wav(SPEECH / "q09.wav")
+    plain = engine.transcribe(clip)
+    counted.calls.clear()
+    with pytest.raises(DecodeNotWanted):
+        engine.transcribe(clip, wanted=lambda: False)
+    assert counted.calls == []
+    asked: list[bool] = []
+    still = engine.transcribe(clip, wanted=lambda: asked.append(True) or True)
+    assert asked and still.text == plain.text and still.alternatives == plain.alternatives
