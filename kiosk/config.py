@@ -391,7 +391,7 @@ class EndpointingSettings:
     # false = the turn ends after trailing_silence_seconds of silence, whatever was said.
     judge_from_words: bool = True
     # A pause this long inside a question starts that work.
-    pause_seconds: float = 0.15
+    pause_seconds: float = 0.1
     # Silence that ends a turn whose words end a sentence (〜ですか, 〜ください, 〜たいです).
     complete_silence_seconds: float = 0.4
     # Silence a turn waits after a form that goes on (〜て, 〜が, 〜を, 〜は, えーと, あのー).
