@@ -10,7 +10,9 @@ project's voice) runs through the kiosk's endpointer with pauses on, and the cli
 SpeechPaused is what is decoded — the clip the turn decodes at the visitor's last pause. Per
 stage: Silero VAD cut, log-mel features, encoder, the hinted decoder pass (beam search with the
 content's words as previous text), the unhinted second opinion when it runs, and the whole
-transcribe() call. CPU is the process's (all of CTranslate2's threads), so on a shared
+transcribe() call (with [asr] whisper_second_opinion_alongside, the shipped setting, the
+unhinted pass runs on a second decoder during the hinted one there; the parts are timed one
+after the other). CPU is the process's (all of CTranslate2's threads), so on a shared
 machine it is the figure to compare; wall is printed beside it with the load average.
 
 Variants (`key=value,key=value`, separated by `;`) run in turn within every round, so the A

@@ -49,7 +49,7 @@ class WhisperRecogniser:
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
                  vad: bool = True, max_characters_per_second: float = 12.0,
                  window_seconds: float = 10.0, second_opinion_below: float = 0.0,
-                 greedy_above: float = 0.0):
+                 greedy_above: float = 0.0, second_opinion_alongside: bool = False):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -57,8 +57,12 @@ class WhisperRecogniser:
             raise ModelError(_("the whisper engine needs faster-whisper: "
                                "run `pip install faster-whisper`")) from None
         try:
+            # alongside: two decoders at once (the hinted pass and the unhinted second
+            # opinion), each on its own share of the threads
+            workers = 2 if second_opinion_alongside else 1
             self.model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
-                                      cpu_threads=threads, num_workers=1)
+                                      cpu_threads=max(1, threads // workers),
+                                      num_workers=workers)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(
                 _("the whisper model in {folder} cannot be loaded ({reason}); delete that "
@@ -77,6 +81,8 @@ class WhisperRecogniser:
         self.window_seconds = min(_WINDOW_SECONDS, max(1.0, float(window_seconds)))
         self.second_opinion_below = float(second_opinion_below)
         self.greedy_above = float(greedy_above)
+        self.second_opinion_alongside = bool(second_opinion_alongside)
+        self._unread: tuple[Any, Any] | None = None  # a second opinion still being decoded
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -93,7 +99,8 @@ class WhisperRecogniser:
                    max_characters_per_second=asr.max_characters_per_second,
                    window_seconds=asr.whisper_window_seconds,
                    second_opinion_below=asr.whisper_second_opinion_below,
-                   greedy_above=asr.whisper_greedy_above)
+                   greedy_above=asr.whisper_greedy_above,
+                   second_opinion_alongside=asr.whisper_second_opinion_alongside)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -131,6 +138,9 @@ class WhisperRecogniser:
         DecodeNotWanted, so a pause the visitor spoke on through costs the encoder, not the
         whole decode, and the next pause's decode starts sooner."""
         started = time.perf_counter()
+        if self._unread is not None:  # the last question's second opinion, not needed
+            self._unread[0].result()
+            self._unread = None
 
         def check() -> None:
             if wanted is not None and not wanted():
@@ -178,6 +188,14 @@ class WhisperRecogniser:
             return result(plausible(texts), confidence)
         encoded = self.model.encode(self._features(audio))
         check()
+        alongside = None
+        if self.second_opinion_alongside and self._prompt and not phrases \
+                and self.second_opinion_below > 0:
+            # started now, on the other decoder, while the hinted pass runs; waited for only
+            # if that pass is unsure (else it finishes unread)
+            alongside = self._generate(encoded, prompt=False, speech_seconds=speech_seconds,
+                                       asynchronous=True)
+            self._unread = (alongside, encoded)  # kept alive until it has finished
         texts = []
         if self.greedy_above > 0:
             # One greedy pass costs half a beam search (docs/turn_taking.md); its words are
@@ -206,8 +224,10 @@ class WhisperRecogniser:
             check()
             first = texts[:2]
             seen = {normalise_for_comparison(t) for t in first}
-            texts = [*first, *(t for t in plausible(self._window(
-                encoded, prompt=False, speech_seconds=speech_seconds)[0])[:2]
+            second = self._read(alongside.result()) if alongside is not None else \
+                self._window(encoded, prompt=False, speech_seconds=speech_seconds)
+            self._unread = None
+            texts = [*first, *(t for t in plausible(second[0])[:2]
                                if normalise_for_comparison(t) not in seen)]
         return result(texts, confidence)
 
@@ -217,17 +237,28 @@ class WhisperRecogniser:
         n-best hypotheses; `prompt` = with the content words as the decoder's previous text.
         The decoder stops after the tokens `speech_seconds` can hold (a repetition loop
         would otherwise run to whisper's 448 tokens, seconds of work, to be dropped)."""
+        return self._read(self._generate(encoded, prompt=prompt, beam_size=beam_size,
+                                         speech_seconds=speech_seconds))
+
+    def _generate(self, encoded: Any, *, prompt: bool = True, beam_size: int | None = None,
+                  speech_seconds: float = _WINDOW_SECONDS, asynchronous: bool = False) -> Any:
+        """CTranslate2's generate() for _window; `asynchronous`: returns at once, with a
+        result to wait for (on another decoder when the model has two)."""
         m = self.model
         beam = self.beam_size if beam_size is None else beam_size
         prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
                          self.tokenizer.no_timestamps]
-        out = m.model.generate(
+        return m.model.generate(
             encoded, [prompt_tokens], beam_size=beam,
             num_hypotheses=min(beam, self.max_alternatives),
             max_length=min(m.max_length, len(prompt_tokens) + self.max_new_tokens(speech_seconds)),
             return_scores=True, return_no_speech_prob=True,
-            suppress_blank=True, suppress_tokens=self._suppress,
+            suppress_blank=True, suppress_tokens=self._suppress, asynchronous=asynchronous,
         )[0]
+
+    def _read(self, out: Any) -> tuple[list[str], float]:
+        """Texts and confidence of one generate() result (repetition loops and silence
+        dropped)."""
         texts, best_logprob = [], -math.inf
         for tokens, score in zip(out.sequences_ids, out.scores):
             text = self.tokenizer.decode(tokens).strip()
