@@ -345,6 +345,8 @@ def main() -> int:
     ap.add_argument("--pre-roll", type=float, default=None,
                     help="with --room: [endpointing] pre_roll_seconds to compare (default: the "
                          "shipped value)")
+    ap.add_argument("--beam", type=int, default=None,
+                    help="[asr] whisper_beam_size to compare (default: the shipped value)")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()
@@ -372,6 +374,8 @@ def main() -> int:
         engines[0].greedy_above = args.greedy_above
     if args.window is not None:
         engines[0].window_seconds = args.window
+    if args.beam is not None:
+        engines[0].beam_size = args.beam
     print(f"whisper: beam {engines[0].beam_size}, greedy first, kept at confidence >= "
           f"{engines[0].greedy_above:g} (0 = beam only), window {engines[0].window_seconds:g} s")
     home = Settings(base_dir=ROOT)

@@ -265,6 +265,9 @@ def main() -> int:
                         help="[asr] whisper_window_seconds to compare (default: the shipped one)")
     parser.add_argument("--greedy-above", type=float, default=None,
                         help="[asr] whisper_greedy_above to compare (0 = beam search only)")
+    parser.add_argument("--second-opinion-alongside", choices=("true", "false"), default=None,
+                        help="[asr] whisper_second_opinion_alongside to compare (default: "
+                             "the shipped one)")
     parser.add_argument("--pause-seconds", type=float, default=None,
                         help="[endpointing] pause_seconds to compare")
     parser.add_argument("--partial-seconds", type=float, default=0.0,
@@ -289,9 +292,11 @@ def main() -> int:
         jobs.append((Turn("paused", script, expected, clip.duration), clip))
 
     voice = Voice(Settings())
-    asr: dict[str, float] = {} if args.window is None else {"whisper_window_seconds": args.window}
+    asr: dict[str, float | bool] = {} if args.window is None else {"whisper_window_seconds": args.window}
     if args.greedy_above is not None:
         asr["whisper_greedy_above"] = args.greedy_above
+    if args.second_opinion_alongside is not None:
+        asr["whisper_second_opinion_alongside"] = args.second_opinion_alongside == "true"
     endpointing = {} if args.pause_seconds is None else {"pause_seconds": args.pause_seconds}
     kiosk, _mic, speaker, settings = make_kiosk(recogniser=None, voice=voice, mic_pace=1.0,
                                                 speaker_pace=1.0, asr=asr,
@@ -360,7 +365,8 @@ def main() -> int:
           f"{ep.judge_from_words}, pause {ep.pause_seconds:g} s, complete "
           f"{ep.complete_silence_seconds:g} s, whisper window {settings.asr.whisper_window_seconds:g} s, "
           f"beam {settings.asr.whisper_beam_size}, greedy kept above "
-          f"{settings.asr.whisper_greedy_above:g}, lead-in {settings.voice.pause_before_seconds:g} s)")
+          f"{settings.asr.whisper_greedy_above:g}, second opinion alongside "
+          f"{settings.asr.whisper_second_opinion_alongside}, lead-in {settings.voice.pause_before_seconds:g} s)")
     print("set      turns  median   p95    max  cut-offs  right  answered")
     for kind in ("normal", "paused"):
         lat, cut, right, outright, n = summary(kind)

@@ -286,6 +286,10 @@ class AsrSettings:
     # that transcript is kept at or above this confidence; below it the beam search decides
     # as before. Off: the fallbacks made the slow tail slower (docs/turn_taking.md).
     whisper_greedy_above: float = 0.0
+    # true: the unhinted second opinion is decoded alongside the hinted pass, on a second
+    # decoder (each with half of whisper_threads, at least 1), and waited for only when it
+    # is needed; false = one decoder, the second opinion after the hinted pass.
+    whisper_second_opinion_alongside: bool = True
     # Texts whisper invents on noise or silence; a transcript made only of these is dropped.
     hallucinations: tuple[str, ...] = (
         "ご視聴ありがとうございました",
@@ -404,7 +408,7 @@ class EndpointingSettings:
     # false = the turn ends after trailing_silence_seconds of silence, whatever was said.
     judge_from_words: bool = True
     # A pause this long inside a question starts that work.
-    pause_seconds: float = 0.15
+    pause_seconds: float = 0.1
     # Silence that ends a turn whose words end a sentence (〜ですか, 〜ください, 〜たいです).
     complete_silence_seconds: float = 0.4
     # Silence a turn waits after a form that goes on (〜て, 〜が, 〜を, 〜は, えーと, あのー).

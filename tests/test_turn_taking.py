@@ -256,3 +256,37 @@ def test_the_search_waits_for_the_guess_under_way_instead_of_searching_again(tur
     assert searched == [(transcript.text,)]
     assert answer is not None and answer.candidates
     assert "図書館" in answer.candidates[0].entry.title
+
+
+def test_a_pause_the_visitor_spoke_on_through_stops_its_decode_and_the_turn_goes_on(turn_rig):
+    """The decode of a pause asks, after the encoder, whether the pause is still the current
+    one; when the visitor has spoken on, it stops there (no error, nothing shown or
+    guessed) and the turn goes on: the question is heard whole and answered once."""
+    rig = turn_rig
+    turns = rig.kiosk.turns
+    wants = turns.wants_decode
+    asked: dict[int, int] = {}
+    stopped: list[int] = []
+
+    def first_pause_spoken_on(pause):
+        asked[pause] = asked.get(pause, 0) + 1
+        if pause == 1 and asked[pause] > 1:  # inside the decode: as if speech came back
+            stopped.append(pause)
+            rig.mic.open.set()
+            return False
+        return wants(pause)
+
+    turns.wants_decode = first_pause_spoken_on
+    said = len(rig.voice.said)
+    rig.ask(load_wav(PAUSED / "p02.wav"))  # 「住民票の写しがほしいです[0.3 s]コンビニでとれますか」
+    rig.wait(lambda: rig.kiosk.state in (State.ANSWERING, State.WAITING, State.CLARIFYING), 120,
+             "the answer")
+    rig.kiosk.settle()
+    assert stopped == [1], asked
+    assert rig.kiosk.errors == 0
+    assert rig.kinds().count("SpeechEnded") == 1
+    assert len(rig.decisions) == len([e for e in rig.endpoints
+                                      if type(e).__name__ == "SpeechPaused"]) - 1  # not 1
+    assert "コンビニ" in rig.kiosk.view().heard
+    assert len(rig.said_since(said)) == 2  # the prompt, then one reply
+    assert _answered_entry(rig) == "convenience-store-certificates"

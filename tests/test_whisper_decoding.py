@@ -85,3 +85,52 @@ def test_greedy_first_is_set_in_asr_off_by_default_and_checked(tmp_path):
     assert settings_from_dict({}, base_dir=tmp_path).asr.whisper_greedy_above == 0.0
     with pytest.raises(KioskError, match="whisper_greedy_above"):
         settings_from_dict({"asr": {"whisper_greedy_above": 1.5}}, base_dir=tmp_path)
+
+
+def test_a_decode_no_longer_wanted_stops_after_the_encoder(whisper):
+    """A pause's decode asks `wanted()` once the audio is encoded: when the visitor has
+    spoken on, no decoder pass runs; when it is still wanted, the words are the same as
+    without the question."""
+    from kiosk.speech.contract import DecodeNotWanted
+
+    engine, counted = whisper
+    clip = load_wav(SPEECH / "q09.wav")
+    plain = engine.transcribe(clip)
+    counted.calls.clear()
+    with pytest.raises(DecodeNotWanted):
+        engine.transcribe(clip, wanted=lambda: False)
+    assert counted.calls == []
+    asked: list[bool] = []
+    still = engine.transcribe(clip, wanted=lambda: asked.append(True) or True)
+    assert asked and still.text == plain.text and still.alternatives == plain.alternatives
+
+
+def test_the_second_opinion_alongside_gives_the_same_transcript(whisper_recogniser,
+                                                                 speech_settings):
+    """[asr] whisper_second_opinion_alongside decodes the unhinted second opinion on a second
+    decoder while the hinted pass runs: the same words and alternatives as one after the
+    other, for an unsure question and a sure one."""
+    from dataclasses import replace
+
+    from kiosk.speech.whisper import WhisperRecogniser
+
+    shipped = whisper_recogniser.second_opinion_alongside
+    asr = replace(speech_settings.asr, whisper_second_opinion_alongside=not shipped)
+    other = WhisperRecogniser.from_settings(replace(speech_settings, asr=asr))
+    alongside, one_by_one = (whisper_recogniser, other) if shipped else (other, whisper_recogniser)
+    assert alongside.second_opinion_alongside and not one_by_one.second_opinion_alongside
+    hints = ["市役所", "住民票", "図書館", "粗大ごみ", "ペットボトル", "マイナンバーカード"]
+    for engine in (alongside, one_by_one):
+        engine.set_vocabulary(hints)
+        engine.second_opinion_below = 1.0  # every question gets its second opinion
+    try:
+        for name in ("q07.wav", "q09.wav"):
+            clip = load_wav(SPEECH / name)
+            a, b = alongside.transcribe(clip), one_by_one.transcribe(clip)
+            assert (a.text, a.alternatives) == (b.text, b.alternatives)
+        alongside.second_opinion_below = 0.0001  # sure: the second opinion is left unread
+        assert alongside.transcribe(load_wav(SPEECH / "q09.wav")).text
+        assert alongside.transcribe(load_wav(SPEECH / "q07.wav")).text  # after one unread
+    finally:
+        whisper_recogniser.set_vocabulary([])
+        whisper_recogniser.second_opinion_below = speech_settings.asr.whisper_second_opinion_below

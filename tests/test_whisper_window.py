@@ -61,3 +61,33 @@ def test_a_question_is_heard_alike_in_the_short_and_the_full_window(whisper):
     whisper.window_seconds = 30.0
     full = whisper.transcribe(clip).text
     assert "図書館" in short and "図書館" in full
+
+
+def _whole_window_features(whisper, audio: np.ndarray) -> np.ndarray:
+    """The features as they were taken before: the STFT over the whole padded window."""
+    frames = whisper.encoder_frames(len(audio))
+    padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
+    return whisper.model.feature_extractor(padded)[..., :frames]
+
+
+@pytest.mark.parametrize("name,seconds", [("q07.wav", None), ("q09.wav", None),
+                                          ("q01.wav", 0.05), ("q01.wav", 9.45)])
+def test_features_taken_over_the_speech_only_are_the_whole_windows(whisper, name, seconds):
+    """The STFT runs over the speech and a little silence, the rest of the window is filled
+    with the silence floor: the same features as the STFT over the whole padded window (a
+    quarter of its work for a 2.5 s question in the 10 s window)."""
+    audio = load_wav(SPEECH / name).at_rate(SPEECH_RATE).samples.astype(np.float32)
+    if seconds is not None:  # a very short clip, and one that just fits the window
+        audio = np.resize(audio, int(seconds * SPEECH_RATE))
+    quick, whole = whisper._features(audio), _whole_window_features(whisper, audio)
+    assert quick.shape == whole.shape
+    assert np.allclose(quick, whole, atol=1e-5)
+
+
+def test_a_question_is_heard_alike_with_the_speech_only_features(whisper):
+    clip = load_wav(SPEECH / "q03.wav")
+    audio = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
+    speech = whisper._speech_only(audio)
+    quick = whisper._window(whisper.model.encode(whisper._features(speech)))
+    whole = whisper._window(whisper.model.encode(_whole_window_features(whisper, speech)))
+    assert quick[0] == whole[0] and quick[0]

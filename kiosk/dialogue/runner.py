@@ -71,6 +71,7 @@ from kiosk.speech.contract import (
     AudioFrontEnd,
     AudioSink,
     AudioSource,
+    DecodeNotWanted,
     EndpointEvent,
     NoSpeech,
     PausingEndpointer,
@@ -622,7 +623,11 @@ class Kiosk:
         try:
             if self.recogniser is None:
                 raise RuntimeError(_("no speech recognition model is loaded"))
-            transcript = self.recogniser.transcribe(clip)
+            transcript = self.recogniser.transcribe(
+                clip, wanted=lambda: self.turns is not None and self.turns.wants_decode(pause))
+        except DecodeNotWanted:
+            log.debug("pause %d: the visitor spoke on, its decode was stopped", pause)
+            return
         except Exception as exc:
             self._error("recogniser", exc)
             log.exception(_("recognition failed"))

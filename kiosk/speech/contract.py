@@ -6,7 +6,7 @@ vosk (an AudioClip is numpy samples and a rate).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -71,7 +71,13 @@ class Recogniser(Protocol):
 
     name: str
 
-    def transcribe(self, clip: AudioClip) -> Transcript: ...
+    def transcribe(self, clip: AudioClip, *,
+                   wanted: Callable[[], bool] | None = None) -> Transcript: ...
+
+
+class DecodeNotWanted(Exception):
+    """Raised by a recogniser that checked `wanted()` part-way through a decode and found its
+    result no longer needed (the visitor spoke again after the pause it was for)."""
 
 
 class SpeechEndpointer(Protocol):

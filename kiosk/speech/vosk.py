@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk.i18n import _
@@ -143,7 +143,9 @@ class VoskRecogniser:
     def stream(self, *, phrases: Sequence[str] | None = None) -> VoskStream:
         return VoskStream(self, phrases)
 
-    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
+    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None,
+                   wanted: Callable[[], bool] | None = None) -> Transcript:
+        """`wanted` is not asked: vosk's decode is streamed and cheap."""
         s = self.stream(phrases=phrases)
         step = SPEECH_RATE // 5  # 0.2 s, as a live stream would arrive
         clip = clip.at_rate(SPEECH_RATE)

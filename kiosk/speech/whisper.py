@@ -13,14 +13,14 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from kiosk.i18n import _
 from kiosk.speech.audio import SPEECH_RATE, AudioClip
-from kiosk.speech.contract import Transcript
+from kiosk.speech.contract import DecodeNotWanted, Transcript
 from kiosk.speech.models import ModelError, ensure_whisper_model
 from kiosk.speech.recogniser import (
     closest_phrase,
@@ -49,7 +49,7 @@ class WhisperRecogniser:
                  vocabulary: Sequence[str] = (), max_vocabulary_words: int = 120,
                  vad: bool = True, max_characters_per_second: float = 12.0,
                  window_seconds: float = 10.0, second_opinion_below: float = 0.0,
-                 greedy_above: float = 0.0):
+                 greedy_above: float = 0.0, second_opinion_alongside: bool = False):
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -57,8 +57,12 @@ class WhisperRecogniser:
             raise ModelError(_("the whisper engine needs faster-whisper: "
                                "run `pip install faster-whisper`")) from None
         try:
+            # alongside: two decoders at once (the hinted pass and the unhinted second
+            # opinion), each on its own share of the threads
+            workers = 2 if second_opinion_alongside else 1
             self.model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type,
-                                      cpu_threads=threads, num_workers=1)
+                                      cpu_threads=max(1, threads // workers),
+                                      num_workers=workers)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(
                 _("the whisper model in {folder} cannot be loaded ({reason}); delete that "
@@ -77,6 +81,8 @@ class WhisperRecogniser:
         self.window_seconds = min(_WINDOW_SECONDS, max(1.0, float(window_seconds)))
         self.second_opinion_below = float(second_opinion_below)
         self.greedy_above = float(greedy_above)
+        self.second_opinion_alongside = bool(second_opinion_alongside)
+        self._unread: tuple[Any, Any] | None = None  # a second opinion still being decoded
         self._suppress = self._suppressed_tokens()
         self.set_vocabulary(vocabulary)
 
@@ -93,7 +99,8 @@ class WhisperRecogniser:
                    max_characters_per_second=asr.max_characters_per_second,
                    window_seconds=asr.whisper_window_seconds,
                    second_opinion_below=asr.whisper_second_opinion_below,
-                   greedy_above=asr.whisper_greedy_above)
+                   greedy_above=asr.whisper_greedy_above,
+                   second_opinion_alongside=asr.whisper_second_opinion_alongside)
 
     def set_vocabulary(self, words: Sequence[str]) -> None:
         """Content words become the decoder's "previous text", which biases Whisper towards
@@ -125,8 +132,20 @@ class WhisperRecogniser:
         chunks, _chunk_info = collect_chunks(audio, stamps, max_duration=_WINDOW_SECONDS * 10)
         return np.concatenate(chunks).astype(np.float32) if chunks else audio
 
-    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None) -> Transcript:
+    def transcribe(self, clip: AudioClip, *, phrases: Sequence[str] | None = None,
+                   wanted: Callable[[], bool] | None = None) -> Transcript:
+        """`wanted`: asked after the encoder and before a second decoder pass; False raises
+        DecodeNotWanted, so a pause the visitor spoke on through costs the encoder, not the
+        whole decode, and the next pause's decode starts sooner."""
         started = time.perf_counter()
+        if self._unread is not None:  # the last question's second opinion, not needed
+            self._unread[0].result()
+            self._unread = None
+
+        def check() -> None:
+            if wanted is not None and not wanted():
+                raise DecodeNotWanted(clip.duration)
+
         audio = clip.at_rate(SPEECH_RATE).samples.astype(np.float32)
         seconds = len(audio) / SPEECH_RATE
 
@@ -168,6 +187,15 @@ class WhisperRecogniser:
             texts, confidence = self._long(audio)
             return result(plausible(texts), confidence)
         encoded = self.model.encode(self._features(audio))
+        check()
+        alongside = None
+        if self.second_opinion_alongside and self._prompt and not phrases \
+                and self.second_opinion_below > 0:
+            # started now, on the other decoder, while the hinted pass runs; waited for only
+            # if that pass is unsure (else it finishes unread)
+            alongside = self._generate(encoded, prompt=False, speech_seconds=speech_seconds,
+                                       asynchronous=True)
+            self._unread = (alongside, encoded)  # kept alive until it has finished
         texts = []
         if self.greedy_above > 0:
             # One greedy pass costs half a beam search (docs/turn_taking.md); its words are
@@ -176,12 +204,15 @@ class WhisperRecogniser:
                                            speech_seconds=speech_seconds)
             texts = plausible(raw) if confidence >= self.greedy_above else []
         if not texts:
+            if self.greedy_above > 0:
+                check()
             raw, confidence = self._window(encoded, prompt=True, speech_seconds=speech_seconds)
             texts = plausible(raw)
         if raw and not texts and self._prompt:
             # Noise made whisper write out its prompt: hear the audio again without hints,
             # so what was really said (if anything) can still come through; in the window
             # faster-whisper pads, where a read-back list keeps its commas (_features).
+            check()
             encoded = self.model.encode(self._features(audio, silence=False))
             raw, confidence = self._window(encoded, prompt=False, speech_seconds=speech_seconds)
             texts = plausible(raw)
@@ -190,10 +221,13 @@ class WhisperRecogniser:
             # question towards the wrong content words; the first decode keeps first place
             # (and its confidence), the second adds its two best as alternatives. The encoder
             # output is the same: only the decoder runs again.
+            check()
             first = texts[:2]
             seen = {normalise_for_comparison(t) for t in first}
-            texts = [*first, *(t for t in plausible(self._window(
-                encoded, prompt=False, speech_seconds=speech_seconds)[0])[:2]
+            second = self._read(alongside.result()) if alongside is not None else \
+                self._window(encoded, prompt=False, speech_seconds=speech_seconds)
+            self._unread = None
+            texts = [*first, *(t for t in plausible(second[0])[:2]
                                if normalise_for_comparison(t) not in seen)]
         return result(texts, confidence)
 
@@ -203,17 +237,28 @@ class WhisperRecogniser:
         n-best hypotheses; `prompt` = with the content words as the decoder's previous text.
         The decoder stops after the tokens `speech_seconds` can hold (a repetition loop
         would otherwise run to whisper's 448 tokens, seconds of work, to be dropped)."""
+        return self._read(self._generate(encoded, prompt=prompt, beam_size=beam_size,
+                                         speech_seconds=speech_seconds))
+
+    def _generate(self, encoded: Any, *, prompt: bool = True, beam_size: int | None = None,
+                  speech_seconds: float = _WINDOW_SECONDS, asynchronous: bool = False) -> Any:
+        """CTranslate2's generate() for _window; `asynchronous`: returns at once, with a
+        result to wait for (on another decoder when the model has two)."""
         m = self.model
         beam = self.beam_size if beam_size is None else beam_size
         prompt_tokens = [*(self._prompt if prompt else []), *self.tokenizer.sot_sequence,
                          self.tokenizer.no_timestamps]
-        out = m.model.generate(
+        return m.model.generate(
             encoded, [prompt_tokens], beam_size=beam,
             num_hypotheses=min(beam, self.max_alternatives),
             max_length=min(m.max_length, len(prompt_tokens) + self.max_new_tokens(speech_seconds)),
             return_scores=True, return_no_speech_prob=True,
-            suppress_blank=True, suppress_tokens=self._suppress,
+            suppress_blank=True, suppress_tokens=self._suppress, asynchronous=asynchronous,
         )[0]
+
+    def _read(self, out: Any) -> tuple[list[str], float]:
+        """Texts and confidence of one generate() result (repetition loops and silence
+        dropped)."""
         texts, best_logprob = [], -math.inf
         for tokens, score in zip(out.sequences_ids, out.scores):
             text = self.tokenizer.decode(tokens).strip()
@@ -258,10 +303,43 @@ class WhisperRecogniser:
         a prompt read back is caught."""
         frames = self.encoder_frames(len(audio))
         if silence:
-            padded = np.pad(audio[: frames * 160], (0, max(0, frames * 160 - len(audio))))
-            return self.model.feature_extractor(padded)[..., :frames]
-        features = self.model.feature_extractor(audio)[..., :frames]
+            return self._silence_padded_features(audio[: frames * 160], frames)
+        features = self._log_mel(audio)[..., :frames]
         return np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
+
+    def _log_mel(self, audio: np.ndarray) -> np.ndarray:
+        """faster-whisper's log-mel features (its FeatureExtractor: the same STFT, mel filters
+        and scaling), with the mel projection made on a contiguous copy of the power
+        spectrum: numpy multiplies the extractor's sliced view without BLAS, 16 ms of CPU for
+        a 3 s clip against 1 ms for the STFT itself (docs/turn_taking.md)."""
+        fe = self.model.feature_extractor
+        window = np.hanning(fe.n_fft + 1)[:-1].astype(np.float32)
+        stft = fe.stft(np.pad(audio.astype(np.float32), (0, 160)), fe.n_fft, fe.hop_length,
+                       window=window, return_complex=True).astype(np.complex64)
+        power = np.ascontiguousarray(np.abs(stft[..., :-1]) ** 2, dtype=np.float32)
+        log_spec = np.log10(np.clip(fe.mel_filters @ power, a_min=1e-10, a_max=None))
+        log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
+        return (log_spec + 4.0) / 4.0
+
+    def _silence_padded_features(self, audio: np.ndarray, frames: int) -> np.ndarray:
+        """The log-mel features of `audio` padded with zero samples to `frames`, taken over
+        the audio and a little silence only (a 2.5 s question in the 10 s window: a quarter of
+        the STFT). A frame whose 400-sample window holds only padding has no energy, so every
+        mel band sits at the floor whisper clamps to (the loudest frame - 8 dB·10), which the
+        frames after the audio are filled with: the same features as the whole padded window
+        (tests/test_whisper_features.py)."""
+        hop, half = 160, 200  # whisper's hop and half its 400-sample FFT window
+        # frames beyond this one see only padding (and the extractor's own 160 zero samples)
+        computed = min(frames, (len(audio) + half) // hop + 2)
+        if computed >= frames:
+            padded = np.pad(audio, (0, frames * hop - len(audio)))
+            return self._log_mel(padded)[..., :frames]
+        padded = np.pad(audio, (0, computed * hop + 2 * half - len(audio)))
+        features = self._log_mel(padded)[..., :computed]
+        floor = features.min()  # every band of a silent frame is clamped to the floor
+        return np.concatenate(
+            [features, np.full((features.shape[0], frames - computed), floor, features.dtype)],
+            axis=-1)
 
     def _long(self, audio: np.ndarray) -> tuple[list[str], float]:
         """Long recordings (a `--wav` file): faster-whisper's own windowed transcription."""
