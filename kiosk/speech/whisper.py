@@ -327,7 +327,7 @@ class WhisperRecogniser:
         the STFT). A frame whose 400-sample window holds only padding has no energy, so every
         mel band sits at the floor whisper clamps to (the loudest frame - 8 dB·10), which the
         frames after the audio are filled with: the same features as the whole padded window
-        (tests/test_whisper_features.py)."""
+        (tests/test_whisper_window.py)."""
         hop, half = 160, 200  # whisper's hop and half its 400-sample FFT window
         # frames beyond this one see only padding (and the extractor's own 160 zero samples)
         computed = min(frames, (len(audio) + half) // hop + 2)
