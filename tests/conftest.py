@@ -67,3 +67,23 @@ def whisper_recogniser(speech_settings):
     from kiosk.speech.whisper import WhisperRecogniser
 
     return WhisperRecogniser.from_settings(speech_settings)
+
+
+@pytest.fixture
+def embedded_passages(monkeypatch) -> list[str]:
+    """The passages an import (or a preview) asks the meaning model for from now on,
+    whatever the model's own cache holds: what tells copied vectors from embedded ones."""
+    from kiosk.config import SearchSettings
+    from kiosk.search.semantic import E5Encoder, get_encoder
+
+    encoder = get_encoder(SearchSettings())
+    assert isinstance(encoder, E5Encoder)
+    asked: list[str] = []
+    encode = encoder.encode_passages
+
+    def spy(texts, threads=None):
+        asked.extend(texts)
+        return encode(texts, threads)
+
+    monkeypatch.setattr(encoder, "encode_passages", spy)
+    return asked

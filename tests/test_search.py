@@ -390,28 +390,15 @@ def _parks(n: int, renamed: dict[int, str] | None = None) -> list[Entry]:
                   body="") for i in range(n)]
 
 
-def _embedded_texts(monkeypatch) -> list[str]:
-    """The passages the import asks the engine for (whatever its own cache holds)."""
-    encoder = get_encoder(SearchSettings())
-    assert isinstance(encoder, E5Encoder)
-    asked: list[str] = []
-    encode = encoder.encode_passages
-
-    def spy(texts, threads=None):
-        asked.extend(texts)
-        return encode(texts, threads)
-
-    monkeypatch.setattr(encoder, "encode_passages", spy)
-    return asked
-
-
-def test_a_reimport_embeds_only_the_entries_whose_passage_changed(tmp_path, monkeypatch):
+def test_a_reimport_embeds_only_the_entries_whose_passage_changed(tmp_path,
+                                                                      embedded_passages):
     """The live version's vectors of unchanged entries are copied into the new version;
     the rows are those a build from nothing gives, in the new entries' order."""
     settings = SearchSettings()
     build_index(_parks(12), tmp_path / "live", settings)
     entries = _parks(14, renamed={3: "市民農園の申し込み"})[1:]  # one gone, one changed, two new
-    asked = _embedded_texts(monkeypatch)
+    asked = embedded_passages
+    asked.clear()  # the passages asked for from here on
     build_index(entries, tmp_path / "next", settings, previous=tmp_path / "live")
     assert sorted(asked) == sorted([entries[2].title, entries[-2].title, entries[-1].title])
     build_index(entries, tmp_path / "fresh", settings)
@@ -422,7 +409,7 @@ def test_a_reimport_embeds_only_the_entries_whose_passage_changed(tmp_path, monk
 
 @pytest.mark.parametrize("change", ["other model", "no passage keys"])
 def test_vectors_are_not_reused_from_another_model_or_an_older_version(
-        tmp_path, monkeypatch, change):
+        tmp_path, embedded_passages, change):
     settings = SearchSettings()
     build_index(_parks(6), tmp_path / "live", settings)
     if change == "other model":
@@ -431,7 +418,8 @@ def test_vectors_are_not_reused_from_another_model_or_an_older_version(
         (tmp_path / "live" / VECTORS_META).write_text(json.dumps(meta), encoding="utf-8")
     else:  # a version built before the keys were stored
         (tmp_path / "live" / VECTORS_KEYS).unlink()
-    asked = _embedded_texts(monkeypatch)
+    asked = embedded_passages
+    asked.clear()  # the passages asked for from here on
     build_index(_parks(6), tmp_path / "next", settings, previous=tmp_path / "live")
     assert sorted(asked) == sorted(e.title for e in _parks(6))
 

@@ -643,27 +643,17 @@ def test_sign_in_and_pages_work_when_the_audit_log_cannot_be_written(tmp_path: P
         d.close()
 
 
-def test_a_preview_embeds_only_the_entries_the_upload_adds_or_changes(tmp_path: Path,
-                                                                       monkeypatch):
+def test_a_preview_embeds_only_the_entries_the_upload_adds_or_changes(
+        tmp_path: Path, embedded_passages: list[str]):
     """The candidate index copies the live version's meaning vectors of unchanged entries,
     as a publish does: a city's 10,000 entries with one line changed are ready to try in
     seconds, not after minutes of embedding them all again."""
-    from kiosk.search.semantic import get_encoder
     from kiosk.staff.desk import ContentDesk
     from kiosk.staff.uploads import Upload
 
     settings = load_settings(write_config(tmp_path))
     ContentPublisher(settings).publish_entries(STARTING_CONTENT, who="install")
-    encoder = get_encoder(settings.search)
-    assert encoder is not None
-    asked: list[str] = []
-    encode = encoder.encode_passages
-
-    def spy(texts, threads=None):
-        asked.extend(texts)
-        return encode(texts, threads)
-
-    monkeypatch.setattr(encoder, "encode_passages", spy)
+    embedded_passages.clear()  # the publish's own
     content = ContentDesk(settings)
     draft = content.prepare(Upload("更新.csv", content.export_csv() + new_row()))
     try:
@@ -671,4 +661,4 @@ def test_a_preview_embeds_only_the_entries_the_upload_adds_or_changes(tmp_path: 
     finally:
         draft.close()
         content.close()
-    assert len(asked) == 1 and asked[0].startswith(NEW_TITLE)
+    assert len(embedded_passages) == 1 and embedded_passages[0].startswith(NEW_TITLE)
