@@ -34,6 +34,7 @@ The vosk engine is measured too when its Japanese model is installed (`kiosk mod
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -50,6 +51,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from make_speech_fixtures import QUESTIONS as FIXTURE_QUESTIONS  # noqa: E402
 from make_speech_fixtures import read_questions, speak  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import reached as reached_entry  # noqa: E402
 
 from kiosk.config import Settings  # noqa: E402
 from kiosk.dialogue.ask import ask  # noqa: E402
@@ -92,9 +96,8 @@ def reaches(composer, index, texts: tuple[str, ...], expected: str,
     """Do these transcripts (first, then the alternatives) lead to the expected entry:
     answered outright, or offered among the choices when the kiosk asks back?"""
     answer = ask(index, composer, texts)
-    kind = answer.kind.value
-    offered = [h.entry.id for h in (answer.choices if kind == "unsure" else answer.candidates[:1])]
-    return kind != "none" and expected in offered, kind, offered
+    return reached_entry.reaches(answer, expected), answer.kind.value, \
+        reached_entry.offered(answer)
 
 
 FRONTENDS = {  # name → [frontend] settings (None = the microphone's audio untouched)
@@ -221,6 +224,7 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
             settings.endpointing, pre_roll_seconds=args.pre_roll))
     endpointer = Endpointer(settings)
     summary = {}
+    saved = open(args.save_heard, "w", encoding="utf-8") if args.save_heard else None
     for cname in conditions:
         cond = rs.CONDITIONS[cname]
         scenes = [rs.make_scene(x, cond, seed=n) for n, x in enumerate(dry)]
@@ -266,6 +270,13 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                     t = engine.transcribe(utterance) if utterance.samples.size else None
                     heard_before[n] = (utterance.samples, t)
                 heard = t.text if t else ""
+                if saved is not None:  # the answer stage replayed later: bench/answer_replay.py
+                    saved.write(json.dumps({
+                        "condition": cname, "frontend": name, "question": text,
+                        "expected": expected, "texts": [t.text, *t.alternatives] if t else [],
+                        "confidence": t.confidence if t else 0.0,
+                        "noise_dbfs": frontend.noise_dbfs if frontend else None},
+                        ensure_ascii=False) + "\n")
                 cers.append(min(1.0, character_error_rate(text, heard)))
                 if t:
                     rtfs.append(t.elapsed_seconds / max(0.1, utterance.duration))
@@ -276,9 +287,8 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                              confidence=t.confidence,
                              noise_dbfs=frontend.noise_dbfs if frontend else None)
                 kind = answer.kind.value
-                offered = [h.entry.id for h in (answer.choices if kind == "unsure"
-                                                 else answer.candidates[:1])]
-                ok = kind != "none" and expected in offered
+                offered = reached_entry.offered(answer)
+                ok = reached_entry.reaches(answer, expected)
                 reached += ok
                 outright += ok and kind == "confident"
                 bad = kind == "confident" and not ok
@@ -307,6 +317,8 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
         print(f"  {short_condition(cname)}: " + "; ".join(
             f"front end {n} reached {summary[(cname, n)][0]:.0%} wrong {summary[(cname, n)][1]:.0%}"
             for n in names), flush=True)
+    if saved is not None:
+        saved.close()
     print(f"\n{len(questions)} questions; load average {os.getloadavg()[0]:.1f}; total "
           f"{time.perf_counter() - t0:.0f} s")
     final = "on" if "on" in names else names[-1]
@@ -347,6 +359,10 @@ def main() -> int:
                          "shipped value)")
     ap.add_argument("--beam", type=int, default=None,
                     help="[asr] whisper_beam_size to compare (default: the shipped value)")
+    ap.add_argument("--save-heard", metavar="FILE",
+                    help="with --room: write each question's transcripts, confidence and noise "
+                         "floor as JSON lines, to replay the answer stage on them "
+                         "(bench/answer_replay.py) without decoding again")
     ap.add_argument("--show-confidence", action="store_true",
                     help="with --room: answered/wrong if answers below a confidence were asked back")
     args = ap.parse_args()

@@ -114,6 +114,11 @@ class SearchSettings:
     # → 国民 年金): their weight, and the fewest kana a sound needs to count (0 = off).
     sound_weight: float = 1.0
     sound_min_kana: int = 3
+    # A doubted spoken question is also looked up by its sound (kiosk/search/sound_alike.py):
+    # titles and keywords of at least this many letters (romanised) whose sound is at least
+    # this close (0..1) to a stretch of what was heard are offered as choices (1.01 = off).
+    sound_alike_min_letters: int = 7
+    sound_alike_min_similarity: float = 0.8
     # Weight of words added by the synonym table, relative to the words spoken.
     synonym_weight: float = 0.8
     # Confidence = share of the question's words an entry covers; a match only by sound
@@ -190,10 +195,17 @@ class AnswerSettings:
     # recogniser's n-best leads to the same entry; otherwise it is asked back.
     agreement_below: float = 0.8
     noisy_needs_agreement: bool = True
+    # Where the hearing is doubted (the two rules above) an entry is read out at once only
+    # from this confidence (0..1) on, not from sure_score: 「以上取りたいです」 (住民票 garbled)
+    # covers 戸籍謄本をとりたい by its verb alone (0.45), and every transcript agrees on it.
+    sure_score_doubted: float = 0.5
     # When the kiosk doubts what it heard (the two above), its ask-back offers up to max_choices
     # entries pooled from all the recogniser's transcripts; one found for nothing else is
     # offered only from this confidence (0..1) on.
     heard_choice_min_score: float = 0.25
+    # How much an entry that sounds like the doubted question ([search] sound_alike_*) counts
+    # in that pooling, per unit of sound closeness (0 = not offered).
+    sound_alike_weight: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -650,6 +662,9 @@ RANGES: dict[str, Range] = {
     "search.semantic_margin_low": FRACTION, "search.semantic_margin_high": FRACTION,
     "search.semantic_threads": Range(1, 64),
     "search.semantic_import_threads": Range(1, 64), "search.kana_share": FRACTION,
+    "search.sound_alike_min_letters": Range(1, 100),
+    "search.sound_alike_min_similarity": Range(0.0, 1.01),
+    "answer.sound_alike_weight": Range(0.0, 10.0), "answer.sure_score_doubted": FRACTION,
     "answer.min_score": FRACTION, "answer.ambiguity_ratio": FRACTION,
     "answer.sure_score": FRACTION, "answer.max_choices": Range(1, 10),
     "answer.max_suggestions": Range(0, 20), "answer.alternative_margin": FRACTION,

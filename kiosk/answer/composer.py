@@ -123,8 +123,16 @@ class AnswerComposer:
         return confidence < self.settings.agreement_below or (
             self._noisy(noise_dbfs) and self.settings.noisy_needs_agreement)
 
+    def wants_sound_alikes(self, *, noise_dbfs: float | None = None,
+                           confidence: float = 1.0) -> bool:
+        """Whether the entries that sound like the question are worth looking up: only
+        where a doubted question's ask-back would pool them (compose_heard)."""
+        return self.settings.sound_alike_weight > 0 and \
+            self._needs_agreement(noise_dbfs, confidence)
+
     def compose_heard(self, heard: Sequence[tuple[str, Sequence[Hit]]], *,
-                      confidence: float = 1.0, noise_dbfs: float | None = None) -> Answer:
+                      confidence: float = 1.0, noise_dbfs: float | None = None,
+                      sound_alikes: Sequence[Hit] = ()) -> Answer:
         """Answer what was heard: the recogniser's first transcript, unless one of its other
         transcripts (n-best, in its order) fits an entry clearly better.
 
@@ -144,7 +152,10 @@ class AnswerComposer:
         agreement_below, and in a noisy room with [answer] noisy_needs_agreement, every
         other transcript must also lead to the same entry: reverberation and babble make
         whisper fairly confidently write a garbled question (「マイナンバーを楽しんでしまいま
-        した」, 「コンビニ届け…」), and its runners-up disagreeing is the sign."""
+        した」, 「コンビニ届け…」), and its runners-up disagreeing is the sign.
+
+        `sound_alikes` are the entries whose title or keyword sounds like what was heard
+        (Searcher.sounds_like); they join a doubted question's choices only."""
         if not heard:
             return Answer(AnswerKind.NONE, "", (), self._suggestions(()))
         chosen, hits = heard[0]
@@ -162,12 +173,15 @@ class AnswerComposer:
                 bar = min(bar, max(self.settings.min_heard_confidence,
                                    self.settings.min_heard_confidence_agreeing))
         doubted = self._needs_agreement(noise_dbfs, confidence) and not _agree(answer, heard)
+        if self._needs_agreement(noise_dbfs, confidence) and \
+                _top_confidence(answer.candidates) < self.settings.sure_score_doubted:
+            doubted = True  # misheard, one generic word (出せば, とりたい) covers half an entry
         if (chosen != heard[0][0] or confidence < bar or doubted) \
                 and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
         if answer.kind is not AnswerKind.CONFIDENT and self._needs_agreement(noise_dbfs, confidence):
-            answer = self._heard_choices(answer, heard)  # doubted: offer what all of it found
+            answer = self._heard_choices(answer, heard, sound_alikes)  # doubted: offer all found
         return answer
 
     def _concur(self, answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]]) -> bool:
@@ -177,7 +191,8 @@ class AnswerComposer:
         return len(heard) >= 2 and _agree(answer, heard) and all(
             _top_confidence(hits) >= self.settings.sure_score for _, hits in heard)
 
-    def _heard_choices(self, answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]]) -> Answer:
+    def _heard_choices(self, answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]],
+                       sound_alikes: Sequence[Hit] = ()) -> Answer:
         """The ask-back of a question the kiosk doubts it heard right: the entries all of
         the recogniser's transcripts lead to, pooled, not only the first one's best — in
         noise the right entry is often second for one transcript and first for another
@@ -185,7 +200,9 @@ class AnswerComposer:
         Each transcript's first _POOLED_DEPTH hits count their confidence, divided by their
         rank and by the transcript's place in the recogniser's order; the best
         [answer] max_choices are offered. A question nothing was found for is offered
-        choices too once a pooled entry reaches [answer] heard_choice_min_score. Never read
+        choices too once a pooled entry reaches [answer] heard_choice_min_score. An entry
+        that sounds like the question (「押して庁」 → 母子手帳) adds its closeness times
+        [answer] sound_alike_weight: the words are lost, their sound is not. Never read
         out at once: choosing is the visitor's."""
         pooled: dict[str, float] = {}
         strongest: dict[str, Hit] = {}
@@ -195,6 +212,11 @@ class AnswerComposer:
                 pooled[key] = pooled.get(key, 0.0) + hit.confidence / rank / place
                 if key not in strongest or hit.confidence > strongest[key].confidence:
                     strongest[key] = hit
+        for hit in sound_alikes:
+            key = hit.entry.id
+            pooled[key] = pooled.get(key, 0.0) + hit.confidence * self.settings.sound_alike_weight
+            if key not in strongest or hit.confidence > strongest[key].confidence:
+                strongest[key] = hit
         floor = self.settings.heard_choice_min_score
         offered = [strongest[k] for k in sorted(pooled, key=lambda k: -pooled[k])
                    if strongest[k].confidence >= floor and strongest[k].score > 0]

@@ -36,7 +36,10 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     heard = [(unique[0], searcher.search(unique[0], limit))]
     if composer.wants_alternatives(heard[0][1], noise_dbfs=noise_dbfs, confidence=confidence):
         heard += [(text, searcher.search(text, limit)) for text in unique[1:]]
-    return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs)
+    alikes = searcher.sounds_like(unique, composer.settings.max_choices) \
+        if composer.wants_sound_alikes(noise_dbfs=noise_dbfs, confidence=confidence) else []
+    return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs,
+                                  sound_alikes=alikes)
 
 
 def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder:

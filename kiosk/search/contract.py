@@ -5,6 +5,7 @@ without importing whoosh, numpy, e5 or Mozc.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +26,11 @@ class Searcher(Protocol):
     """The published index a running kiosk asks (kiosk.search.versions.LiveIndex)."""
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]: ...
+
+    def sounds_like(self, texts: Sequence[str], limit: int) -> list[Hit]:
+        """Entries whose title or keyword sounds like a stretch of what was heard (a garbled
+        transcript's ask-back choices; kiosk.search.sound_alike), closest first."""
+        ...
 
     def entries(self) -> list[Entry]: ...
 

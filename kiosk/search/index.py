@@ -32,7 +32,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,7 @@ from kiosk.search.query import (
     SynonymTable,
 )
 from kiosk.search.semantic import QUERY_CACHE, EntryVectors, TextEncoder, get_encoder
+from kiosk.search.sound_alike import SoundAlikes
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +290,7 @@ class SearchIndex:
         self._df_cache: dict[tuple[str, str], int] = {}
         self._idf_cache: dict[tuple[str, str], float] = {}
         self._answers: dict[tuple[str, int], list[Hit]] = {}  # recent questions' hits
+        self._sound_alikes: SoundAlikes | None = None
         self.prepared, self.lexical = self._stored_tables(directory)
         self._n_docs = max(1, self.lexical.docs)
         stopwords = QueryBuilder(settings, synonyms).stopwords
@@ -545,6 +547,15 @@ class SearchIndex:
     def entries(self) -> list[Entry]:
         """Every indexed entry, in import order."""
         return self.prepared.entries()
+
+    def sounds_like(self, texts: Sequence[str], limit: int) -> list[Hit]:
+        """Entries whose title or keyword sounds like a stretch of `texts`
+        (kiosk.search.sound_alike); the lookup is built on first use, once per version."""
+        with self._lock:
+            if self._sound_alikes is None:
+                self._sound_alikes = SoundAlikes(self.prepared.entries(), self.settings)
+            alikes = self._sound_alikes
+        return alikes.find(texts, limit)
 
     def categories(self) -> list[str]:
         """Distinct categories, most entries first (offered when nothing fits); stored by

@@ -37,7 +37,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -507,6 +507,11 @@ class LiveIndex:
         self.refresh()
         with self._lock:
             return self._use().search(query, limit)
+
+    def sounds_like(self, texts: Sequence[str], limit: int) -> list[Hit]:
+        self.refresh()
+        with self._lock:
+            return self._use().sounds_like(texts, limit)
 
     def entries(self) -> list[Entry]:
         self.refresh()
