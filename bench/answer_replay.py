@@ -114,8 +114,9 @@ def main() -> int:
     for (cname, frontend), (total, outright, reached, wrong) in counts.items():
         print(f"{cname:<14} {frontend:<10} {total:>9} {outright / total:9.0%} "
               f"{reached / total:8.0%} {wrong / total:6.0%}")
-    parts = [f"{short_condition(c)} reached {r / t:.0%} wrong {w / t:.0%}"
-             for (c, _), (t, _, r, w) in counts.items()]
+    several = len({frontend for _, frontend in counts}) > 1  # then each part names its own
+    parts = [f"{short_condition(c)}{f' ({f})' if several else ''} reached {r / t:.0%} "
+             f"wrong {w / t:.0%}" for (c, f), (t, _, r, w) in counts.items()]
     print(f"replay: {', '.join(parts)}")
     return 0
 

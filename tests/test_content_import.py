@@ -201,6 +201,20 @@ def test_kill_9_mid_build_leaves_the_old_index_serving(published, tmp_path):
     assert not [p for p in versions.iterdir() if p.name.startswith(".")]
 
 
+def test_the_live_index_looks_a_garbled_question_up_by_sound_in_the_new_version(published,
+                                                                            tmp_path):
+    """After a publish the kiosk's live index finds entries by their sound in the new
+    version (kiosk.search.sound_alike), not in the one it replaced."""
+    publisher, root = published
+    with LiveIndex(root, publisher.settings) as live:
+        heard = ("押して庁をもらいたいです",)
+        assert live.sounds_like(heard, 3) == []
+        pregnancy = {"id": "pregnancy", "title": "母子手帳をもらいたい", "body": "市役所の窓口です。",
+                     "category": "子育て", "keywords": ["母子手帳", "妊娠"]}
+        publisher.import_files([write_jsonl(tmp_path / "b.jsonl", [pregnancy])], who="t")
+        assert [h.entry.id for h in live.sounds_like(heard, 3)] == ["pregnancy"]
+
+
 def test_two_imports_do_not_race(published, tmp_path):
     publisher, root = published
     other = IndexVersions(root, lock_timeout=0.3)

@@ -444,6 +444,15 @@ def open_version(folder: Path, settings: Settings) -> SearchIndex:
     return SearchIndex.open(folder, version_settings(folder, settings))
 
 
+def _prepare_sound_alikes(index: SearchIndex) -> None:
+    """Build a new version's sound-alike lookup before a visitor needs it (a version closed
+    meanwhile by the next swap is no loss)."""
+    try:
+        index.prepare_sound_alikes()
+    except Exception as exc:  # noqa: BLE001 — a warm-up; the question builds it if needed
+        log.debug("sound-alike lookup not prepared in the background: %s", exc)
+
+
 class LiveIndex:
     """Search whatever `current` points to, for a long-running kiosk: after every import or
     rollback the next search reopens the new version (no restart), and a search during the
@@ -496,6 +505,8 @@ class LiveIndex:
             if old is not None:
                 old.close()
         log.info(_("now searching index version %s"), folder.name)
+        threading.Thread(target=_prepare_sound_alikes, args=(new,), name="sound-alikes",
+                         daemon=True).start()
         return True
 
     def _use(self) -> SearchIndex:
