@@ -311,3 +311,28 @@ def test_a_site_guide_entry_without_keywords_is_refused_naming_the_line(tmp_path
     assert entries == []
     assert any(p.field == "keywords" and p.line == 1 and "トイレ" in p.message and not p.warning
                for p in problems)
+
+
+def test_a_near_question_the_kiosk_doubts_it_heard_is_asked_back(index):
+    """Measured in the simulated lobby (babble 10 dB): 「荻野運動公園でWi-Fiは使えますか」
+    heard as 「昨日、運動公園で毎回は近いますか?」 (confidence 0.51) was taken as a "near"
+    question and the nearest parks were read out at once. A places answer follows the noise
+    rules of every other answer: below the recogniser's bar, or where its transcripts do not
+    all ask for the same places, it is asked back with the places offered; a typed question
+    and one heard clearly are answered at once."""
+    from kiosk.answer.composer import AnswerComposer
+    from kiosk.dialogue.ask import ask
+
+    index, settings = index
+    composer = AnswerComposer(settings.answer, index.categories())
+    garbled = ("昨日、運動公園で毎回は近いますか?", "昨日、運動公園で毎回は近いますかも?")
+    doubted = ask(index, composer, garbled, confidence=0.51, noise_dbfs=-32.0)
+    assert doubted.kind is AnswerKind.UNSURE and doubted.nearby is not None
+    assert doubted.choices == doubted.candidates[:1]
+    clear = ("近くの避難所はどこですか",)
+    assert ask(index, composer, clear).kind is AnswerKind.CONFIDENT
+    assert ask(index, composer, clear * 2, confidence=0.9,
+               noise_dbfs=-32.0).kind is AnswerKind.CONFIDENT
+    disagreeing = ("近くの避難所はどこですか?", "近くの開場はどこですか?")
+    assert ask(index, composer, disagreeing, confidence=0.77,
+               noise_dbfs=-52.0).kind is AnswerKind.UNSURE

@@ -9,9 +9,10 @@ CONTRACT:
           fits better than the first is used, and then always asked back
     AnswerComposer.wants_alternatives(first_hits) -> bool — whether the other transcripts
         are worth searching at all (kiosk.dialogue.ask does the searching)
-    AnswerComposer.compose_nearby(request: NearbyRequest) -> Answer
+    AnswerComposer.compose_nearby(request: NearbyRequest, *, heard_alike, confidence,
+                                  noise_dbfs) -> Answer
         — a "near X" question the places stage recognised (kiosk.dialogue.ask): the
-          nearest suitable sites, read out at once
+          nearest suitable sites, read out at once unless the hearing is doubted
 
 The decision itself is a plain record (kiosk.answer.contract: Answer, AnswerKind).
 """
@@ -228,13 +229,24 @@ class AnswerComposer:
         return Answer(AnswerKind.UNSURE, answer.query, (*offered, *rest),
                       self._suggestions(offered), count)
 
-    def compose_nearby(self, request: NearbyRequest) -> Answer:
+    def compose_nearby(self, request: NearbyRequest, *, heard_alike: bool = True,
+                       confidence: float = 1.0, noise_dbfs: float | None = None) -> Answer:
         """The nearest suitable sites, said short (name, town, about how far on foot) and
         shown in full (every suitable site, nearest first): an answer from positions, so it
-        is read out at once — it holds no guess about which entry was meant."""
+        holds no guess about which entry was meant — but it does about what was heard. In
+        babble 「…運動公園で毎回は近いますか?」 (a Wi-Fi question) read as "near" gave the
+        nearest parks, so the noise rules of compose_heard apply: below [answer]
+        min_heard_confidence (min_heard_confidence_noisy in a noisy room), or where the
+        hearing needs agreement and not every transcript asked for the same places
+        (`heard_alike` False), the places are offered as an ask-back instead."""
         entry = nearby_entry(request, self.site)
-        return Answer(AnswerKind.CONFIDENT, request.question, (Hit(entry, 1.0, 1.0),),
-                      nearby=request)
+        bar = self.settings.min_heard_confidence
+        if self._noisy(noise_dbfs):
+            bar = max(bar, self.settings.min_heard_confidence_noisy)
+        doubted = confidence < bar or (
+            self._needs_agreement(noise_dbfs, confidence) and not heard_alike)
+        kind = AnswerKind.UNSURE if doubted else AnswerKind.CONFIDENT
+        return Answer(kind, request.question, (Hit(entry, 1.0, 1.0),), nearby=request)
 
     def _building_guide_hit(self, query: str, ranked: Sequence[Hit]) -> Hit | None:
         """For "where is … here" (「トイレはどこですか」), the building guide's entry for the

@@ -13,7 +13,7 @@ from kiosk.answer.composer import AnswerComposer
 from kiosk.answer.contract import Answer
 from kiosk.config import SiteSettings
 from kiosk.search.contract import Searcher
-from kiosk.search.places import PlaceFinder
+from kiosk.search.places import NearbyRequest, PlaceFinder
 
 
 def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
@@ -32,7 +32,9 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
     places = places_for(searcher, composer.site)
     request = places.find(unique[0])
     if request is not None:
-        return composer.compose_nearby(request)
+        alike = all(_same_places(places.find(text), request) for text in unique[1:])
+        return composer.compose_nearby(request, heard_alike=alike, confidence=confidence,
+                                       noise_dbfs=noise_dbfs)
     heard = [(unique[0], searcher.search(unique[0], limit))]
     if composer.wants_alternatives(heard[0][1], noise_dbfs=noise_dbfs, confidence=confidence):
         heard += [(text, searcher.search(text, limit)) for text in unique[1:]]
@@ -40,6 +42,12 @@ def ask(searcher: Searcher, composer: AnswerComposer, texts: Sequence[str],
         if composer.wants_sound_alikes(noise_dbfs=noise_dbfs, confidence=confidence) else []
     return composer.compose_heard(heard, confidence=confidence, noise_dbfs=noise_dbfs,
                                   sound_alikes=alikes)
+
+
+def _same_places(other: NearbyRequest | None, request: NearbyRequest) -> bool:
+    """Another transcript asks for the same kind of site near the same place."""
+    return other is not None and (other.origin, other.kind, other.hazard) == \
+        (request.origin, request.kind, request.hazard)
 
 
 def places_for(searcher: Searcher, site: SiteSettings) -> PlaceFinder:
