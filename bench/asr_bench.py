@@ -224,7 +224,12 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
             settings.endpointing, pre_roll_seconds=args.pre_roll))
     endpointer = Endpointer(settings)
     summary = {}
-    saved = open(args.save_heard, "w", encoding="utf-8") if args.save_heard else None
+    try:
+        saved = open(args.save_heard, "w", encoding="utf-8") if args.save_heard else None
+    except OSError as exc:
+        print(f"--save-heard {args.save_heard}: cannot write it ({exc.strerror}); give a "
+              "file in a folder that exists", file=sys.stderr)
+        raise SystemExit(2) from None
     for cname in conditions:
         cond = rs.CONDITIONS[cname]
         scenes = [rs.make_scene(x, cond, seed=n) for n, x in enumerate(dry)]

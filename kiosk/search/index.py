@@ -552,7 +552,8 @@ class SearchIndex:
     def sounds_like(self, texts: Sequence[str], limit: int) -> list[Hit]:
         """Entries whose title or keyword sounds like a stretch of `texts`
         (kiosk.search.sound_alike); the lookup is built on first use, once per version."""
-        return self.prepare_sound_alikes().find(texts, limit)
+        return [Hit(self.prepared.entry(row), closeness, closeness)
+                for row, closeness in self.prepare_sound_alikes().find(texts, limit)]
 
     def prepare_sound_alikes(self) -> SoundAlikes:
         """The version's sound-alike lookup, built now if it is not yet: 0.1 s of Sudachi for

@@ -21,8 +21,8 @@ while most right phrases of 7 letters and more came at 0.8–0.95).
 
 CONTRACT:
     SoundAlikes(entries, settings: SearchSettings)
-    SoundAlikes.find(texts: Sequence[str], limit: int) -> list[Hit]
-        — best first; Hit.confidence = the closeness of the sound (0..1), Hit.score the same
+    SoundAlikes.find(texts: Sequence[str], limit: int) -> list[(entry number, closeness)]
+        — closest first; the search index turns them into Hits (confidence = closeness)
     sound_of(text) -> str                           — the letters a text sounds like
 """
 
@@ -37,7 +37,6 @@ from rapidfuzz import fuzz, process
 from kiosk.config import SearchSettings
 from kiosk.content.contract import Entry
 from kiosk.search.analysis import fold_kana, fold_reading, kana_reading
-from kiosk.search.contract import Hit
 
 _NOT_LETTER = re.compile(r"[^a-z]")
 
@@ -54,25 +53,24 @@ class SoundAlikes:
     """Every entry's title and keywords by their sound, to look a garbled question up in."""
 
     def __init__(self, entries: Iterable[Entry], settings: SearchSettings):
+        """`entries` in the order `find` numbers them (an index version's rows); only their
+        phrases' sounds are kept, not the entries."""
         self.min_similarity = settings.sound_alike_min_similarity
-        self.entries: list[Entry] = []
-        self.phrases: list[str] = []  # the phrase as written (for logs and tests)
         self.sounds: list[str] = []
-        self.owners: list[int] = []  # index into self.entries
-        for entry in entries:
-            self.entries.append(entry)
+        self.owners: list[int] = []  # the entry's number in `entries`
+        for number, entry in enumerate(entries):
             for phrase in dict.fromkeys((entry.title, *entry.keywords)):
                 sound = sound_of(phrase)
                 if len(sound) >= settings.sound_alike_min_letters:
-                    self.phrases.append(phrase)
                     self.sounds.append(sound)
-                    self.owners.append(len(self.entries) - 1)
+                    self.owners.append(number)
 
-    def find(self, texts: Sequence[str], limit: int) -> list[Hit]:
-        """Entries with a title or keyword that sounds like a stretch of any of `texts`
-        (the recogniser's transcripts) at [search] sound_alike_min_similarity or closer,
-        closest first. A phrase written in a transcript as it is counts too (the word search
-        has found that entry already; offering it again changes nothing)."""
+    def find(self, texts: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """(entry number, closeness 0..1) of the entries with a title or keyword that
+        sounds like a stretch of any of `texts` (the recogniser's transcripts) at [search]
+        sound_alike_min_similarity or closer, closest first. A phrase written in a
+        transcript as it is counts too (the word search has found that entry already;
+        offering it again changes nothing)."""
         if limit <= 0 or not self.sounds or self.min_similarity > 1:
             return []
         best: dict[int, float] = {}
@@ -80,15 +78,13 @@ class SoundAlikes:
             heard = sound_of(text)
             if not heard:
                 continue
-            # a phrase longer than what was heard cannot be "in" it
             for _, score, i in process.extract_iter(
                     heard, self.sounds, scorer=fuzz.partial_ratio,
                     score_cutoff=self.min_similarity * 100):
-                if len(self.sounds[i]) <= len(heard):
+                if len(self.sounds[i]) <= len(heard):  # a longer phrase is not "in" it
                     owner = self.owners[i]
                     best[owner] = max(best.get(owner, 0.0), score / 100)
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [Hit(self.entries[i], closeness, closeness) for i, closeness in ranked]
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
 __all__ = ["SoundAlikes", "sound_of"]
