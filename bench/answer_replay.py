@@ -28,17 +28,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import reached as reached_entry  # noqa: E402
+from room_sim import short_condition  # noqa: E402
 
 from kiosk.answer.composer import AnswerComposer  # noqa: E402
 from kiosk.config import Settings  # noqa: E402
 from kiosk.content.entries import load_content  # noqa: E402
 from kiosk.dialogue.ask import ask  # noqa: E402
 from kiosk.search.index import SearchIndex, build_index  # noqa: E402
-
-
-def short_condition(name: str) -> str:
-    """「fan 20dB」 → 「fan20」 for the summary line."""
-    return name.replace(" ", "").replace("dB", "")
 
 
 def main() -> int:

@@ -194,7 +194,6 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
     """Per lobby condition and front end: CER, answered outright / reached / wrong, RTF."""
     import dataclasses
 
-    sys.path.insert(0, str(ROOT / "bench"))
     import room_sim as rs
 
     from kiosk.config import FrontEndSettings
@@ -319,7 +318,7 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
                     o = sum(1 for c, k, ok, bad in records if ok and k == "confident" and c >= bar)
                     print(f"      confidence bar {bar:.1f}: answered {o / total:.0%}, "
                           f"wrong {w / total:.0%}")
-        print(f"  {short_condition(cname)}: " + "; ".join(
+        print(f"  {rs.short_condition(cname)}: " + "; ".join(
             f"front end {n} reached {summary[(cname, n)][0]:.0%} wrong {summary[(cname, n)][1]:.0%}"
             for n in names), flush=True)
     if saved is not None:
@@ -327,14 +326,9 @@ def room_bench(args, questions, settings, engine, composer, index) -> None:
     print(f"\n{len(questions)} questions; load average {os.getloadavg()[0]:.1f}; total "
           f"{time.perf_counter() - t0:.0f} s")
     final = "on" if "on" in names else names[-1]
-    parts = [f"{short_condition(c)} reached {r:.0%} wrong {w:.0%}"
+    parts = [f"{rs.short_condition(c)} reached {r:.0%} wrong {w:.0%}"
              for (c, n), (r, w) in summary.items() if n == final]
     print(f"room: {', '.join(parts)}")
-
-
-def short_condition(name: str) -> str:
-    """「fan 20dB」 → 「fan20」 for the summary line."""
-    return name.replace(" ", "").replace("dB", "")
 
 
 def main() -> int:

@@ -68,6 +68,11 @@ CONDITIONS = {c.name: c for c in [
 ]}
 
 
+def short_condition(name: str) -> str:
+    """「fan 20dB」 → 「fan20」 for the benchmarks' summary lines."""
+    return name.replace(" ", "").replace("dB", "")
+
+
 @dataclass
 class Scene:
     """One recording: `mic` is what the microphone hears; `far_end` what the kiosk played at

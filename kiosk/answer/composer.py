@@ -167,23 +167,30 @@ class AnswerComposer:
                 if conf >= first + self.settings.alternative_margin and conf > best:
                     chosen, hits, best = text, other, conf
         answer = self.compose(chosen, hits)
-        bar = self.settings.min_heard_confidence
-        if self._noisy(noise_dbfs):
-            bar = max(bar, self.settings.min_heard_confidence_noisy)
-            if self._concur(answer, heard):
-                bar = min(bar, max(self.settings.min_heard_confidence,
-                                   self.settings.min_heard_confidence_agreeing))
-        doubted = self._needs_agreement(noise_dbfs, confidence) and not _agree(answer, heard)
-        if self._needs_agreement(noise_dbfs, confidence) and \
-                _top_confidence(answer.candidates) < self.settings.sure_score_doubted:
-            doubted = True  # misheard, one generic word (出せば, とりたい) covers half an entry
+        bar = self._heard_bar(noise_dbfs)
+        if self._noisy(noise_dbfs) and self._concur(answer, heard):
+            bar = min(bar, max(self.settings.min_heard_confidence,
+                               self.settings.min_heard_confidence_agreeing))
+        checked = self._needs_agreement(noise_dbfs, confidence)
+        # doubted: the transcripts disagree, or one generic word (出せば, とりたい) covers
+        # half an entry of a misheard question
+        doubted = checked and (not _agree(answer, heard) or _top_confidence(
+            answer.candidates) < self.settings.sure_score_doubted)
         if (chosen != heard[0][0] or confidence < bar or doubted) \
                 and answer.kind is AnswerKind.CONFIDENT:
             answer = replace(answer, kind=AnswerKind.UNSURE,
                              suggestions=self._suggestions(answer.candidates))
-        if answer.kind is not AnswerKind.CONFIDENT and self._needs_agreement(noise_dbfs, confidence):
+        if answer.kind is not AnswerKind.CONFIDENT and checked:
             answer = self._heard_choices(answer, heard, sound_alikes)  # doubted: offer all found
         return answer
+
+    def _heard_bar(self, noise_dbfs: float | None) -> float:
+        """The recogniser confidence below which what was heard is asked back: [answer]
+        min_heard_confidence, min_heard_confidence_noisy in a noisy room."""
+        bar = self.settings.min_heard_confidence
+        if self._noisy(noise_dbfs):
+            bar = max(bar, self.settings.min_heard_confidence_noisy)
+        return bar
 
     def _concur(self, answer: Answer, heard: Sequence[tuple[str, Sequence[Hit]]]) -> bool:
         """Two or more different transcripts all lead to the answer's entry, each at
@@ -205,17 +212,16 @@ class AnswerComposer:
         that sounds like the question (「押して庁」 → 母子手帳) adds its closeness times
         [answer] sound_alike_weight: the words are lost, their sound is not. Never read
         out at once: choosing is the visitor's."""
+        weighted = [(hit, hit.confidence / rank / place)
+                    for place, (_text, hits) in enumerate(heard, 1)
+                    for rank, hit in enumerate(self._rank(hits)[:_POOLED_DEPTH], 1)]
+        weighted += [(hit, hit.confidence * self.settings.sound_alike_weight)
+                     for hit in sound_alikes]
         pooled: dict[str, float] = {}
         strongest: dict[str, Hit] = {}
-        for place, (_text, hits) in enumerate(heard, 1):
-            for rank, hit in enumerate(self._rank(hits)[:_POOLED_DEPTH], 1):
-                key = hit.entry.id
-                pooled[key] = pooled.get(key, 0.0) + hit.confidence / rank / place
-                if key not in strongest or hit.confidence > strongest[key].confidence:
-                    strongest[key] = hit
-        for hit in sound_alikes:
+        for hit, weight in weighted:
             key = hit.entry.id
-            pooled[key] = pooled.get(key, 0.0) + hit.confidence * self.settings.sound_alike_weight
+            pooled[key] = pooled.get(key, 0.0) + weight
             if key not in strongest or hit.confidence > strongest[key].confidence:
                 strongest[key] = hit
         floor = self.settings.heard_choice_min_score
@@ -240,10 +246,7 @@ class AnswerComposer:
         hearing needs agreement and not every transcript asked for the same places
         (`heard_alike` False), the places are offered as an ask-back instead."""
         entry = nearby_entry(request, self.site)
-        bar = self.settings.min_heard_confidence
-        if self._noisy(noise_dbfs):
-            bar = max(bar, self.settings.min_heard_confidence_noisy)
-        doubted = confidence < bar or (
+        doubted = confidence < self._heard_bar(noise_dbfs) or (
             self._needs_agreement(noise_dbfs, confidence) and not heard_alike)
         kind = AnswerKind.UNSURE if doubted else AnswerKind.CONFIDENT
         return Answer(kind, request.question, (Hit(entry, 1.0, 1.0),), nearby=request)

@@ -505,8 +505,10 @@ class LiveIndex:
             if old is not None:
                 old.close()
         log.info(_("now searching index version %s"), folder.name)
-        threading.Thread(target=_prepare_sound_alikes, args=(new,), name="sound-alikes",
-                         daemon=True).start()
+        if self.settings.answer.sound_alike_weight > 0 and \
+                self.settings.search.sound_alike_min_similarity <= 1:  # else never looked up
+            threading.Thread(target=_prepare_sound_alikes, args=(new,), name="sound-alikes",
+                             daemon=True).start()
         return True
 
     def _use(self) -> SearchIndex:
